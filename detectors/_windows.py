@@ -1,0 +1,50 @@
+"""Sliding-window helpers shared by the window detectors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from detectors.base import FloatArray
+
+ScoreFn = Callable[[FloatArray], FloatArray]
+
+
+def windows(x: FloatArray, window: int) -> FloatArray:
+    """Flattened causal windows: row ``i`` holds points ``i .. i + window - 1`` of every channel.
+
+    Shape ``(n - window + 1, window * n_channels)``; a view when possible.
+    """
+    if len(x) < window:
+        return np.empty((0, window * x.shape[1]))
+    view = sliding_window_view(x, window, axis=0)  # (n-w+1, c, w)
+    return view.transpose(0, 2, 1).reshape(len(view), -1)
+
+
+def to_points(window_scores: FloatArray, n: int, window: int) -> FloatArray:
+    """Place the score of the window ending at ``t`` on point ``t``; NaN before the first."""
+    out = np.full(n, np.nan)
+    if n >= window:
+        out[window - 1 :] = window_scores
+    return out
+
+
+def score_valid(w: FloatArray, fn: ScoreFn) -> FloatArray:
+    """Apply ``fn`` to the windows without NaN; windows with NaN score NaN."""
+    ok = ~np.isnan(w).any(axis=1)
+    out = np.full(len(w), np.nan)
+    if ok.any():
+        out[ok] = fn(np.ascontiguousarray(w[ok]))
+    return out
+
+
+def train_windows(x: FloatArray, window: int, max_windows: int) -> FloatArray:
+    """Training windows without NaN, evenly thinned to at most ``max_windows`` (deterministic)."""
+    w = windows(x, window)
+    w = w[~np.isnan(w).any(axis=1)]
+    if len(w) > max_windows:
+        idx = np.linspace(0, len(w) - 1, max_windows).round().astype(np.int64)
+        w = w[idx]
+    return np.ascontiguousarray(w)

@@ -1,0 +1,77 @@
+"""Registry: detector name -> class, with each class's parameter schema.
+
+Classes are imported lazily so a detector whose optional dependency is missing (THEMIS needs
+the ``chronos`` extra) only fails when it is asked for, with a message naming the extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from detectors.base import META_FILE, STATE_FILE, FORMAT_VERSION, Detector
+
+_CLASSES: dict[str, str] = {
+    "mad": "detectors.mad:RollingMAD",
+    "iforest": "detectors.iforest:IsolationForestDetector",
+    "subpca": "detectors.subpca:SubPCA",
+    "lof": "detectors.lof:WindowLOF",
+    "ae": "detectors.apre:PlainAE",
+    "apre": "detectors.apre:APRE",
+    "themis": "detectors.themis:Themis",
+}
+
+DEFAULT_DETECTOR = "mad"
+
+
+def names() -> list[str]:
+    """Registered detector names."""
+    return sorted(_CLASSES)
+
+
+def get_class(name: str) -> type[Detector]:
+    """The class registered under ``name``; ValueError listing the known names otherwise."""
+    if name not in _CLASSES:
+        raise ValueError(f"Unknown detector {name!r}. Known detectors: {', '.join(names())}.")
+    module, attr = _CLASSES[name].split(":")
+    cls: type[Detector] = getattr(importlib.import_module(module), attr)
+    return cls
+
+
+def create(name: str, params: dict[str, Any] | None = None) -> Detector:
+    """Instantiate ``name`` with ``params``; unknown parameter names are refused clearly."""
+    cls = get_class(name)
+    known = {p.name for p in cls.params}
+    unknown = sorted(set(params or {}) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown parameter(s) {', '.join(unknown)} for detector {name!r}. "
+            f"Known parameters: {', '.join(sorted(known))}."
+        )
+    return cls(**(params or {}))
+
+
+def schema(name: str) -> dict[str, Any]:
+    """Parameter JSON schema of ``name``."""
+    return get_class(name).param_schema()
+
+
+def load(path: str | Path) -> Detector:
+    """Load a detector saved with ``Detector.save`` (safetensors + JSON; never pickle)."""
+    from safetensors.numpy import load_file
+
+    folder = Path(path)
+    doc = json.loads((folder / META_FILE).read_text())
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{folder / META_FILE} has format_version {doc.get('format_version')!r}; "
+            f"this anomalyd reads version {FORMAT_VERSION}."
+        )
+    det = create(doc["detector"], doc["params"])
+    arrays: dict[str, np.ndarray] = dict(load_file(str(folder / STATE_FILE)))
+    det.load_state(arrays, doc["state"])
+    return det

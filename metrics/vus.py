@@ -1,0 +1,263 @@
+"""VUS-PR and VUS-ROC (volume under the range-based PR / ROC surface), exact and fast.
+
+Definition (TSB-AD ``generate_curve(labels, scores, window, version='opt', thre=250)``,
+i.e. ``basic_metricor.RangeAUC_volume_opt``; the numbers agree to 1e-9):
+
+* Events are the maximal runs of ``labels == 1``; ``P`` is the number of anomalous points.
+* 250 thresholds ``t_k = sort(scores, descending)[linspace(0, n - 1, 250).astype(int)]``
+  (repeated when ``n < 250``); at threshold ``t_k`` a point is predicted iff ``score >= t_k``.
+* For each buffer ``w`` in ``0..window`` (``h = w // 2``), labels are softened: a point at
+  distance ``d`` (``1 <= d <= h``) after an event's end or before an event's start gets
+  ``sqrt(1 - d / w)``; contributions of several events add up; an event point is 1; everything
+  is capped at 1. The extended events are ``[start - h, end + h]`` (clipped), two neighbours
+  merged unless ``end_i + h < start_{i+1} - h``.
+* Per threshold: ``TP`` = sum of softened labels over predicted points;
+  ``N_labels = P + TP - (predicted event points)``; ``P_new = (P + N_labels) / 2``;
+  ``TPR = min(TP / P_new, 1) * existence`` where existence is the share of extended events
+  holding a predicted point; ``FPR = (N_pred - TP) / (n - P_new)``; ``precision = TP / N_pred``.
+* ROC curve: ``(0, 0)``, the 250 points, ``(1, 1)``, trapezoid rule. PR: step-wise,
+  ``sum_k (TPR_k - TPR_{k-1}) * precision_k`` over the 250 points (``TPR_0 = 0``).
+* VUS-ROC / VUS-PR are the means over the ``window + 1`` buffers.
+
+Fast formulation (same numbers): every point gets the index of the first threshold that
+predicts it; then per buffer one pass over the points near events builds a histogram of softened
+label mass (and of extended events' first hit) over those threshold indices, and cumulative sums
+give every threshold's counts at once. Cost: ``O(n log n + window * (m + 250))`` where ``m`` is
+the number of points within ``window // 2`` of an event, instead of the reference's
+``O(window * 250 * n)``.
+
+A point receiving two or more soft contributions is always 1: each contribution is
+``sqrt(1 - d / w) >= sqrt(0.5)`` because ``d <= w // 2``, so two already exceed the cap.
+
+Labels with a single class (no anomaly, or no normal point) have no defined VUS: the reference
+raises ``IndexError`` there. We return ``nan`` for both, like scikit-learn's ``roc_auc_score``
+on single-class labels; callers averaging over series should skip those series (``np.nanmean``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from metrics._validation import FloatArray, IntArray, check_int, check_labels_scores
+
+N_THRESHOLDS = 250
+"""Number of score thresholds per buffer (TSB-AD's ``thre=250``)."""
+
+
+class Vus(NamedTuple):
+    """VUS-PR and VUS-ROC of one (labels, scores, window) triple."""
+
+    pr: float
+    roc: float
+
+
+def vus(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> Vus:
+    """Return ``Vus(pr, roc)``: VUS-PR and VUS-ROC in one pass (they share all the work).
+
+    ``labels``: 0/1 per point; ``scores``: finite, higher = more anomalous; ``window``: the
+    largest buffer (an int >= 0; TSB-AD's ``slidingWindow``, see ``metrics.sliding_window``).
+    Both are ``nan`` when the labels hold a single class (see the module docstring).
+    """
+    lab, sc = check_labels_scores(labels, scores)
+    w_max = check_int(window, "window", minimum=0)
+    n_pos = int(lab.sum())
+    if n_pos == 0 or n_pos == lab.shape[0]:
+        return Vus(math.nan, math.nan)
+    starts, ends = event_bounds(lab)
+    first_hit = threshold_index(sc, N_THRESHOLDS)
+    auc_sum, ap_sum = _volume(starts, ends, first_hit, w_max, N_THRESHOLDS)
+    return Vus(pr=ap_sum / (w_max + 1), roc=auc_sum / (w_max + 1))
+
+
+def vus_pr(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> float:
+    """VUS-PR: mean over buffers ``0..window`` of the range-based average precision."""
+    return vus(labels, scores, window=window).pr
+
+
+def vus_roc(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> float:
+    """VUS-ROC: mean over buffers ``0..window`` of the range-based ROC area."""
+    return vus(labels, scores, window=window).roc
+
+
+def event_bounds(labels: IntArray) -> tuple[IntArray, IntArray]:
+    """Inclusive ``(starts, ends)`` of the runs of ones in a 0/1 array."""
+    padded = np.concatenate(([0], labels, [0]))
+    change = np.diff(padded)
+    starts = np.flatnonzero(change == 1).astype(np.int64)
+    ends = (np.flatnonzero(change == -1) - 1).astype(np.int64)
+    return starts, ends
+
+
+def thresholds(scores: FloatArray, count: int) -> FloatArray:
+    """The reference's thresholds: descending sorted scores at ``linspace(0, n-1, count)``."""
+    desc = np.sort(scores)[::-1]
+    return desc[np.linspace(0, scores.shape[0] - 1, count).astype(int)]
+
+
+def threshold_index(scores: FloatArray, count: int) -> IntArray:
+    """Per point, the index of the first threshold ``t_k`` (non-increasing) with ``score >= t_k``.
+
+    The smallest threshold is the minimum score, so every point gets an index < ``count``.
+    """
+    ascending = thresholds(scores, count)[::-1]
+    n_at_most = np.searchsorted(ascending, scores, side="right")
+    return (count - n_at_most).astype(np.int64)
+
+
+@njit(cache=True)
+def _soft_value(i: int, g: int, starts: IntArray, ends: IntArray, h: int, w: int) -> float:
+    """Softened label of gap point ``i`` lying between event ``g - 1`` and event ``g``."""
+    n_ev = starts.shape[0]
+    count = 0
+    value = 0.0
+    if g >= 1 and i - ends[g - 1] <= h:
+        count += 1
+        value = math.sqrt(1.0 - (i - ends[g - 1]) / w)
+        if g >= 2 and i - ends[g - 2] <= h:
+            count += 1
+    if g < n_ev and starts[g] - i <= h:
+        count += 1
+        value = math.sqrt(1.0 - (starts[g] - i) / w)
+        if g + 1 < n_ev and starts[g + 1] - i <= h:
+            count += 1
+    if count >= 2:
+        return 1.0
+    return value
+
+
+@njit(cache=True)
+def _gap_pass(
+    lo: int,
+    hi: int,
+    g: int,
+    starts: IntArray,
+    ends: IntArray,
+    h: int,
+    w: int,
+    first_hit: IntArray,
+    mass: FloatArray,
+    seg_min: int,
+) -> int:
+    """Add the soft labels of points ``lo..hi`` (gap ``g``) to ``mass``; return the segment's
+    smallest first-hit index so far."""
+    for i in range(lo, hi + 1):
+        k = first_hit[i]
+        mass[k] += _soft_value(i, g, starts, ends, h, w)
+        if k < seg_min:
+            seg_min = k
+    return seg_min
+
+
+@njit(cache=True)
+def _buffer_histograms(
+    starts: IntArray,
+    ends: IntArray,
+    first_hit: IntArray,
+    event_mass: FloatArray,
+    event_min: IntArray,
+    w: int,
+    n_thr: int,
+) -> tuple[FloatArray, IntArray, int]:
+    """For buffer ``w``: soft-label mass per first-hit threshold, extended events per first-hit
+    threshold, and the number of extended events."""
+    n = first_hit.shape[0]
+    n_ev = starts.shape[0]
+    h = w // 2
+    mass = event_mass.copy()
+    seg_first = np.zeros(n_thr, dtype=np.int64)
+    n_seg = 0
+    seg_min = n_thr
+    # points before the first event
+    seg_min = _gap_pass(
+        max(starts[0] - h, 0), starts[0] - 1, 0, starts, ends, h, w, first_hit, mass, seg_min
+    )
+    for g in range(n_ev):
+        if g >= 1:
+            right_end = min(ends[g - 1] + h, starts[g] - 1)
+            seg_min = _gap_pass(
+                ends[g - 1] + 1, right_end, g, starts, ends, h, w, first_hit, mass, seg_min
+            )
+            if ends[g - 1] + h < starts[g] - h:  # the reference's rule for a new segment
+                seg_first[seg_min] += 1
+                n_seg += 1
+                seg_min = n_thr
+            left_start = max(starts[g] - h, right_end + 1)
+            seg_min = _gap_pass(
+                left_start, starts[g] - 1, g, starts, ends, h, w, first_hit, mass, seg_min
+            )
+        seg_min = min(seg_min, event_min[g])
+    last = ends[n_ev - 1]
+    seg_min = _gap_pass(
+        last + 1, min(last + h, n - 1), n_ev, starts, ends, h, w, first_hit, mass, seg_min
+    )
+    seg_first[seg_min] += 1
+    n_seg += 1
+    return mass, seg_first, n_seg
+
+
+@njit(cache=True)
+def _curve_areas(
+    tp: FloatArray,
+    tp_events: FloatArray,
+    n_pred: FloatArray,
+    existence: FloatArray,
+    n_pos: float,
+    n: int,
+) -> tuple[float, float]:
+    """ROC area (trapezoid, with (0,0) and (1,1) added) and step-wise AP of one buffer."""
+    auc = 0.0
+    ap = 0.0
+    prev_tpr = 0.0
+    prev_fpr = 0.0
+    for k in range(tp.shape[0]):
+        n_labels = n_pos + tp[k] - tp_events[k]
+        p_new = (n_pos + n_labels) / 2.0
+        tpr = min(tp[k] / p_new, 1.0) * existence[k]
+        fpr = (n_pred[k] - tp[k]) / (n - p_new)
+        precision = tp[k] / n_pred[k]
+        auc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0
+        ap += (tpr - prev_tpr) * precision
+        prev_tpr = tpr
+        prev_fpr = fpr
+    auc += (1.0 - prev_fpr) * (1.0 + prev_tpr) / 2.0
+    return auc, ap
+
+
+@njit(cache=True)
+def _volume(
+    starts: IntArray,
+    ends: IntArray,
+    first_hit: IntArray,
+    w_max: int,
+    n_thr: int,
+) -> tuple[float, float]:
+    """Sums over buffers ``0..w_max`` of the ROC area and the AP."""
+    n = first_hit.shape[0]
+    n_ev = starts.shape[0]
+    n_pred = np.cumsum(np.bincount(first_hit, minlength=n_thr)).astype(np.float64)
+    event_mass = np.zeros(n_thr, dtype=np.float64)
+    event_min = np.full(n_ev, n_thr, dtype=np.int64)
+    n_pos = 0
+    for g in range(n_ev):
+        for i in range(starts[g], ends[g] + 1):
+            k = first_hit[i]
+            event_mass[k] += 1.0
+            event_min[g] = min(event_min[g], k)
+        n_pos += ends[g] - starts[g] + 1
+    tp_events = np.cumsum(event_mass)
+    auc_sum = 0.0
+    ap_sum = 0.0
+    for w in range(w_max + 1):
+        mass, seg_first, n_seg = _buffer_histograms(
+            starts, ends, first_hit, event_mass, event_min, w, n_thr
+        )
+        existence = np.cumsum(seg_first).astype(np.float64) / n_seg
+        auc, ap = _curve_areas(np.cumsum(mass), tp_events, n_pred, existence, float(n_pos), n)
+        auc_sum += auc
+        ap_sum += ap
+    return auc_sum, ap_sum

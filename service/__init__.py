@@ -1,0 +1,1 @@
+"""Everything that runs: API, ingestion, scheduler, storage, Prometheus, CLI, dashboard."""

@@ -1,0 +1,102 @@
+"""`anomalyd evaluate`: fit on each series' training prefix, score everything, measure the rest.
+
+Per series and detector: fit on rows ``[0, train_end)``, score all rows (the training rows give
+the causal context), and compute on rows ``[train_end:]``: VUS-PR / VUS-ROC (window W from
+``metrics.sliding_window``), PATE with one buffer pair e = d = W (``include_zero=False``,
+all thresholds), PATE-F1 of the calibrated detections (``anomaly_score > 1``), AUC-PR, AUC-ROC,
+best F1 and PA-F1, with fit and score times.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import metrics
+from detectors import Calibrator, registry
+from service.suite import LabelledSeries
+
+METRIC_KEYS = ("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1", "pa_f1")
+
+
+def _fill_warmup(scores: np.ndarray) -> np.ndarray:
+    """Points without a score (no full window yet) rank lowest: the least anomalous."""
+    finite = scores[np.isfinite(scores)]
+    low = float(finite.min()) if finite.size else 0.0
+    return np.where(np.isfinite(scores), scores, low)
+
+
+def evaluate_series(
+    series: LabelledSeries, detector: str, params: dict[str, Any], *, quantile: float = 0.995
+) -> dict[str, Any]:
+    """Fit, score and measure one series with one detector."""
+    det = registry.create(detector, params)
+    start = time.perf_counter()
+    det.fit(series.values[: series.train_end])
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    raw = det.score(series.values)
+    score_s = time.perf_counter() - start
+    cal = Calibrator(quantile=quantile).fit(raw[: series.train_end])
+    test = slice(series.train_end, None)
+    labels, scores = series.labels[test], _fill_warmup(raw[test])
+    window = metrics.sliding_window(series.values[:, 0])
+    out: dict[str, Any] = dict(metrics.evaluate(labels, scores, window=window))
+    alarms = np.nan_to_num(cal.transform(raw[test]), nan=0.0) > 1.0
+    out["pate_f1"] = metrics.pate_f1(
+        labels, alarms.astype(np.int64), e_buffer=window, d_buffer=window, include_zero=False
+    )
+    out.update(fit_seconds=fit_s, score_seconds=score_s, window=window)
+    return out
+
+
+def summarize(per_series: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Mean of every metric over the series that have it."""
+    keys = [*METRIC_KEYS, "fit_seconds", "score_seconds"]
+    out = {}
+    for k in keys:
+        vals = [v[k] for v in per_series.values() if isinstance(v.get(k), int | float)]
+        if vals:
+            out[k] = float(np.mean(vals))
+    return out
+
+
+def run_suite(
+    suite: list[LabelledSeries],
+    runs: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    quantile: float = 0.995,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every (detector, params) run over every series: the results.json document."""
+    out = []
+    for detector, params in runs:
+        per_series: dict[str, dict[str, Any]] = {}
+        for s in suite:
+            try:
+                per_series[s.name] = evaluate_series(s, detector, params, quantile=quantile)
+            except ValueError as exc:  # e.g. a training prefix shorter than the window
+                per_series[s.name] = {"error": str(exc)}
+            if progress is not None:
+                progress(f"{detector} {s.name}")
+        summary = summarize(per_series)
+        out.append({"detector": detector, "params": params, "series": per_series, "summary": summary})
+    return {"runs": out}
+
+
+def load_reference(folder: str | Path) -> dict[str, dict[str, float]]:
+    """Published per-series VUS-PR of other detectors: {detector: {series: vus_pr}}."""
+    path = Path(folder) / "reference" / "tsbad_detectors_this_split_dev.csv"
+    if not path.exists():
+        return {}
+    ref: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get("status", "ok") == "ok" and row.get("vus_pr"):
+                ref.setdefault(row["detector"], {})[row["series"]] = float(row["vus_pr"])
+    return ref

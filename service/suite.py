@@ -1,0 +1,64 @@
+"""Reading labelled suites: the benchmark format (manifest.json + CSVs) or a folder of CSVs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LabelledSeries:
+    """One labelled series: values (n, c), labels (n,), and the end of its training prefix."""
+
+    name: str
+    source: str
+    values: np.ndarray
+    labels: np.ndarray
+    train_end: int
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    if "label" not in header:
+        raise ValueError(f"{path} has no `label` column; add one with 0/1 per row.")
+    lab = header.index("label")
+    cols = [i for i, h in enumerate(header) if i != lab and h != "timestamp"]
+    data = np.array([[float(r[i]) if r[i] != "" else np.nan for i in cols] for r in body])
+    labels = np.array([int(float(r[lab])) for r in body], dtype=np.int64)
+    return data.reshape(len(body), len(cols)), labels
+
+
+def load_suite(
+    folder: str | Path, *, train_fraction: float | None = None, univariate_only: bool = False
+) -> list[LabelledSeries]:
+    """Load every series of a suite, in manifest order (or file-name order)."""
+    root = Path(folder)
+    manifest = root / "manifest.json"
+    if manifest.exists():
+        entries = json.loads(manifest.read_text())["series"]
+        out = []
+        for e in entries:
+            if univariate_only and e.get("n_channels", 1) != 1:
+                continue
+            values, labels = _read_csv(root / e["file"])
+            out.append(LabelledSeries(e["name"], e["source"], values, labels, int(e["train_end"])))
+        return out
+    if train_fraction is None or not 0.0 <= train_fraction < 1.0:
+        raise ValueError(
+            f"{root} has no manifest.json: pass `--train-fraction` in [0, 1) to say how much of "
+            "each CSV is the training prefix."
+        )
+    files = sorted(root.glob("*.csv"))
+    if not files:
+        raise ValueError(f"{root} has neither manifest.json nor CSV files.")
+    out = []
+    for f in files:
+        values, labels = _read_csv(f)
+        out.append(LabelledSeries(f.stem, root.name, values, labels, int(train_fraction * len(labels))))
+    return out

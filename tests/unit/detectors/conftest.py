@@ -1,0 +1,43 @@
+"""Fixtures for the detector checks: small, fast parameters per registered detector."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+import pytest
+
+from detectors import registry
+
+# Small parameters so the shared checks stay fast; every registered name must appear here.
+FAST_PARAMS: dict[str, dict[str, Any]] = {
+    "mad": {"window": 8},
+    "iforest": {"window": 8, "n_trees": 20, "seed": 3},
+    "subpca": {"window": 8},
+    "lof": {"window": 8, "n_neighbors": 5},
+    "ae": {"window": 8, "epochs": 3, "seed": 3},
+    "apre": {"window": 8, "epochs": 3, "seed": 3},
+    "themis": {"window": 32, "stride": 1, "seed": 3},
+}
+
+
+def available_names() -> list[Any]:
+    """Registered detectors, with THEMIS skipped (clearly) when the chronos extra is missing."""
+    out: list[Any] = []
+    for name in registry.names():
+        needs_chronos = name == "themis" and importlib.util.find_spec("chronos") is None
+        marks = [pytest.mark.skip(reason="needs the `chronos` extra")] if needs_chronos else []
+        out.append(pytest.param(name, marks=marks, id=name))
+    return out
+
+
+@pytest.fixture
+def series() -> np.ndarray:
+    """A seasonal series with noise, a spike and a level shift: 400 points."""
+    rng = np.random.default_rng(0)
+    t = np.arange(400)
+    x = np.sin(2 * np.pi * t / 25) + 0.1 * rng.normal(size=400)
+    x[300] += 4.0
+    x[340:360] += 2.0
+    return x
