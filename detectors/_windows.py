@@ -48,3 +48,28 @@ def train_windows(x: FloatArray, window: int, max_windows: int) -> FloatArray:
         idx = np.linspace(0, len(w) - 1, max_windows).round().astype(np.int64)
         w = w[idx]
     return np.ascontiguousarray(w)
+
+
+def channel_stats(x: FloatArray, floor: float = 1e-8) -> tuple[FloatArray, FloatArray]:
+    """Per-channel mean and standard deviation of ``x`` ignoring NaN; std floored at ``floor``.
+
+    Window detectors compute these on the training span and freeze them, so scoring stays causal.
+    """
+    mean = np.nanmean(x, axis=0)
+    std = np.maximum(np.nanstd(x, axis=0), floor)
+    return mean, std
+
+
+def znorm_windows(w: FloatArray, n_channels: int, floor: float = 0.01) -> FloatArray:
+    """Z-normalise each flattened window per channel with its own mean and std (std >= floor).
+
+    Keeps the shape of each window and drops its level and scale (for shape-based detection).
+    The floor (default 0.01, in the units of ``w``: training standard deviations after
+    ``channel_stats`` scaling) keeps near-flat windows from blowing rounding noise up to unit
+    scale.
+    """
+    v = w.reshape(len(w), -1, n_channels)
+    mean = v.mean(axis=1, keepdims=True)
+    std = np.maximum(v.std(axis=1, keepdims=True), floor)
+    out: FloatArray = ((v - mean) / std).reshape(len(w), -1)
+    return out

@@ -145,7 +145,7 @@ class Detector(abc.ABC):
             p.check(getattr(self, p.name))
         self._check_param_relations()
 
-    def _check_param_relations(self) -> None:
+    def _check_param_relations(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Checks that involve several parameters; override where needed."""
 
     # ------------------------------------------------------------------ fitting
@@ -350,9 +350,9 @@ class StreamScorer:
         return self.advance(full, n_new, self.detector.score(full))
 
     @staticmethod
-    def update_many(scorers: Sequence[StreamScorer], news: Sequence[npt.ArrayLike]) -> list[
-        FloatArray
-    ]:
+    def update_many(
+        scorers: Sequence[StreamScorer], news: Sequence[npt.ArrayLike]
+    ) -> list[FloatArray]:
         """Score new points of many series, grouped by detector class into batched calls."""
         fulls = [s.window_for(n) for s, n in zip(scorers, news, strict=True)]
         out: list[FloatArray | None] = [None] * len(scorers)

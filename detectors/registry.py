@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import META_FILE, STATE_FILE, FORMAT_VERSION, Detector
+from detectors.base import FORMAT_VERSION, META_FILE, STATE_FILE, Detector
 
 _CLASSES: dict[str, str] = {
     "mad": "detectors.mad:RollingMAD",

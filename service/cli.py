@@ -83,7 +83,7 @@ def demo() -> None:
     from service.evaluation import evaluate_series
     from service.suite import load_suite
 
-    series = [s for s in load_suite(DEMO_CSV.parent, train_fraction=0.15)]
+    series = load_suite(DEMO_CSV.parent, train_fraction=0.15)
     result = evaluate_series(series[0], DEFAULT_DETECTOR, {})
     table = Table(title=f"{DEFAULT_DETECTOR} on {series[0].name} (NAB, MIT)")
     table.add_column("metric")

@@ -85,7 +85,9 @@ def run_suite(
             if progress is not None:
                 progress(f"{detector} {s.name}")
         summary = summarize(per_series)
-        out.append({"detector": detector, "params": params, "series": per_series, "summary": summary})
+        out.append(
+            {"detector": detector, "params": params, "series": per_series, "summary": summary}
+        )
     return {"runs": out}
 
 

@@ -60,5 +60,7 @@ def load_suite(
     out = []
     for f in files:
         values, labels = _read_csv(f)
-        out.append(LabelledSeries(f.stem, root.name, values, labels, int(train_fraction * len(labels))))
+        out.append(
+            LabelledSeries(f.stem, root.name, values, labels, int(train_fraction * len(labels)))
+        )
     return out

@@ -1,0 +1,204 @@
+"""Isolation Forest on sliding windows, in numpy + numba (trees stored as flat arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+from detectors._windows import (
+    channel_stats,
+    score_valid,
+    to_points,
+    train_windows,
+    windows,
+    znorm_windows,
+)
+from detectors.base import Detector, FloatArray, Param
+
+_EULER = 0.5772156649015329
+IntArray = npt.NDArray[np.integer]
+
+
+@njit(cache=True)
+def _avg_path(n: float) -> float:  # pragma: no cover
+    """c(n): average path length of an unsuccessful search in a binary search tree of n items."""
+    if n <= 1.0:
+        return 0.0
+    if n <= 2.0:
+        return 1.0
+    return 2.0 * (np.log(n - 1.0) + _EULER) - 2.0 * (n - 1.0) / n
+
+
+@njit(cache=True)
+def _pick_split(
+    x: FloatArray, rows: IntArray, u_feature: float, u_threshold: float
+) -> tuple[int, float]:  # pragma: no cover
+    """Random feature among those not constant on ``rows`` and a uniform threshold in its range.
+
+    Returns (-1, 0.0) when every feature is constant (the node becomes a leaf).
+    """
+    lo = np.full(x.shape[1], np.inf)
+    hi = np.full(x.shape[1], -np.inf)
+    for r in rows:
+        for f in range(x.shape[1]):
+            lo[f] = min(lo[f], x[r, f])
+            hi[f] = max(hi[f], x[r, f])
+    usable = np.flatnonzero(hi > lo)
+    if usable.size == 0:
+        return -1, 0.0
+    f = usable[min(int(u_feature * usable.size), usable.size - 1)]
+    thr = lo[f] + u_threshold * (hi[f] - lo[f])
+    return f, (thr if thr < hi[f] else lo[f])
+
+
+@njit(cache=True)
+def _grow(
+    x: FloatArray,
+    rows: IntArray,
+    rand: FloatArray,
+    max_depth: int,
+    feature: IntArray,
+    threshold: FloatArray,
+    left: IntArray,
+    leaf: FloatArray,
+) -> None:  # pragma: no cover
+    """Grow one isolation tree on ``x[rows]`` into flat node arrays (node 0 is the root).
+
+    Node ``i`` splits on ``feature[i]`` (``-1``: leaf) at ``threshold[i]``; its children are
+    ``left[i]`` (values <= threshold) and ``left[i] + 1``. A leaf holds its path length:
+    depth + c(points that reached it). ``rand[i]`` are node ``i``'s two uniform draws.
+    """
+    stack = [(0, 0, rows.size, 0)]
+    n_nodes = 1
+    while stack:
+        node, start, stop, depth = stack.pop()
+        part = rows[start:stop]
+        f, thr = -1, 0.0
+        if stop - start > 1 and depth < max_depth:
+            f, thr = _pick_split(x, part, rand[node, 0], rand[node, 1])
+        feature[node] = f
+        if f < 0:
+            leaf[node] = depth + _avg_path(float(stop - start))
+            continue
+        goes_left = x[part, f] <= thr
+        rows[start:stop] = np.concatenate((part[goes_left], part[~goes_left]))
+        mid = start + int(goes_left.sum())
+        threshold[node], left[node] = thr, n_nodes
+        stack.append((n_nodes, start, mid, depth + 1))
+        stack.append((n_nodes + 1, mid, stop, depth + 1))
+        n_nodes += 2
+
+
+@njit(cache=True)
+def _mean_path_length(
+    x: FloatArray, feature: IntArray, threshold: FloatArray, left: IntArray, leaf: FloatArray
+) -> FloatArray:  # pragma: no cover
+    """E[h(x)]: path length of each row of ``x`` averaged over the trees."""
+    out = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        total = 0.0
+        for t in range(feature.shape[0]):
+            node = 0
+            while feature[t, node] >= 0:
+                go_right = x[i, feature[t, node]] > threshold[t, node]
+                node = left[t, node] + (1 if go_right else 0)
+            total += leaf[t, node]
+        out[i] = total / feature.shape[0]
+    return out
+
+
+class IsolationForestDetector(Detector):
+    """Isolation Forest (Liu et al. 2008) on sliding windows of all channels.
+
+    Score of point ``t`` = ``2 ** (-E[h(w)] / c(psi))`` for the window ``w`` ending at ``t``:
+    ``E[h]`` is the mean depth at which random axis-parallel cuts isolate ``w`` and ``c(psi)``
+    the mean depth expected for a random point among ``psi`` training windows. It lies in
+    (0, 1]: about 0.5 or below for ordinary windows, towards 1 for windows that random cuts
+    isolate quickly (anomalies). Each tree grows on ``max_samples`` training windows drawn
+    without replacement (the classic 256) up to depth ``ceil(log2(psi))``, like scikit-learn.
+
+    Inputs are standardised per channel with the training mean/std; ``normalize="window"``
+    also z-normalises each window per channel, so only its shape counts (not level or scale).
+    """
+
+    name = "iforest"
+    params = (
+        Param("window", int, 64, "points per window (the point itself included)", minimum=1),
+        Param("n_trees", int, 100, "trees in the forest", minimum=1),
+        Param("max_samples", int, 256, "training windows drawn for each tree", minimum=2),
+        Param(
+            "normalize",
+            str,
+            "none",
+            "'none': per-channel training standardisation only; 'window': also z-normalise "
+            "each window per channel (shape only)",
+            choices=("none", "window"),
+        ),
+        Param(
+            "max_train_windows",
+            int,
+            5000,
+            "training windows kept (evenly thinned beyond this)",
+            minimum=2,
+        ),
+        Param("seed", int, 0, "random seed of the trees (same seed => same forest)", minimum=0),
+    )
+
+    def __init__(
+        self,
+        *,
+        window: int = 64,
+        n_trees: int = 100,
+        max_samples: int = 256,
+        normalize: str = "none",
+        max_train_windows: int = 5000,
+        seed: int = 0,
+    ) -> None:
+        self.window = window
+        self.n_trees = n_trees
+        self.max_samples = max_samples
+        self.normalize = normalize
+        self.max_train_windows = max_train_windows
+        self.seed = seed
+
+    def context_length_for_params(self) -> int:
+        return int(self.window) - 1
+
+    def _features(self, w: FloatArray) -> FloatArray:
+        return w if self.normalize == "none" else znorm_windows(w, self.n_channels_)
+
+    def _fit(self, x: FloatArray) -> None:
+        self.mean_, self.std_ = channel_stats(x)
+        z = (x - self.mean_) / self.std_
+        w = self._features(train_windows(z, self.window, self.max_train_windows))
+        if len(w) < 2:
+            raise ValueError(
+                f"{self.name} needs at least 2 training windows without NaN. Got {len(w)} "
+                "instead: send more history or lower `window`."
+            )
+        psi = min(int(self.max_samples), len(w))
+        n_nodes = 2 * psi - 1
+        rng = np.random.default_rng(self.seed)
+        self.feature_ = np.full((self.n_trees, n_nodes), -1, dtype=np.int32)
+        self.threshold_ = np.zeros((self.n_trees, n_nodes))
+        self.left_ = np.zeros((self.n_trees, n_nodes), dtype=np.int32)
+        self.leaf_ = np.zeros((self.n_trees, n_nodes))
+        max_depth = int(np.ceil(np.log2(max(psi, 2))))
+        for t in range(self.n_trees):
+            rows = rng.choice(len(w), size=psi, replace=False).astype(np.int64)
+            rand = rng.random((n_nodes, 2))
+            tree = (self.feature_[t], self.threshold_[t], self.left_[t], self.leaf_[t])
+            _grow(w, rows, rand, max_depth, *tree)
+        self.norm_ = float(_avg_path(float(psi)))
+
+    def _score_windows(self, w: FloatArray) -> FloatArray:
+        h = _mean_path_length(
+            self._features(w), self.feature_, self.threshold_, self.left_, self.leaf_
+        )
+        out: FloatArray = 2.0 ** (-h / self.norm_)
+        return out
+
+    def _score(self, x: FloatArray) -> FloatArray:
+        w = windows((x - self.mean_) / self.std_, self.window)
+        return to_points(score_valid(w, self._score_windows), len(x), self.window)

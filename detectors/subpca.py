@@ -1,0 +1,117 @@
+"""Sub-PCA: reconstruction error of sliding windows against the training windows' PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors._windows import (
+    channel_stats,
+    score_valid,
+    to_points,
+    train_windows,
+    windows,
+    znorm_windows,
+)
+from detectors.base import Detector, FloatArray, Param
+
+
+def n_components_for(explained_ratio: FloatArray, fraction: float) -> int:
+    """Fewest leading components whose explained variance ratio reaches ``fraction``.
+
+    The rule of scikit-learn's ``PCA(n_components=fraction, svd_solver="full")``.
+    """
+    cumulative = np.cumsum(explained_ratio)
+    return int(np.searchsorted(cumulative, fraction, side="right")) + 1
+
+
+class SubPCA(Detector):
+    """PCA on the training windows; score = squared distance of a window to their subspace.
+
+    The principal subspace is spanned by the fewest components that explain ``n_components``
+    (a fraction) of the training windows' variance, capped at ``dim - 1`` so a residual
+    direction is always left. The score of point ``t`` is the squared Euclidean norm of the
+    part of the window ending at ``t`` (centred on the training mean) that those components
+    cannot reconstruct (the SPE / Q statistic): 0 for a window the normal patterns fully
+    explain, large for a window with a shape the training span never showed. Units: squared
+    training standard deviations, summed over the window.
+
+    TSB-AD's (pyod's) PCA instead sums distances to the component vectors weighted by
+    1 / explained variance ratio; the plain residual here is the textbook Sub-PCA score and
+    equals ``||x - pca.inverse_transform(pca.transform(x))||^2`` of scikit-learn.
+
+    Inputs are standardised per channel with the training mean/std; ``normalize="window"``
+    also z-normalises each window per channel, so only its shape counts (not level or scale).
+    """
+
+    name = "subpca"
+    params = (
+        Param("window", int, 64, "points per window (the point itself included)", minimum=2),
+        Param(
+            "n_components",
+            float,
+            0.9,
+            "fraction of the training variance the principal subspace explains",
+            minimum=0.01,
+            maximum=0.999,
+        ),
+        Param(
+            "normalize",
+            str,
+            "none",
+            "'none': per-channel training standardisation only; 'window': also z-normalise "
+            "each window per channel (shape only)",
+            choices=("none", "window"),
+        ),
+        Param(
+            "max_train_windows",
+            int,
+            5000,
+            "training windows kept (evenly thinned beyond this)",
+            minimum=2,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        window: int = 64,
+        n_components: float = 0.9,
+        normalize: str = "none",
+        max_train_windows: int = 5000,
+    ) -> None:
+        self.window = window
+        self.n_components = n_components
+        self.normalize = normalize
+        self.max_train_windows = max_train_windows
+
+    def context_length_for_params(self) -> int:
+        return int(self.window) - 1
+
+    def _features(self, w: FloatArray) -> FloatArray:
+        return w if self.normalize == "none" else znorm_windows(w, self.n_channels_)
+
+    def _fit(self, x: FloatArray) -> None:
+        self.mean_, self.std_ = channel_stats(x)
+        z = (x - self.mean_) / self.std_
+        w = self._features(train_windows(z, self.window, self.max_train_windows))
+        if len(w) < 2:
+            raise ValueError(
+                f"{self.name} needs at least 2 training windows without NaN. Got {len(w)} "
+                "instead: send more history or lower `window`."
+            )
+        self.center_ = w.mean(axis=0)
+        _, sing, vt = np.linalg.svd(w - self.center_, full_matrices=False)
+        var = sing**2
+        ratio = var / var.sum() if var.sum() > 0 else np.ones_like(var) / len(var)
+        k = min(n_components_for(ratio, float(self.n_components)), len(ratio), w.shape[1] - 1)
+        self.components_ = np.ascontiguousarray(vt[:k])
+
+    def _score_windows(self, w: FloatArray) -> FloatArray:
+        centred = self._features(w) - self.center_
+        residual = centred - (centred @ self.components_.T) @ self.components_
+        out: FloatArray = np.einsum("ij,ij->i", residual, residual)
+        return out
+
+    def _score(self, x: FloatArray) -> FloatArray:
+        w = windows((x - self.mean_) / self.std_, self.window)
+        return to_points(score_valid(w, self._score_windows), len(x), self.window)
