@@ -140,7 +140,8 @@ class Detector(abc.ABC):
         props = {p.name: p.schema() for p in cls.params}
         return {"type": "object", "properties": props, "additionalProperties": False}
 
-    def _validate_params(self) -> None:
+    def validate_params(self) -> None:
+        """Raise ValueError (scikit-learn style) for the first parameter that is not allowed."""
         for p in self.params:
             p.check(getattr(self, p.name))
         self._check_param_relations()
@@ -151,7 +152,7 @@ class Detector(abc.ABC):
     # ------------------------------------------------------------------ fitting
     def fit(self, train: npt.ArrayLike) -> Self:
         """Validate parameters, then learn from ``train`` of shape (n_points[, n_channels])."""
-        self._validate_params()
+        self.validate_params()
         x = as_2d(train, name="train")
         need = self.min_train_points()
         n_ok = int((~np.isnan(x).any(axis=1)).sum())

@@ -1,1 +1,1 @@
-"""Everything that runs: API, ingestion, scheduler, storage, Prometheus, CLI, dashboard."""
+"""Everything that runs: the HTTP API, ingestion, the scoring scheduler, storage, Prometheus."""

@@ -9,11 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console()
-DEMO_CSV = Path(__file__).parent / "demo" / "nab_ec2_cpu_utilization_825cc2.csv"
+console = Console(width=200)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -41,6 +39,10 @@ def evaluate(
     train_fraction: Annotated[float | None, typer.Option(help="for CSV folders")] = None,
     quantile: Annotated[float, typer.Option(help="calibration quantile")] = 0.995,
     univariate_only: Annotated[bool, typer.Option(help="skip multivariate series")] = False,
+    match: Annotated[str | None, typer.Option(help="only series whose name contains this")] = None,
+    anomalous_only: Annotated[
+        bool, typer.Option(help="skip series without a labelled anomaly after train_end")
+    ] = True,
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
     from detectors import DEFAULT_DETECTOR
@@ -49,6 +51,14 @@ def evaluate(
     from service.suite import load_suite
 
     series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
+    series = [
+        s
+        for s in series
+        if (match is None or match in s.name)
+        and (not anomalous_only or s.labels[s.train_end :].any())
+    ]
+    if not series:
+        raise typer.BadParameter("no series left to evaluate after the filters.")
     names = detector or [DEFAULT_DETECTOR]
     params = _parse_params(param or [])
     with Progress(console=console, transient=True) as bar:
@@ -77,20 +87,29 @@ def detectors() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Score the bundled NAB series with the default detector and print its metrics."""
-    from detectors import DEFAULT_DETECTOR
-    from service.evaluation import evaluate_series
-    from service.suite import load_suite
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    data_dir: Annotated[Path, typer.Option(help="SQLite store directory")] = Path("data"),
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the HTTP service (REST API, remote-write receiver, /metrics)."""
+    from service.server import serve as run_server
 
-    series = load_suite(DEMO_CSV.parent, train_fraction=0.15)
-    result = evaluate_series(series[0], DEFAULT_DETECTOR, {})
-    table = Table(title=f"{DEFAULT_DETECTOR} on {series[0].name} (NAB, MIT)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, val in result.items():
-        table.add_row(key, f"{val:.4f}" if isinstance(val, float) else str(val))
-    console.print(table)
+    run_server(host, port, data_dir, log_level=log_level)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    data_dir: Annotated[Path, typer.Option(help="SQLite store directory")] = Path("data/demo"),
+    rate: Annotated[float, typer.Option(help="points per second to replay")] = 50.0,
+) -> None:
+    """Serve on the embedded defaults and replay a bundled NAB series as a live stream."""
+    from service.demo import run_demo
+
+    run_demo(host, port, data_dir, rate=rate)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def print_table(
     """One row per detector (ours, then reference ones on the same series)."""
     sources = {s.name: s.source for s in suite}
     src_names = sorted(set(sources.values()))
-    table = Table(title="mean over series (rows [train_end:])")
+    table = Table(title="mean over series (rows \\[train_end:])")
     for col in ("detector", "n", *COLUMNS, *(f"VUS-PR {s}" for s in src_names), "fit s"):
         table.add_column(col, justify="left" if col == "detector" else "right")
     for run in doc["runs"]:

@@ -1,0 +1,56 @@
+"""The application factory: ``create_app(settings, registry)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
+
+from service.engine import Engine
+from service.errors import install_handlers
+from service.limits import BodyLimitMiddleware
+from service.routers import detect, detectors, health, metrics, points, remote_write, series
+from service.settings import Settings
+from service.telemetry import SeriesCollector, Telemetry
+
+DESCRIPTION = """Streaming time-series anomaly detection.
+
+Write points (REST or Prometheus remote-write), get a calibrated `anomaly_score` per point
+(1.0 is the alert line: alert on `anomaly_score > 1`), read scores back or scrape `/metrics`.
+"""
+
+
+def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
+    """Build the app; the engine (store recovery, scheduler) starts with the app's lifespan."""
+    telemetry = Telemetry(registry)
+    engine = Engine(settings, telemetry)
+    registry.register(SeriesCollector(engine.snapshot))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        await run_in_threadpool(engine.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(engine.stop)
+
+    app = FastAPI(
+        title="anomalyd",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.telemetry = telemetry
+    app.state.engine = engine
+    install_handlers(app)
+    for module in (series, points, detect, detectors, remote_write, metrics, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,55 @@
+"""Stateless scoring (``POST /v1/detect``): the same detector + calibrator path as a series."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors import registry
+from detectors.base import Calibrator
+from service.errors import Unprocessable
+from service.series import detector_class
+
+
+@dataclass
+class Detection:
+    """Raw and calibrated scores of the scored points."""
+
+    detector: str
+    params: dict[str, Any]
+    context_length: int
+    raw: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+
+
+def detect(
+    name: str,
+    params: dict[str, Any],
+    values: npt.NDArray[np.float64],
+    train: npt.NDArray[np.float64] | None,
+    quantile: float,
+) -> Detection:
+    """Fit on ``train`` (or ``values``), calibrate on the fit span, score ``values`` causally.
+
+    With ``train``, ``values`` is scored as its continuation (its first windows reach back into
+    ``train``), exactly as a series that trained on ``train`` would score it.
+    """
+    detector_class(name)
+    if train is not None and train.shape[1] != values.shape[1]:
+        raise Unprocessable(
+            f"train has {train.shape[1]} channel(s) per point but values has "
+            f"{values.shape[1]}; both need the same shape."
+        )
+    fit_on = values if train is None else train
+    try:
+        det = registry.create(name, params).fit(fit_on)
+        fit_raw = det.score(fit_on)
+        cal = Calibrator(quantile=quantile).fit(fit_raw)
+        raw = fit_raw if train is None else det.score(np.concatenate([train, values]))[len(train) :]
+    except (TypeError, ValueError) as exc:
+        where = "fitted on `values` (no `train` given): " if train is None else ""
+        raise Unprocessable(f"{where}{exc}") from exc
+    return Detection(name, det.get_params(), det.context_length, raw, cal.transform(raw))

@@ -1,0 +1,462 @@
+"""The streaming core: series registry, durable ingestion, configuration and recovery."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.base import Calibrator, StreamScorer
+from service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from service.modelio import load_detector
+from service.scheduler import Scheduler
+from service.series import (
+    NEVER,
+    LiveModel,
+    SeriesConfig,
+    SeriesState,
+    Waiter,
+    validate_config,
+)
+from service.settings import Settings
+from service.storage import SeriesRow, Store, decode_values
+from service.telemetry import Telemetry
+
+log = logging.getLogger("anomalyd.engine")
+
+
+@dataclass
+class Incoming:
+    """Validated points for one series: strictly increasing timestamps, finite 2-D values."""
+
+    series_id: str
+    ts: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]
+    labels: dict[str, str]
+
+
+@dataclass
+class Accepted:
+    """Where the points of one :class:`Incoming` ended up."""
+
+    state: SeriesState
+    idx: npt.NDArray[np.int64]
+    ts: npt.NDArray[np.float64]
+    n_new: int
+    waiter: Waiter | None = None
+
+    @property
+    def n_duplicates(self) -> int:
+        return len(self.idx) - self.n_new
+
+
+@dataclass
+class _Plan:
+    state: SeriesState
+    item: Incoming
+    dup_idx: npt.NDArray[np.int64]
+
+    @property
+    def new_ts(self) -> npt.NDArray[np.float64]:
+        return self.item.ts[len(self.dup_idx) :]
+
+    @property
+    def new_values(self) -> npt.NDArray[np.float64]:
+        return self.item.values[len(self.dup_idx) :]
+
+
+def _fmt(ts: float) -> str:
+    return f"{ts:.6f}".rstrip("0").rstrip(".")
+
+
+class Engine:
+    """Owns the store, the scheduler and the in-memory series."""
+
+    def __init__(self, settings: Settings, telemetry: Telemetry) -> None:
+        self.settings = settings
+        self.telemetry = telemetry
+        self._check_defaults()
+        self.store = Store(settings.data_dir, synchronous=settings.sqlite_synchronous)
+        self.scheduler = Scheduler(self.store, telemetry, settings)
+        self._series: dict[str, SeriesState] = {}
+        self._lock = threading.Lock()
+        self.started = False
+
+    def _check_defaults(self) -> None:
+        try:
+            validate_config(self.default_config())
+        except Unprocessable as exc:
+            raise ValueError(
+                f"The default series configuration (ANOMALYD_DEFAULT_DETECTOR / _PARAMS / "
+                f"_TRAIN_POINTS) is not valid: {exc.detail}"
+            ) from exc
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Recover every series from the store, then start scoring."""
+        for row in self.store.load_series():
+            state = self._recover(row)
+            self._series[state.id] = state
+            self.scheduler.mark_dirty(state)
+        self.scheduler.start()
+        self.started = True
+        log.info("anomalyd engine started with %d series", len(self._series))
+
+    def stop(self) -> None:
+        """Stop scoring and close the store (committed data is already durable)."""
+        self.started = False
+        self.scheduler.stop()
+        self.store.close()
+
+    @property
+    def ready(self) -> bool:
+        """True when the scheduler runs and the database answers."""
+        try:
+            return self.started and self.scheduler.alive and self.store.ping()
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------------ lookup
+    def snapshot(self) -> list[SeriesState]:
+        """Every series (a copy of the list)."""
+        with self._lock:
+            return [s for s in self._series.values() if s.persisted and not s.deleted]
+
+    def get(self, series_id: str) -> SeriesState:
+        """The series, or 404."""
+        with self._lock:
+            state = self._series.get(series_id)
+        if state is None or not state.persisted or state.deleted:
+            raise NotFound(f"Series {series_id!r} does not exist; create it with PUT or a write.")
+        return state
+
+    def default_config(self) -> SeriesConfig:
+        """Configuration of series created by a write."""
+        s = self.settings
+        return SeriesConfig(
+            s.default_detector,
+            dict(s.default_params),
+            s.default_train_points,
+            s.default_refit_every,
+            s.default_quantile,
+        )
+
+    def _new_state(
+        self, series_id: str, config: SeriesConfig, labels: dict[str, str], source: str
+    ) -> SeriesState:
+        return SeriesState(
+            id=series_id,
+            config=config,
+            labels=labels,
+            source=source,
+            created_at=time.time(),
+            next_boundary=config.train_points,
+        )
+
+    # ------------------------------------------------------------------ configuration
+    def configure(
+        self, series_id: str, config: SeriesConfig, labels: dict[str, str] | None
+    ) -> tuple[SeriesState, bool]:
+        """Create or reconfigure a series; returns ``(state, created)``."""
+        validate_config(config)
+        return self.scheduler.call(lambda: self._configure_now(series_id, config, labels))
+
+    def _configure_now(
+        self, series_id: str, config: SeriesConfig, labels: dict[str, str] | None
+    ) -> tuple[SeriesState, bool]:
+        with self._lock:
+            state = self._series.get(series_id)
+            created = state is None or state.deleted
+            if state is None or state.deleted:
+                state = self._new_state(series_id, config, labels or {"series": series_id}, "rest")
+                self._series[series_id] = state
+        with state.lock:
+            if state.deleted:
+                raise Conflict(f"Series {series_id!r} was deleted meanwhile; retry the PUT.")
+            if labels is not None and state.source != "rest":
+                raise Unprocessable(
+                    f"Series {series_id!r} comes from remote-write; its labels are the "
+                    "Prometheus labels and cannot be set with PUT (leave `labels` out)."
+                )
+            if created or not state.persisted:
+                state.config = config
+                state.next_boundary = config.train_points
+                state.labels = labels or state.labels
+                self._persist_row(state)
+                return state, created
+            if labels is not None and labels != state.labels:
+                state.labels = labels
+                self._persist_row(state)
+            if config != state.config:
+                self._reset(state, config)
+        return state, False
+
+    def _reset(self, state: SeriesState, config: SeriesConfig) -> None:
+        """New configuration: drop the model; the next one takes over at the current end."""
+        state.generation += 1
+        with self.store.transaction() as conn:
+            state_row = self._row(state)
+            state_row.detector, state_row.params = config.detector, config.params
+            state_row.train_points, state_row.refit_every = config.train_points, config.refit_every
+            state_row.quantile, state_row.scored = config.quantile, state.count
+            state_row.next_boundary = max(state.count, config.train_points)
+            state_row.model_start, state_row.error, state_row.model_version = None, None, 0
+            Store.upsert_series(conn, state_row)
+            conn.execute("DELETE FROM models WHERE series_id = ?", (state.id,))
+        self.scheduler.release(state.pending.clear())
+        state.config, state.scored = config, state.count
+        state.next_boundary = max(state.count, config.train_points)
+        state.model, state.error, state.fitting, state.fit_result = None, None, False, None
+        state.last_raw = state.last_score = None
+        state.release_waiters(everyone=True)
+        self.scheduler.mark_dirty(state)
+
+    def _persist_row(self, state: SeriesState) -> None:
+        with self.store.transaction() as conn:
+            Store.upsert_series(conn, self._row(state))
+        state.persisted = True
+
+    @staticmethod
+    def _row(state: SeriesState) -> SeriesRow:
+        c = state.config
+        return SeriesRow(
+            id=state.id,
+            detector=c.detector,
+            params=c.params,
+            train_points=c.train_points,
+            refit_every=c.refit_every,
+            quantile=c.quantile,
+            labels=state.labels,
+            source=state.source,
+            n_channels=state.n_channels,
+            count=state.count,
+            scored=state.scored,
+            last_ts=state.last_ts,
+            next_boundary=state.next_boundary,
+            model_version=state.model_version if state.model is not None else 0,
+            model_start=state.model.start if state.model is not None else None,
+            error=state.error,
+            created_at=state.created_at,
+        )
+
+    def delete(self, series_id: str) -> None:
+        """Delete a series with its points and model (404 when unknown)."""
+        self.scheduler.call(lambda: self._delete_now(series_id))
+
+    def _delete_now(self, series_id: str) -> None:
+        with self._lock:
+            state = self._series.pop(series_id, None)
+            if state is None:
+                raise NotFound(f"Series {series_id!r} does not exist.")
+            with state.lock:
+                state.deleted = True
+                state.generation += 1
+                with self.store.transaction() as conn:
+                    Store.delete_series(conn, series_id)
+                self.scheduler.release(state.pending.clear())
+                state.release_waiters(everyone=True)
+
+    # ------------------------------------------------------------------ ingestion
+    def ingest(self, batch: list[Incoming], source: str, *, wait: bool) -> list[Accepted]:
+        """Store the points of every item durably in one transaction, or refuse them all."""
+        ids = [item.series_id for item in batch]
+        if len(set(ids)) != len(ids):
+            raise Unprocessable("Each series may appear only once per write.")
+        while True:
+            states = self._states_for(batch, source)
+            try:
+                accepted = self._ingest_locked(batch, states, source, wait=wait)
+            except BaseException:
+                self._forget(states.values())
+                raise
+            if accepted is not None:
+                return accepted
+
+    def _ingest_locked(
+        self, batch: list[Incoming], states: dict[str, SeriesState], source: str, *, wait: bool
+    ) -> list[Accepted] | None:
+        with ExitStack() as stack:
+            for sid in sorted(states):
+                stack.enter_context(states[sid].lock)
+            if any(s.deleted for s in states.values()):
+                return None  # deleted meanwhile: look the ids up again
+            try:
+                plans = [self._plan(states[item.series_id], item) for item in batch]
+                return self._commit(plans, source, wait=wait)
+            except BaseException:
+                self._abandon(states.values())
+                raise
+
+    @staticmethod
+    def _abandon(states: Iterable[SeriesState]) -> None:
+        """A refused write leaves no trace: series it would have created are dropped."""
+        for state in states:
+            if not state.persisted:
+                state.deleted = True
+
+    def _forget(self, states: Iterable[SeriesState]) -> None:
+        with self._lock:
+            for state in states:
+                if state.deleted and self._series.get(state.id) is state:
+                    del self._series[state.id]
+
+    def _states_for(self, batch: list[Incoming], source: str) -> dict[str, SeriesState]:
+        out: dict[str, SeriesState] = {}
+        with self._lock:
+            for item in batch:
+                state = self._series.get(item.series_id)
+                if state is None or state.deleted:
+                    config = self.default_config()
+                    state = self._new_state(item.series_id, config, item.labels, source)
+                    self._series[item.series_id] = state
+                out[item.series_id] = state
+        return out
+
+    def _plan(self, state: SeriesState, item: Incoming) -> _Plan:
+        channels = item.values.shape[1]
+        if state.n_channels is not None and channels != state.n_channels:
+            raise Unprocessable(
+                f"Series {state.id!r} has {state.n_channels} channel(s) per point; this write "
+                f"has {channels}. Send the same number of values per point as before."
+            )
+        last = state.last_ts
+        n_dup = 0 if last is None else int(np.searchsorted(item.ts, last, side="right"))
+        return _Plan(state, item, self._duplicates(state, item, n_dup))
+
+    def _duplicates(self, state: SeriesState, item: Incoming, n_dup: int) -> npt.NDArray[np.int64]:
+        """Indices of already stored points (same timestamp and value); refuse anything else."""
+        if n_dup == 0:
+            return np.empty(0, dtype=np.int64)
+        ts, values = item.ts[:n_dup], item.values[:n_dup]
+        stored = self.store.points_between(state.id, float(ts[0]), float(ts[-1]))
+        idx = np.empty(n_dup, dtype=np.int64)
+        for i, (t, v) in enumerate(zip(ts, values, strict=True)):
+            hit = stored.get(float(t))
+            if hit is None:
+                raise Unprocessable(
+                    f"Timestamp {_fmt(t)} of series {state.id!r} is not after its last stored "
+                    f"point ({_fmt(state.last_ts or 0.0)}) and is not stored; timestamps must "
+                    "increase (only an exact duplicate of a stored point is accepted)."
+                )
+            if not np.array_equal(decode_values([hit[1]], len(v))[0], v):
+                raise Conflict(
+                    f"Series {state.id!r} already has a different value at timestamp {_fmt(t)}; "
+                    "a stored point cannot be changed (resending the same value is fine)."
+                )
+            idx[i] = hit[0]
+        return idx
+
+    def _commit(self, plans: list[_Plan], source: str, *, wait: bool) -> list[Accepted]:
+        n_new = sum(len(p.new_ts) for p in plans)
+        if n_new and not self.scheduler.try_reserve(n_new):
+            self.telemetry.throttled.labels(source).inc()
+            self.telemetry.rejected.labels(source, "queue_full").inc(n_new)
+            retry = str(self.settings.retry_after_s)
+            raise TooManyRequests(
+                f"The scoring queue is full ({self.settings.queue_capacity} points waiting); "
+                f"nothing was stored. Retry after {retry}s.",
+                headers={"Retry-After": retry},
+            )
+        try:
+            self._write(plans)
+        except BaseException:
+            self.scheduler.release(n_new)
+            raise
+        self.telemetry.ingested.labels(source).inc(n_new)
+        return [self._applied(p, wait=wait) for p in plans]
+
+    def _write(self, plans: list[_Plan]) -> None:
+        with self.store.transaction() as conn:
+            for p in plans:
+                state, n = p.state, len(p.new_ts)
+                if not state.persisted:
+                    row = self._row(state)
+                    row.n_channels = p.item.values.shape[1]
+                    Store.upsert_series(conn, row)
+                if n:
+                    Store.insert_points(conn, state.id, state.count, p.new_ts, p.new_values)
+                    conn.execute(
+                        "UPDATE series SET count = ?, last_ts = ?, n_channels = ? WHERE id = ?",
+                        (state.count + n, float(p.new_ts[-1]), p.item.values.shape[1], state.id),
+                    )
+
+    def _applied(self, p: _Plan, *, wait: bool) -> Accepted:
+        state, n = p.state, len(p.new_ts)
+        new_idx = np.arange(state.count, state.count + n, dtype=np.int64)
+        state.persisted = True
+        state.n_channels = p.item.values.shape[1]
+        if n:
+            state.count += n
+            state.last_ts = float(p.new_ts[-1])
+            state.pending.append(p.new_ts, p.new_values)
+            self.scheduler.mark_dirty(state)
+        accepted = Accepted(state, np.concatenate([p.dup_idx, new_idx]), p.item.ts, n)
+        target = int(accepted.idx.max()) + 1 if len(accepted.idx) else 0
+        if wait and target > state.scored:
+            accepted.waiter = Waiter(target)
+            state.waiters.append(accepted.waiter)
+        return accepted
+
+    # ------------------------------------------------------------------ reading
+    def scores_of(self, accepted: Accepted) -> list[tuple[float | None, float | None]]:
+        """``(raw, anomaly_score)`` of every point of an accepted write, in request order."""
+        state = accepted.state
+        if not len(accepted.idx):
+            return []
+        lo, hi = int(accepted.idx.min()), int(accepted.idx.max()) + 1
+        pts = self.store.read_range(state.id, lo, hi, state.n_channels or 1)
+        found = {int(i): (r, s) for i, r, s in zip(pts.idx, pts.raw, pts.score, strict=True)}
+        # a point may be gone when the series was deleted meanwhile: no score then
+        return [found.get(int(i), (None, None)) for i in accepted.idx]
+
+    # ------------------------------------------------------------------ recovery
+    def _recover(self, row: SeriesRow) -> SeriesState:
+        config = SeriesConfig(
+            row.detector, row.params, row.train_points, row.refit_every, row.quantile
+        )
+        state = SeriesState(
+            id=row.id,
+            config=config,
+            labels=row.labels,
+            source=row.source,
+            created_at=row.created_at,
+            next_boundary=row.next_boundary,
+            n_channels=row.n_channels,
+            count=row.count,
+            scored=row.scored,
+            last_ts=row.last_ts,
+            model_version=row.model_version,
+            error=row.error,
+            persisted=True,
+        )
+        channels = row.n_channels or 1
+        if row.model_version:
+            self._recover_model(state, channels)
+        pending = self.store.read_range(row.id, row.scored, row.count, channels)
+        state.pending.append(pending.ts, pending.values)
+        self.scheduler.force_reserve(len(pending.ts))
+        return state
+
+    def _recover_model(self, state: SeriesState, channels: int) -> None:
+        stored = self.store.load_model(state.id)
+        try:
+            if stored is None:
+                raise ValueError("the model row is missing")
+            det = load_detector(stored.meta, stored.state)
+            cal = Calibrator.from_dict(stored.calibration)
+            width = det.context_length
+            ctx = self.store.read_range(state.id, state.scored - width, state.scored, channels)
+        except Exception as exc:  # the series is marked failed; the service still starts
+            log.exception("could not load the model of series %s", state.id)
+            state.error, state.next_boundary = f"model could not be loaded: {exc}", NEVER
+            return
+        scorer = StreamScorer(det, context=ctx.values)
+        state.model = LiveModel(det, cal, scorer, stored.version, stored.start_idx)
+        if len(ctx.raw) and ctx.raw[-1] is not None and ctx.score[-1] is not None:
+            state.last_raw, state.last_score = ctx.raw[-1], ctx.score[-1]

@@ -1,0 +1,116 @@
+"""Client errors with a clear ``{"detail": "..."}`` body, and the handlers that render them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("anomalyd")
+
+MAX_LISTED_ERRORS = 10
+
+
+class ApiError(Exception):
+    """An error the client can fix (4xx) or a transient refusal (429/503)."""
+
+    status_code = 400
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    status_code = 400
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+
+class Unavailable(ApiError):
+    status_code = 503
+
+
+def _loc(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    """One readable sentence per pydantic error (first few only)."""
+    lines = []
+    for err in list(errors)[:MAX_LISTED_ERRORS]:
+        if err.get("type") == "json_invalid":
+            ctx = err.get("ctx", {}).get("error", "")
+            lines.append(f"The request body is not valid JSON ({ctx}).")
+            continue
+        lines.append(f"{_loc(err.get('loc', ()))}: {err.get('msg', 'invalid')}")
+    more = len(errors) - MAX_LISTED_ERRORS
+    if more > 0:
+        lines.append(f"... and {more} more error(s)")
+    return "; ".join(lines)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    err = exc if isinstance(exc, ApiError) else ApiError(str(exc))
+    return JSONResponse({"detail": err.detail}, err.status_code, headers=err.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": describe_validation(errors)}, 422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):
+        return JSONResponse({"detail": "Internal error."}, 500)
+    headers = getattr(exc, "headers", None)
+    return JSONResponse({"detail": str(exc.detail)}, exc.status_code, headers=headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); see server log."}, 500)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

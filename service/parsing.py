@@ -1,0 +1,109 @@
+"""Turn validated JSON into arrays, with messages that say what to fix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from service.errors import PayloadTooLarge, Unprocessable
+
+SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+MAX_UNIX_SECONDS = 1e11
+"""Later than year 5000: such a timestamp is almost surely in milliseconds."""
+
+
+def check_series_id(series_id: str) -> str:
+    """Refuse ids that are not 1-200 of ``A-Z a-z 0-9 _ . : -`` (starting alphanumeric)."""
+    if not SERIES_ID.match(series_id):
+        raise Unprocessable(
+            f"Series id {series_id!r} is not valid: use 1-200 characters from A-Z a-z 0-9 "
+            "_ . : - starting with a letter or digit."
+        )
+    return series_id
+
+
+def parse_time(value: float | str, where: str) -> float:
+    """Unix seconds from a number or an RFC 3339 string with an offset."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().upper())
+        except ValueError:
+            raise Unprocessable(
+                f"{where}: {value!r} is neither a number (unix seconds) nor an RFC 3339 time "
+                "like 2024-05-01T12:00:00Z."
+            ) from None
+        if parsed.tzinfo is None:
+            raise Unprocessable(
+                f"{where}: {value!r} has no UTC offset; add one, e.g. {value}Z or {value}+00:00."
+            )
+        seconds = parsed.timestamp()
+    else:
+        seconds = float(value)
+    if not 0 <= seconds < MAX_UNIX_SECONDS:
+        hint = " It looks like milliseconds; send seconds." if seconds >= MAX_UNIX_SECONDS else ""
+        raise Unprocessable(f"{where}: {value!r} is outside 0 .. 1e11 unix seconds.{hint}")
+    return seconds
+
+
+def parse_timestamps(
+    raw: Sequence[float | str], name: str = "timestamps"
+) -> npt.NDArray[np.float64]:
+    """Strictly increasing unix seconds."""
+    ts = np.array([parse_time(t, f"{name}[{i}]") for i, t in enumerate(raw)], dtype=np.float64)
+    bad = np.flatnonzero(np.diff(ts) <= 0)
+    if len(bad):
+        i = int(bad[0]) + 1
+        raise Unprocessable(
+            f"{name} must be strictly increasing: {name}[{i}] ({ts[i]:g}) is not after "
+            f"{name}[{i - 1}] ({ts[i - 1]:g}). Sort the points and drop repeated timestamps."
+        )
+    return ts
+
+
+def parse_values(
+    raw: Sequence[float | list[float]], name: str = "values"
+) -> npt.NDArray[np.float64]:
+    """``(n_points, n_channels)`` floats; every point must have the same number of channels."""
+    first = raw[0]
+    width = len(first) if isinstance(first, list) else 0
+    for i, v in enumerate(raw):
+        got = len(v) if isinstance(v, list) else 0
+        if got != width:
+            raise Unprocessable(
+                f"{name}[{i}] has {_channels(got)} but {name}[0] has {_channels(width)}; "
+                "every point needs the same shape (a number, or a list of n numbers)."
+            )
+    if width == 0 and isinstance(first, list):
+        raise Unprocessable(f"{name}[0] is an empty list; a point needs at least one number.")
+    arr = np.asarray(raw, dtype=np.float64)
+    return arr.reshape(len(raw), -1)
+
+
+def _channels(n: int) -> str:
+    return "a single number" if n == 0 else f"{n} numbers"
+
+
+def parse_points(
+    timestamps: Sequence[float | str], values: Sequence[float | list[float]], max_points: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Validated ``(timestamps, values)`` of a write."""
+    if len(timestamps) != len(values):
+        raise Unprocessable(
+            f"timestamps and values must have the same length; got {len(timestamps)} "
+            f"timestamps and {len(values)} values."
+        )
+    check_count(len(values), max_points)
+    return parse_timestamps(timestamps), parse_values(values)
+
+
+def check_count(n: int, max_points: int) -> None:
+    """413 for more points than one request may carry."""
+    if n > max_points:
+        raise PayloadTooLarge(
+            f"{n} points in one request; the limit is {max_points}. Split the data into "
+            "several requests."
+        )

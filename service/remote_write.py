@@ -1,0 +1,231 @@
+"""Prometheus remote-write 1.0 decoding: snappy (block format) + protobuf ``WriteRequest``.
+
+The four message types the receiver needs (``WriteRequest``, ``TimeSeries``, ``Label``,
+``Sample``) are declared here with protobuf's descriptor API, with the field numbers of
+Prometheus' ``prompb/remote.proto`` and ``prompb/types.proto``; fields this receiver does not
+use (metadata, exemplars, native histograms) are skipped by the protobuf parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cramjam
+import numpy as np
+import numpy.typing as npt
+from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+
+from service.errors import BadRequest, PayloadTooLarge
+from service.telemetry import LABEL_NAME
+
+_F = descriptor_pb2.FieldDescriptorProto
+STALE_NAN_BITS = 0x7FF0000000000002
+"""Prometheus' staleness marker: a NaN with this exact bit pattern."""
+
+
+def _message_types() -> dict[str, type[message.Message]]:
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="anomalyd_prompb.proto", package="anomalyd.prompb", syntax="proto3"
+    )
+
+    def add(name: str, fields: Sequence[tuple[str, int, int, str | None, bool]]) -> None:
+        msg = proto.message_type.add(name=name)
+        for fname, number, ftype, type_name, repeated in fields:
+            f = msg.field.add(name=fname, number=number, type=ftype)
+            f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
+            if type_name:
+                f.type_name = type_name
+
+    add(
+        "Label",
+        [("name", 1, _F.TYPE_STRING, None, False), ("value", 2, _F.TYPE_STRING, None, False)],
+    )
+    add(
+        "Sample",
+        [("value", 1, _F.TYPE_DOUBLE, None, False), ("timestamp", 2, _F.TYPE_INT64, None, False)],
+    )
+    add(
+        "TimeSeries",
+        [
+            ("labels", 1, _F.TYPE_MESSAGE, ".anomalyd.prompb.Label", True),
+            ("samples", 2, _F.TYPE_MESSAGE, ".anomalyd.prompb.Sample", True),
+        ],
+    )
+    add("WriteRequest", [("timeseries", 1, _F.TYPE_MESSAGE, ".anomalyd.prompb.TimeSeries", True)])
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    names = ("Label", "Sample", "TimeSeries", "WriteRequest")
+    return {
+        n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"anomalyd.prompb.{n}"))
+        for n in names
+    }
+
+
+MESSAGES = _message_types()
+WriteRequest = MESSAGES["WriteRequest"]
+
+
+@dataclass
+class DecodedSeries:
+    """One labelset of a write request: its samples in time order (seconds)."""
+
+    series_id: str
+    labels: dict[str, str]
+    ts: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]
+
+
+@dataclass
+class Decoded:
+    """A decoded request, and how many samples were skipped (by reason)."""
+
+    series: list[DecodedSeries]
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return sum(len(s.ts) for s in self.series)
+
+
+def series_id_for(labels: dict[str, str]) -> str:
+    """Stable id of a labelset: ``rw-`` + 20 hex digits of the canonical labelset's SHA-256."""
+    return "rw-" + hashlib.sha256(canonical(labels).encode()).hexdigest()[:20]
+
+
+def canonical(labels: dict[str, str]) -> str:
+    """``name{a="x",b="y"}`` with sorted labels and escaped values (the Prometheus text form)."""
+    name = labels.get("__name__", "")
+    rest = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()) if k != "__name__")
+    return f"{name}{{{rest}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def snappy_length(body: bytes) -> int:
+    """The uncompressed length a snappy block declares (its leading varint)."""
+    length = shift = 0
+    for i, byte in enumerate(body[:10]):
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return length
+        shift += 7
+        if i == 9:
+            break
+    raise BadRequest("The body is not snappy-compressed (block format) data.")
+
+
+def decompress(body: bytes, max_bytes: int) -> bytes:
+    """Snappy block decompression with a size check before any work."""
+    if not body:
+        raise BadRequest("The request body is empty; send a snappy-compressed WriteRequest.")
+    declared = snappy_length(body)
+    if declared > max_bytes:
+        raise PayloadTooLarge(
+            f"The decompressed WriteRequest would be {declared} bytes; the limit is {max_bytes}. "
+            "Lower `max_samples_per_send` in Prometheus' remote_write queue_config."
+        )
+    try:
+        return bytes(cramjam.snappy.decompress_raw(body))
+    except Exception as exc:  # cramjam raises its own DecompressionError
+        raise BadRequest(f"The body is not valid snappy (block format) data: {exc}.") from exc
+
+
+def parse(raw: bytes) -> Any:
+    """Parse the protobuf ``WriteRequest``."""
+    req = WriteRequest()
+    try:
+        req.ParseFromString(raw)
+    except message.DecodeError as exc:
+        raise BadRequest(f"The body is not a valid protobuf WriteRequest: {exc}.") from exc
+    return req
+
+
+def _labels(ts: Any, position: int) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for label in ts.labels:
+        if not LABEL_NAME.match(label.name):
+            raise BadRequest(f"timeseries[{position}]: label name {label.name!r} is not valid.")
+        if label.name in labels:
+            raise BadRequest(f"timeseries[{position}]: label {label.name!r} appears twice.")
+        labels[label.name] = label.value
+    if not labels:
+        raise BadRequest(f"timeseries[{position}] has no labels.")
+    return labels
+
+
+def _is_stale(value: float) -> bool:
+    return struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS
+
+
+def _collect(
+    req: Any,
+) -> tuple[dict[str, tuple[dict[str, str], list[tuple[float, float]]]], dict[str, int]]:
+    by_id: dict[str, tuple[dict[str, str], list[tuple[float, float]]]] = {}
+    skipped: dict[str, int] = {}
+    for position, ts in enumerate(req.timeseries):
+        labels = _labels(ts, position)
+        sid = series_id_for(labels)
+        entry = by_id.setdefault(sid, (labels, []))
+        for sample in ts.samples:
+            if math.isfinite(sample.value):
+                entry[1].append((sample.timestamp / 1000.0, sample.value))
+                continue
+            reason = "stale_marker" if _is_stale(sample.value) else "non_finite"
+            skipped[reason] = skipped.get(reason, 0) + 1
+    return by_id, skipped
+
+
+def _ordered(sid: str, labels: dict[str, str], samples: list[tuple[float, float]]) -> DecodedSeries:
+    samples.sort(key=lambda s: s[0])
+    ts = np.array([s[0] for s in samples], dtype=np.float64)
+    values = np.array([s[1] for s in samples], dtype=np.float64).reshape(-1, 1)
+    if len(ts) > 1:
+        same = np.flatnonzero(np.diff(ts) == 0)
+        if len(same):
+            i = int(same[0])
+            if values[i, 0] != values[i + 1, 0]:
+                raise BadRequest(
+                    f"Series {canonical(labels)} has two different samples at timestamp "
+                    f"{ts[i]:.3f}s; one labelset may have one value per timestamp."
+                )
+            keep = np.ones(len(ts), dtype=bool)
+            keep[same + 1] = False
+            ts, values = ts[keep], values[keep]
+    return DecodedSeries(sid, labels, ts, values)
+
+
+def decode(body: bytes, *, max_decompressed: int, max_samples: int) -> Decoded:
+    """Decode a remote-write body into per-labelset sample arrays (400/413 on bad input).
+
+    Non-finite samples (Prometheus' staleness markers and NaN/Inf values) are not data points:
+    they are skipped and counted by reason.
+    """
+    req = parse(decompress(body, max_decompressed))
+    total = sum(len(ts.samples) for ts in req.timeseries)
+    if total > max_samples:
+        raise PayloadTooLarge(
+            f"The WriteRequest holds {total} samples; the limit is {max_samples}. "
+            "Lower `max_samples_per_send` in Prometheus' remote_write queue_config."
+        )
+    by_id, skipped = _collect(req)
+    series = [_ordered(sid, lab, smp) for sid, (lab, smp) in by_id.items() if smp]
+    return Decoded(series, skipped)
+
+
+def encode(series: Sequence[tuple[dict[str, str], Sequence[tuple[int, float]]]]) -> bytes:
+    """Build a snappy-compressed WriteRequest (timestamps in ms); used by tests and benchmarks."""
+    req = WriteRequest()
+    for labels, samples in series:
+        ts = req.timeseries.add()
+        for name, value in sorted(labels.items()):
+            ts.labels.add(name=name, value=value)
+        for t_ms, v in samples:
+            ts.samples.add(timestamp=int(t_ms), value=float(v))
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))

@@ -1,0 +1,122 @@
+"""``/v1/series/{series_id}/points`` (write) and ``/v1/series/{series_id}/scores`` (read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Body, Query
+
+from service.deps import EngineDep, SeriesId, SettingsDep, TelemetryDep, WriteAccess
+from service.engine import Accepted, Engine, Incoming
+from service.errors import ApiError, Unprocessable
+from service.parsing import parse_points, parse_time
+from service.routers.views import anomalous, finite_or_none
+from service.schemas import PointScore, PointsRequest, PointsResponse, ScoredPoint, ScoresResponse
+
+router = APIRouter(prefix="/v1/series", tags=["points"])
+
+_REASONS = {409: "conflict", 413: "too_large", 422: "invalid", 429: "queue_full"}
+
+
+@router.post(
+    "/{series_id}/points",
+    response_model=PointsResponse,
+    dependencies=[WriteAccess],
+    responses={
+        409: {"description": "A stored point would change."},
+        413: {"description": "Too many points or too large a body."},
+        422: {"description": "Invalid points."},
+        429: {"description": "Scoring queue full; retry after Retry-After seconds."},
+    },
+)
+def post_points(
+    series_id: SeriesId,
+    body: Annotated[PointsRequest, Body()],
+    engine: EngineDep,
+    settings: SettingsDep,
+    telemetry: TelemetryDep,
+) -> PointsResponse:
+    """Store points (durably, before answering) and return their scores.
+
+    A new series is created with the default configuration. Timestamps must increase past the
+    series' last point; resending a stored point with the same value is a no-op.
+    """
+    try:
+        ts, values = parse_points(body.timestamps, body.values, settings.max_points_per_request)
+        item = Incoming(series_id, ts, values, {"series": series_id})
+        [accepted] = engine.ingest([item], "rest", wait=True)
+    except ApiError as exc:
+        if exc.status_code != 429:  # 429s are counted by the engine
+            reason = _REASONS.get(exc.status_code, "invalid")
+            telemetry.rejected.labels("rest", reason).inc(len(body.values))
+        raise
+    if accepted.waiter is not None:
+        accepted.waiter.event.wait(settings.score_wait_timeout_s)
+    return _points_response(engine, accepted)
+
+
+def _points_response(engine: Engine, accepted: Accepted) -> PointsResponse:
+    state = accepted.state
+    scored = state.scored
+    scores = [
+        PointScore(
+            timestamp=float(t),
+            anomaly_score=finite_or_none(s),
+            raw_score=finite_or_none(r),
+            anomalous=anomalous(finite_or_none(s)),
+        )
+        for t, (r, s) in zip(accepted.ts, engine.scores_of(accepted), strict=True)
+    ]
+    return PointsResponse(
+        series=state.id,
+        accepted=accepted.n_new,
+        duplicates=accepted.n_duplicates,
+        status=state.status,
+        pending=int(np.sum(accepted.idx >= scored)),
+        scores=scores,
+    )
+
+
+def _query_time(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return parse_time(value, name)
+    return parse_time(number, name)
+
+
+@router.get("/{series_id}/scores", response_model=ScoresResponse)
+def get_scores(
+    series_id: SeriesId,
+    engine: EngineDep,
+    settings: SettingsDep,
+    start: Annotated[str | None, Query(description="Unix seconds or RFC 3339.")] = None,
+    end: Annotated[str | None, Query(description="Unix seconds or RFC 3339.")] = None,
+    limit: Annotated[int, Query(ge=1, description="Most points returned.")] = 10_000,
+) -> ScoresResponse:
+    """Stored points with their scores, in time order (null scores during warm-up)."""
+    state = engine.get(series_id)
+    if limit > settings.max_scores_per_query:
+        raise Unprocessable(f"limit must be at most {settings.max_scores_per_query}.")
+    lo, hi = _query_time(start, "start"), _query_time(end, "end")
+    if lo is not None and hi is not None and hi < lo:
+        raise Unprocessable("end must not be before start.")
+    channels = state.n_channels or 1
+    pts = engine.store.read_time_range(state.id, lo, hi, limit + 1, channels)
+    multivariate = channels > 1
+    points = [
+        ScoredPoint(
+            timestamp=float(pts.ts[i]),
+            value=pts.values[i].tolist() if multivariate else float(pts.values[i, 0]),
+            anomaly_score=finite_or_none(pts.score[i]),
+            raw_score=finite_or_none(pts.raw[i]),
+            anomalous=anomalous(finite_or_none(pts.score[i])),
+        )
+        for i in range(min(len(pts.ts), limit))
+    ]
+    return ScoresResponse(
+        series=state.id, status=state.status, points=points, truncated=len(pts.ts) > limit
+    )

@@ -1,0 +1,92 @@
+"""``/v1/series``: create, configure, list, inspect and delete series."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response, status
+
+from service.deps import EngineDep, SeriesId, WriteAccess
+from service.engine import Engine
+from service.errors import Unprocessable
+from service.routers.views import series_view
+from service.schemas import SeriesConfigRequest, SeriesListResponse, SeriesResponse
+from service.series import STATUSES, SeriesConfig
+from service.telemetry import LABEL_NAME, RESERVED
+
+router = APIRouter(prefix="/v1/series", tags=["series"])
+
+
+def _config(engine: Engine, body: SeriesConfigRequest) -> SeriesConfig:
+    base = engine.default_config()
+    detector = body.detector if body.detector is not None else base.detector
+    default_params = base.params if detector == base.detector else {}
+    return SeriesConfig(
+        detector=detector,
+        params=body.params if body.params is not None else default_params,
+        train_points=body.train_points if body.train_points is not None else base.train_points,
+        refit_every=body.refit_every if body.refit_every is not None else base.refit_every,
+        quantile=body.quantile if body.quantile is not None else base.quantile,
+    )
+
+
+def _labels(series_id: str, labels: dict[str, str] | None) -> dict[str, str] | None:
+    if labels is None:
+        return None
+    for name in labels:
+        if not LABEL_NAME.match(name) or name.startswith("__") or name == "series":
+            raise Unprocessable(
+                f"labels: {name!r} cannot be used: a label name matches [a-zA-Z_][a-zA-Z0-9_]*, "
+                "does not start with __ and is not `series` (set by the service)."
+            )
+        if name in RESERVED:
+            raise Unprocessable(f"labels: {name!r} is reserved for the service's own label.")
+    return {"series": series_id, **labels}
+
+
+@router.put(
+    "/{series_id}",
+    response_model=SeriesResponse,
+    dependencies=[WriteAccess],
+    responses={201: {"model": SeriesResponse, "description": "Created."}},
+)
+def put_series(
+    series_id: SeriesId,
+    body: Annotated[SeriesConfigRequest, Body()],
+    engine: EngineDep,
+    response: Response,
+) -> SeriesResponse:
+    """Create a series or change how it is scored.
+
+    A changed configuration drops the model: the next one is trained on the latest
+    `train_points` points and scores from the current end of the series on.
+    """
+    state, created = engine.configure(
+        series_id, _config(engine, body), _labels(series_id, body.labels)
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return series_view(state)
+
+
+@router.get("", response_model=SeriesListResponse)
+def list_series(engine: EngineDep) -> SeriesListResponse:
+    """Every series with its status (warming_up, fitting, ready, failed) and counts."""
+    views = [series_view(s) for s in engine.snapshot()]
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    for v in views:
+        counts[v.status] += 1
+    return SeriesListResponse(series=sorted(views, key=lambda v: v.id), counts=counts)
+
+
+@router.get("/{series_id}", response_model=SeriesResponse)
+def get_series(series_id: SeriesId, engine: EngineDep) -> SeriesResponse:
+    """One series."""
+    return series_view(engine.get(series_id))
+
+
+@router.delete("/{series_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[WriteAccess])
+def delete_series(series_id: SeriesId, engine: EngineDep) -> Response:
+    """Delete a series, its points, scores and model."""
+    engine.delete(series_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,42 @@
+"""Model -> response conversions shared by the routers."""
+
+from __future__ import annotations
+
+from service.schemas import SeriesResponse
+from service.series import SeriesState
+
+
+def finite_or_none(x: float | None) -> float | None:
+    """JSON-safe score."""
+    return None if x is None or x != x else float(x)
+
+
+def anomalous(score: float | None) -> bool | None:
+    """``anomaly_score > 1`` (the alert line), null without a score."""
+    return None if score is None else score > 1.0
+
+
+def series_view(state: SeriesState) -> SeriesResponse:
+    """Public view of a series."""
+    c = state.config
+    return SeriesResponse(
+        id=state.id,
+        labels=state.labels,
+        source=state.source,
+        detector=c.detector,
+        params=c.params,
+        train_points=c.train_points,
+        refit_every=c.refit_every,
+        quantile=c.quantile,
+        status=state.status,
+        points=state.count,
+        scored=state.scored,
+        pending=state.count - state.scored,
+        n_channels=state.n_channels,
+        last_timestamp=state.last_ts,
+        last_anomaly_score=state.last_score,
+        last_raw_score=state.last_raw,
+        model_version=state.model.version if state.model is not None else 0,
+        error=state.error,
+        created_at=state.created_at,
+    )

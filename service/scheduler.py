@@ -1,0 +1,381 @@
+"""The scoring scheduler: one thread that micro-batches new points across series.
+
+Ingestion stores points durably, appends them to the series' pending buffer and marks the
+series dirty. The scheduler thread gathers the pending points of every dirty series (up to
+``batch_max_points``), scores them in one :meth:`StreamScorer.update_many` call (grouped by
+detector class), calibrates, and commits the scores in one transaction. Fits run in a worker
+pool and hand their result back; the scheduler installs a model only when every point before
+its boundary has been scored, so the model of each point is fixed by the data alone (restarts
+and timing never change a score). Reconfiguration and deletion also run on this thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors import registry
+from detectors.base import Calibrator, StreamScorer
+from service.errors import Unavailable
+from service.modelio import dump_detector
+from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
+from service.settings import Settings
+from service.storage import ModelRow, Store
+from service.telemetry import Telemetry
+
+log = logging.getLogger("anomalyd.scheduler")
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class Work:
+    """Points ``first .. first + n - 1`` of one series, to score with ``model`` (or none)."""
+
+    state: SeriesState
+    first: int
+    values: npt.NDArray[np.float64]
+    model: LiveModel | None
+    raw: npt.NDArray[np.float64] | None = None
+    score: npt.NDArray[np.float64] | None = None
+    failure: str | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+
+def fit_job(
+    store: Store, state_id: str, config: SeriesConfig, boundary: int, n_channels: int, gen: int
+) -> FitResult:
+    """Fit detector + calibrator on the ``train_points`` points before ``boundary``."""
+    started = time.perf_counter()
+    result = FitResult(generation=gen, boundary=boundary)
+    try:
+        train = store.read_range(state_id, boundary - config.train_points, boundary, n_channels)
+        det = registry.create(config.detector, config.params).fit(train.values)
+        cal = Calibrator(quantile=config.quantile).fit(det.score(train.values))
+        result.meta, result.state = dump_detector(det)
+        result.detector, result.calibrator, result.context = det, cal, train.values
+    except Exception as exc:  # a failed fit marks the series, it never stops the service
+        log.warning("fit of series %s failed: %s", state_id, exc)
+        result.error = f"fit failed: {exc}"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class Scheduler:
+    """Owns every change to models and scores; see the module docstring."""
+
+    def __init__(self, store: Store, telemetry: Telemetry, settings: Settings) -> None:
+        self.store = store
+        self.telemetry = telemetry
+        self.settings = settings
+        self._cond = threading.Condition()
+        self._dirty: dict[str, SeriesState] = {}
+        self._commands: deque[tuple[Callable[[], object], Future[object]]] = deque()
+        self._fit_results: deque[tuple[SeriesState, FitResult]] = deque()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._fits = ThreadPoolExecutor(settings.fit_workers, thread_name_prefix="anomalyd-fit")
+        self._count_lock = threading.Lock()
+        self.pending_total = 0
+        telemetry.queue_depth.set_function(lambda: self.pending_total)
+        telemetry.queue_capacity.set(settings.queue_capacity)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the scheduler thread."""
+        self._thread = threading.Thread(target=self._run, name="anomalyd-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current cycle; queued commands are refused."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._fits.shutdown(wait=False, cancel_futures=True)
+        for _, fut in self._commands:
+            fut.set_exception(Unavailable("The service is shutting down."))
+
+    @property
+    def alive(self) -> bool:
+        """True while the scheduler thread runs."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    # ------------------------------------------------------------------ queue accounting
+    def try_reserve(self, n: int) -> bool:
+        """Reserve room for ``n`` new points; False when the queue is full."""
+        with self._count_lock:
+            if self.pending_total + n > self.settings.queue_capacity:
+                return False
+            self.pending_total += n
+            return True
+
+    def force_reserve(self, n: int) -> None:
+        """Count points that are already pending (recovery)."""
+        with self._count_lock:
+            self.pending_total += n
+
+    def release(self, n: int) -> None:
+        """Points left the queue (scored, null-filled or dropped)."""
+        with self._count_lock:
+            self.pending_total -= n
+
+    # ------------------------------------------------------------------ inputs
+    def mark_dirty(self, state: SeriesState) -> None:
+        """The series has new points (or a fit result) to process."""
+        with self._cond:
+            self._dirty[state.id] = state
+            self._cond.notify()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the scheduler thread (between batches) and return its result."""
+        fut: Future[object] = Future()
+        with self._cond:
+            if self._stopping or not self.alive:
+                raise Unavailable("The scoring scheduler is not running; retry shortly.")
+            self._commands.append((fn, fut))
+            self._cond.notify()
+        return fut.result()  # type: ignore[return-value]
+
+    def _deliver(self, state: SeriesState, fut: Future[FitResult]) -> None:
+        if fut.cancelled():
+            return
+        with self._cond:
+            self._fit_results.append((state, fut.result()))
+            self._cond.notify()
+
+    # ------------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._stopping or self._dirty or self._commands or self._fit_results):
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                only_points = not (self._commands or self._fit_results)
+            if only_points and self.settings.batch_linger_s:
+                time.sleep(self.settings.batch_linger_s)
+            try:
+                self._cycle()
+            except Exception:  # keep scoring other series; the failed batch is retried
+                log.exception("scheduler cycle failed; retrying in 1s")
+                time.sleep(1.0)
+
+    def _cycle(self) -> None:
+        with self._cond:
+            commands = list(self._commands)
+            self._commands.clear()
+            fits = list(self._fit_results)
+            self._fit_results.clear()
+            dirty = list(self._dirty.values())
+            self._dirty.clear()
+        for fn, fut in commands:
+            _run_command(fn, fut)
+        for state, result in fits:
+            self._accept_fit(state, result)
+            dirty.append(state)
+        dirty = list({s.id: s for s in dirty if not s.deleted}.values())
+        try:
+            self._process(dirty)
+        except Exception:
+            for state in dirty:
+                self.mark_dirty(state)
+            raise
+
+    def _process(self, dirty: list[SeriesState]) -> None:
+        for state in dirty:
+            self._try_install(state)
+        works = self._plan(dirty)
+        if works:
+            saved = [(w.model.scorer, w.model.scorer.context) for w in works if w.model]
+            try:
+                self._score(works)
+                self._commit(works)
+            except Exception:
+                for scorer, context in saved:  # nothing was committed: rewind the streams
+                    scorer.context = context
+                raise
+        for state in dirty:
+            self._maybe_fit(state)
+            if self._has_more(state):
+                self.mark_dirty(state)
+
+    # ------------------------------------------------------------------ planning and scoring
+    def _plan(self, dirty: list[SeriesState]) -> list[Work]:
+        budget = self.settings.batch_max_points
+        works: list[Work] = []
+        for state in dirty:
+            if budget <= 0:
+                break
+            with state.lock:
+                n = min(min(state.count, state.next_boundary) - state.scored, budget)
+                if n <= 0 or state.deleted:
+                    continue
+                _, values = state.pending.peek(n)
+            works.append(Work(state, state.scored, values, state.model))
+            budget -= n
+        return works
+
+    def _score(self, works: list[Work]) -> None:
+        todo = [w for w in works if w.model is not None]
+        if not todo:
+            return
+        started = time.perf_counter()
+        scorers = [w.model.scorer for w in todo if w.model is not None]
+        saved = [s.context for s in scorers]
+        try:
+            raws = StreamScorer.update_many(scorers, [w.values for w in todo])
+        except Exception:
+            for s, ctx in zip(scorers, saved, strict=True):
+                s.context = ctx
+            log.exception("batched scoring failed; scoring series one by one")
+            raws = [self._score_one(w) for w in todo]
+        for w, raw in zip(todo, raws, strict=True):
+            if w.model is not None and w.failure is None:
+                w.raw = raw
+                w.score = w.model.calibrator.transform(raw)
+        self.telemetry.scoring_latency.observe(time.perf_counter() - started)
+        self.telemetry.batch_points.observe(sum(w.n for w in todo))
+        self.telemetry.batch_series.observe(len(todo))
+
+    def _score_one(self, w: Work) -> npt.NDArray[np.float64]:
+        scorer = w.model.scorer if w.model is not None else None
+        if scorer is None:
+            return np.full(w.n, np.nan)
+        saved = scorer.context
+        try:
+            return scorer.update(w.values)
+        except Exception as exc:
+            scorer.context = saved
+            log.exception("scoring series %s failed", w.state.id)
+            self.telemetry.scoring_errors.inc()
+            w.failure = f"scoring failed: {exc}"
+            return np.full(w.n, np.nan)
+
+    def _commit(self, works: list[Work]) -> None:
+        with self.store.transaction() as conn:
+            for w in works:
+                if w.raw is not None and w.score is not None:
+                    self.store.write_scores(conn, w.state.id, w.first, w.raw, w.score)
+                self.store.set_progress(conn, w.state.id, scored=w.first + w.n)
+                if w.failure is not None:
+                    _persist_failure(conn, w.state.id, w.failure)
+        for w in works:
+            self._advance(w)
+
+    def _advance(self, w: Work) -> None:
+        state = w.state
+        with state.lock:
+            state.scored = w.first + w.n
+            state.pending.drop(w.n)
+            if w.failure is not None:
+                state.model, state.error, state.next_boundary = None, w.failure, NEVER
+            if w.raw is not None and w.score is not None and np.isfinite(w.raw[-1]):
+                state.last_raw, state.last_score = float(w.raw[-1]), float(w.score[-1])
+            state.release_waiters()
+        self.release(w.n)
+
+    def _has_more(self, state: SeriesState) -> bool:
+        if state.deleted:
+            return False
+        ready_fit = state.fit_result is not None and state.scored >= state.fit_result.boundary
+        return ready_fit or state.scored < min(state.count, state.next_boundary)
+
+    # ------------------------------------------------------------------ fitting
+    def _maybe_fit(self, state: SeriesState) -> None:
+        if state.deleted or state.fitting or state.fit_result is not None:
+            return
+        if state.next_boundary >= NEVER or state.count < state.next_boundary:
+            return
+        if state.n_channels is None:
+            return
+        state.fitting = True
+        fut = self._fits.submit(
+            fit_job,
+            self.store,
+            state.id,
+            state.config,
+            state.next_boundary,
+            state.n_channels,
+            state.generation,
+        )
+        fut.add_done_callback(lambda f: self._deliver(state, f))
+
+    def _accept_fit(self, state: SeriesState, result: FitResult) -> None:
+        if result.generation != state.generation or state.deleted:
+            return  # the series was reconfigured or deleted while this fit ran
+        state.fitting = False
+        state.fit_result = result
+
+    def _try_install(self, state: SeriesState) -> None:
+        result = state.fit_result
+        if result is None or state.scored < result.boundary:
+            return
+        state.fit_result = None
+        name = state.config.detector
+        if result.error is not None:
+            self.telemetry.fit_failures.labels(name).inc()
+            self._fit_failed(state, result)
+            return
+        self.telemetry.fits.labels(name).inc()
+        self.telemetry.fit_seconds.observe(result.seconds)
+        self._install(state, result)
+
+    def _fit_failed(self, state: SeriesState, result: FitResult) -> None:
+        refit = state.config.refit_every
+        boundary = result.boundary + refit if state.model is not None and refit else NEVER
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE series SET error = ?, next_boundary = ? WHERE id = ?",
+                (result.error, boundary, state.id),
+            )
+        with state.lock:
+            state.error, state.next_boundary = result.error, boundary
+
+    def _install(self, state: SeriesState, result: FitResult) -> None:
+        det, cal = result.detector, result.calibrator
+        if det is None or cal is None:
+            return
+        version = state.model_version + 1
+        refit = state.config.refit_every
+        boundary = result.boundary + refit if refit else NEVER
+        row = ModelRow(version, result.boundary, result.meta, result.state, cal.to_dict())
+        with self.store.transaction() as conn:
+            self.store.save_model(conn, state.id, row)
+            conn.execute(
+                "UPDATE series SET model_version = ?, model_start = ?, next_boundary = ?, "
+                "error = NULL WHERE id = ?",
+                (version, result.boundary, boundary, state.id),
+            )
+        scorer = StreamScorer(det, context=result.context)
+        with state.lock:
+            state.model = LiveModel(det, cal, scorer, version, result.boundary)
+            state.model_version, state.next_boundary, state.error = version, boundary, None
+
+
+def _persist_failure(conn: sqlite3.Connection, series_id: str, message: str) -> None:
+    conn.execute(
+        "UPDATE series SET error = ?, next_boundary = ?, model_version = 0 WHERE id = ?",
+        (message, NEVER, series_id),
+    )
+    conn.execute("DELETE FROM models WHERE series_id = ?", (series_id,))
+
+
+def _run_command(fn: Callable[[], object], fut: Future[object]) -> None:
+    try:
+        fut.set_result(fn())
+    except BaseException as exc:  # handed to the waiting request thread
+        fut.set_exception(exc)

@@ -1,0 +1,169 @@
+"""Request and response models of API v1 (requests and responses are separate classes)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
+
+from service.series import MAX_TRAIN_POINTS, Status
+
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+"""A finite JSON number (ints accepted; strings, booleans, NaN and Infinity refused)."""
+Value = Number | list[Number]
+"""A point: one number, or a list of numbers for a multivariate series."""
+Timestamp = Number | str
+"""Unix seconds, or an RFC 3339 time with an offset (``2024-05-01T12:00:00Z``)."""
+StrictInt = Annotated[int, Strict()]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------- series
+class SeriesConfigRequest(_Request):
+    """Body of ``PUT /v1/series/{series_id}``; a missing field takes the service default."""
+
+    detector: str | None = Field(None, description="Registry name (GET /v1/detectors).")
+    params: dict[str, Any] | None = Field(None, description="Detector parameters.")
+    train_points: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_POINTS)] | None = Field(
+        None, description="Points collected before the first fit (and per refit)."
+    )
+    refit_every: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        None, description="Refit on the latest train_points every this many points; 0 = never."
+    )
+    quantile: Annotated[Number, Field(ge=0.5, le=1.0)] | None = Field(
+        None, description="Training-score quantile that maps to anomaly_score 1.0."
+    )
+    labels: dict[str, str] | None = Field(
+        None, description="Extra labels of the series' /metrics gauges (REST series only)."
+    )
+
+
+class SeriesResponse(BaseModel):
+    """A series: configuration, status and progress."""
+
+    id: str
+    labels: dict[str, str]
+    source: str
+    detector: str
+    params: dict[str, Any]
+    train_points: int
+    refit_every: int
+    quantile: float
+    status: Status
+    points: int = Field(description="Points stored.")
+    scored: int = Field(description="Points with final scores (null during warm-up).")
+    pending: int = Field(description="Points stored but not scored yet.")
+    n_channels: int | None
+    last_timestamp: float | None
+    last_anomaly_score: float | None
+    last_raw_score: float | None
+    model_version: int
+    error: str | None
+    created_at: float
+
+
+class SeriesListResponse(BaseModel):
+    """All series and how many are in each status."""
+
+    series: list[SeriesResponse]
+    counts: dict[str, int]
+
+
+# ---------------------------------------------------------------------- points and scores
+class PointsRequest(_Request):
+    """Body of ``POST /v1/series/{series_id}/points``."""
+
+    timestamps: list[Timestamp] = Field(min_length=1)
+    values: list[Value] = Field(min_length=1)
+
+
+class PointScore(BaseModel):
+    """Scores of one written point; null while the series warms up (or the score is pending)."""
+
+    timestamp: float
+    anomaly_score: float | None
+    raw_score: float | None
+    anomalous: bool | None
+
+
+class PointsResponse(BaseModel):
+    """What a write stored, with the scores of its points."""
+
+    series: str
+    accepted: int = Field(description="New points stored.")
+    duplicates: int = Field(description="Points already stored with the same value (no-op).")
+    status: Status
+    pending: int = Field(description="Points of this write whose score is not computed yet.")
+    scores: list[PointScore]
+
+
+class ScoredPoint(BaseModel):
+    """A stored point with its scores."""
+
+    timestamp: float
+    value: float | list[float]
+    anomaly_score: float | None
+    raw_score: float | None
+    anomalous: bool | None
+
+
+class ScoresResponse(BaseModel):
+    """``GET /v1/series/{series_id}/scores``."""
+
+    series: str
+    status: Status
+    points: list[ScoredPoint]
+    truncated: bool = Field(description="True when `limit` cut the answer short.")
+
+
+# ---------------------------------------------------------------------- detect / detectors
+class DetectRequest(_Request):
+    """Stateless scoring: fit on ``train`` (or on ``values`` itself) and score ``values``."""
+
+    detector: str | None = None
+    params: dict[str, Any] | None = None
+    values: list[Value] = Field(min_length=1)
+    train: list[Value] | None = Field(
+        None, description="Normal history to fit on; it also gives the first windows context."
+    )
+    quantile: Annotated[Number, Field(ge=0.5, le=1.0)] = 0.995
+
+
+class DetectResponse(BaseModel):
+    """Scores of every point of ``values`` (null before the first full window)."""
+
+    detector: str
+    params: dict[str, Any]
+    context_length: int
+    threshold: float = 1.0
+    raw_scores: list[float | None]
+    anomaly_scores: list[float | None]
+    anomalous: list[bool | None]
+
+
+class DetectorInfo(BaseModel):
+    """One registered detector."""
+
+    name: str
+    default: bool
+    available: bool
+    error: str | None = None
+    params_schema: dict[str, Any] | None = None
+
+
+class DetectorsResponse(BaseModel):
+    """``GET /v1/detectors``."""
+
+    default: str
+    detectors: list[DetectorInfo]
+
+
+class HealthResponse(BaseModel):
+    """``/healthz`` and ``/readyz``."""
+
+    status: str
+    series: int | None = None
+    queue_depth: int | None = None

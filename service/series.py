@@ -1,0 +1,202 @@
+"""In-memory state of one series: configuration, stream position, model and pending points."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors import registry
+from detectors.base import Calibrator, Detector, StreamScorer
+from service.errors import Unprocessable
+
+NEVER = 2**62
+"""``next_boundary`` of a series that never refits."""
+
+Status = Literal["warming_up", "fitting", "ready", "failed"]
+STATUSES: tuple[Status, ...] = ("warming_up", "fitting", "ready", "failed")
+MAX_TRAIN_POINTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class SeriesConfig:
+    """How a series is scored."""
+
+    detector: str
+    params: dict[str, Any]
+    train_points: int
+    refit_every: int
+    quantile: float
+
+
+def detector_class(name: str) -> type[Detector]:
+    """The registered class, as a 422 when unknown or not installed."""
+    try:
+        return registry.get_class(name)
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from exc
+    except ImportError as exc:
+        raise Unprocessable(
+            f"Detector {name!r} is registered but cannot be loaded here ({exc}); "
+            "install its extra or choose another detector."
+        ) from exc
+
+
+def validate_config(config: SeriesConfig) -> None:
+    """Refuse (422) a configuration that could never fit: unknown detector or bad parameters."""
+    detector_class(config.detector)
+    try:
+        det = registry.create(config.detector, config.params)
+        # The contract validates parameters inside fit(); check them now so a bad PUT fails
+        # at once instead of when the series reaches `train_points`.
+        det.validate_params()
+        need = det.min_train_points()
+    except (TypeError, ValueError) as exc:
+        raise Unprocessable(f"params: {exc}") from exc
+    if config.train_points < need:
+        raise Unprocessable(
+            f"train_points must be at least {need} for detector {config.detector!r} with "
+            f"params {det.get_params()}. Got {config.train_points}: raise train_points or "
+            "lower the window."
+        )
+
+
+@dataclass
+class LiveModel:
+    """A fitted detector, its calibration and the stream scorer that feeds it."""
+
+    detector: Detector
+    calibrator: Calibrator
+    scorer: StreamScorer
+    version: int
+    start: int
+
+
+class PendingBuffer:
+    """Points accepted (durable) but not yet scored, in arrival order."""
+
+    def __init__(self) -> None:
+        self._ts: list[npt.NDArray[np.float64]] = []
+        self._values: list[npt.NDArray[np.float64]] = []
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, ts: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> None:
+        """Add a chunk."""
+        if len(ts):
+            self._ts.append(ts)
+            self._values.append(values)
+            self._n += len(ts)
+
+    def peek(self, n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The first ``n`` points (timestamps, values) without removing them."""
+        self._compact()
+        return self._ts[0][:n], self._values[0][:n]
+
+    def drop(self, n: int) -> None:
+        """Remove the first ``n`` points."""
+        self._compact()
+        self._ts[0] = self._ts[0][n:]
+        self._values[0] = self._values[0][n:]
+        self._n -= n
+        if not len(self._ts[0]):
+            self._ts.clear()
+            self._values.clear()
+
+    def clear(self) -> int:
+        """Remove everything; return how many points were dropped."""
+        n = self._n
+        self._ts.clear()
+        self._values.clear()
+        self._n = 0
+        return n
+
+    def _compact(self) -> None:
+        if len(self._ts) > 1:
+            self._ts = [np.concatenate(self._ts)]
+            self._values = [np.concatenate(self._values)]
+
+
+@dataclass
+class FitResult:
+    """What a fit job hands back to the scheduler."""
+
+    generation: int
+    boundary: int
+    detector: Detector | None = None
+    calibrator: Calibrator | None = None
+    meta: str = ""
+    state: bytes = b""
+    context: npt.NDArray[np.float64] | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(eq=False)
+class Waiter:
+    """A request waiting until the series has scored ``target`` points."""
+
+    target: int
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False)
+class SeriesState:
+    """Everything the service keeps in memory about one series.
+
+    ``count`` points are stored (indices ``0 .. count - 1``); points below ``scored`` have final
+    scores (NULL during warm-up), the rest are in ``pending``. The current model scores points
+    below ``next_boundary``; the model for ``next_boundary`` is trained on the ``train_points``
+    points before it. Only the scheduler thread changes ``model``/``scored``/``next_boundary``;
+    ingestion only appends (``count``, ``pending``) under ``lock``.
+    """
+
+    id: str
+    config: SeriesConfig
+    labels: dict[str, str]
+    source: str
+    created_at: float
+    next_boundary: int
+    n_channels: int | None = None
+    count: int = 0
+    scored: int = 0
+    last_ts: float | None = None
+    model: LiveModel | None = None
+    model_version: int = 0
+    error: str | None = None
+    generation: int = 0
+    persisted: bool = False
+    deleted: bool = False
+    fitting: bool = False
+    fit_result: FitResult | None = None
+    last_raw: float | None = None
+    last_score: float | None = None
+    pending: PendingBuffer = field(default_factory=PendingBuffer)
+    waiters: list[Waiter] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def status(self) -> Status:
+        """warming_up, fitting, ready or failed."""
+        if self.model is not None:
+            return "ready"
+        if self.error is not None:
+            return "failed"
+        if self.count >= self.next_boundary:
+            return "fitting"
+        return "warming_up"
+
+    def release_waiters(self, *, everyone: bool = False) -> None:
+        """Wake the requests whose points are all scored (or all of them)."""
+        keep = []
+        for w in self.waiters:
+            if everyone or w.target <= self.scored:
+                w.event.set()
+            else:
+                keep.append(w)
+        self.waiters = keep

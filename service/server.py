@@ -1,0 +1,63 @@
+"""Run the service with uvicorn: ``serve(host, port, data_dir)`` or ``python -m service.server``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from prometheus_client import (
+    CollectorRegistry,
+    disable_created_metrics,
+    gc_collector,
+    platform_collector,
+    process_collector,
+)
+
+from service.app import create_app
+from service.settings import load_settings
+
+
+def build_registry() -> CollectorRegistry:
+    """A registry with the process / platform / GC collectors (``process_*`` etc.)."""
+    registry = CollectorRegistry()
+    process_collector.ProcessCollector(registry=registry)
+    platform_collector.PlatformCollector(registry=registry)
+    gc_collector.GCCollector(registry=registry)
+    return registry
+
+
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    *,
+    log_level: str = "info",
+    **overrides: Any,
+) -> None:
+    """Serve until interrupted; ``overrides`` are :class:`Settings` fields (CLI flags)."""
+    settings = load_settings(data_dir=data_dir, **overrides)
+    disable_created_metrics()  # no `*_created` series next to every counter
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    app = create_app(settings, build_registry())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m service.server --data-dir DIR [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(prog="python -m service.server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir if args.data_dir is not None else load_settings().data_dir
+    serve(args.host, args.port, data_dir, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Service settings: ``ANOMALYD_*`` environment variables, built by the CLI / app factory.
+
+Nothing here is read at import time: call :func:`load_settings` (or build :class:`Settings`
+directly in tests) and pass the object down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from detectors.registry import DEFAULT_DETECTOR
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service; environment variables are ``ANOMALYD_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ANOMALYD_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Directory of the SQLite store.")
+    api_token: SecretStr | None = Field(
+        None, description="When set, write endpoints require `Authorization: Bearer <token>`."
+    )
+
+    default_detector: str = Field(DEFAULT_DETECTOR, description="Detector of new series.")
+    default_params: dict[str, Any] = Field(default_factory=dict)
+    default_train_points: int = Field(256, ge=1, le=1_000_000)
+    default_refit_every: int = Field(0, ge=0)
+    default_quantile: float = Field(0.995, ge=0.5, le=1.0)
+
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Request body limit.")
+    max_decompressed_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_points_per_request: int = Field(100_000, ge=1)
+    max_scores_per_query: int = Field(100_000, ge=1)
+
+    queue_capacity: int = Field(
+        1_000_000, ge=1, description="Points accepted but not yet scored, over all series."
+    )
+    batch_max_points: int = Field(100_000, ge=1, description="Points per scoring batch.")
+    batch_linger_s: float = Field(0.002, ge=0.0, description="Wait to gather a batch.")
+    score_wait_timeout_s: float = Field(
+        10.0, ge=0.0, description="How long a REST write waits for its scores."
+    )
+    fit_workers: int = Field(1, ge=1)
+    worker_threads: int = Field(
+        64, ge=4, description="Threads serving sync routes (writes wait there for scores)."
+    )
+    retry_after_s: int = Field(1, ge=1, description="Retry-After of a 429.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit ``overrides`` (CLI flags) winning."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

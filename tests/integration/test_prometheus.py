@@ -1,0 +1,265 @@
+"""Real Prometheus + Alertmanager (Debian ``prometheus``, ``prometheus-alertmanager``).
+
+Prometheus scrapes the service, evaluates the rules shipped in ``deploy/prometheus/`` (their
+``for:`` durations shortened), sends the alerts to a real Alertmanager, and remote-writes a
+scraped metric into ``/api/v1/write``. Skipped when the binaries are missing, except with
+``CI=true`` where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.integration._server import ROOT, Server, free_port
+
+RULES = ROOT / "deploy" / "prometheus" / "anomalyd-rules.yml"
+RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "anomalyd-rules.test.yml"
+EXAMPLE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+AM_EXAMPLE = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+TOKEN = "integration-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def binary(*names: str) -> str:
+    """Path of the first binary found; skip (fail under CI=true) when none is installed."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    msg = (
+        f"{' / '.join(names)} not found: install the Debian packages `prometheus` and "
+        "`prometheus-alertmanager` to run this test"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def run(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode == 0, f"{' '.join(cmd)}\n{out.stdout}\n{out.stderr}"
+    return out.stdout + out.stderr
+
+
+def test_promtool_checks_shipped_files() -> None:
+    promtool = binary("promtool")
+    assert "SUCCESS" in run([promtool, "check", "rules", str(RULES)])
+    assert "SUCCESS" in run([promtool, "test", "rules", str(RULE_TESTS)])
+    assert "SUCCESS" in run([promtool, "check", "config", str(EXAMPLE_CONFIG)])
+    amtool = binary("amtool")
+    assert "SUCCESS" in run([amtool, "check-config", str(AM_EXAMPLE)])
+
+
+class Process:
+    """A child process with its output in a log file, ready when ``/-/ready`` answers."""
+
+    def __init__(self, cmd: list[str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        with log.open("wb") as f:
+            self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited early:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    prometheus = binary("prometheus")
+    alertmanager = binary("prometheus-alertmanager", "alertmanager")
+    env = {
+        "ANOMALYD_API_TOKEN": TOKEN,
+        "ANOMALYD_DEFAULT_TRAIN_POINTS": "20",
+        "ANOMALYD_DEFAULT_PARAMS": '{"window": 4}',
+    }
+    service = Server(tmp_path / "anomalyd", env)
+    procs: list[Process] = []
+    try:
+        service.start()
+        am_port, prom_port = free_port(), free_port()
+        am = Process(
+            alertmanager_cmd(alertmanager, tmp_path, am_port), am_port, tmp_path / "am.log"
+        )
+        procs.append(am)
+        am.wait_ready()
+        cfg = write_prometheus_config(tmp_path, service.port, am_port)
+        prom = Process(
+            prometheus_cmd(prometheus, tmp_path, cfg, prom_port), prom_port, tmp_path / "prom.log"
+        )
+        procs.append(prom)
+        prom.wait_ready()
+        yield {"service": service, "am": am, "prom": prom, "tmp": tmp_path}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        service.stop()
+
+
+def alertmanager_cmd(binary_path: str, tmp: Path, port: int) -> list[str]:
+    cfg = tmp / "alertmanager.yml"
+    cfg.write_text("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
+    return [
+        binary_path,
+        f"--config.file={cfg}",
+        f"--storage.path={tmp / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+
+
+def prometheus_cmd(binary_path: str, tmp: Path, cfg: Path, port: int) -> list[str]:
+    return [
+        binary_path,
+        f"--config.file={cfg}",
+        f"--storage.tsdb.path={tmp / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+
+
+def write_prometheus_config(tmp: Path, service_port: int, am_port: int) -> Path:
+    rules = re.sub(r"for: \d+m", "for: 2s", RULES.read_text())  # the shipped rules, faster
+    (tmp / "rules.yml").write_text(rules)
+    cfg = tmp / "prometheus.yml"
+    cfg.write_text(
+        f"""
+global:
+  scrape_interval: 500ms
+  scrape_timeout: 400ms
+  evaluation_interval: 500ms
+rule_files: [{tmp / "rules.yml"}]
+alerting:
+  alertmanagers:
+    - static_configs: [{{targets: ["127.0.0.1:{am_port}"]}}]
+scrape_configs:
+  - job_name: anomalyd
+    honor_labels: true
+    scrape_interval: 250ms
+    scrape_timeout: 200ms
+    static_configs: [{{targets: ["127.0.0.1:{service_port}"]}}]
+remote_write:
+  - url: http://127.0.0.1:{service_port}/api/v1/write
+    authorization: {{credentials: {TOKEN}}}
+    write_relabel_configs:
+      - {{source_labels: [__name__], regex: scrape_duration_seconds, action: keep}}
+    queue_config:
+      {{batch_send_deadline: 250ms, min_backoff: 50ms, max_backoff: 1s, retry_on_http_429: true}}
+"""
+    )
+    return cfg
+
+
+def eventually(check: Callable[[], Any], timeout: float, what: str, logs: list[Path]) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs if p.exists())
+    raise AssertionError(f"timed out waiting for {what}\n{tails}")
+
+
+def feed_spike(url: str) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=40)
+    values[-1] = 25.0  # the last point, so the gauge stays above the line
+    body = {"timestamps": list(range(40)), "values": values.tolist()}
+    put = {"params": {"window": 4}, "train_points": 30}
+    assert httpx.put(f"{url}/v1/series/spiky", json=put, headers=AUTH).status_code == 201
+    r = httpx.post(f"{url}/v1/series/spiky/points", json=body, headers=AUTH, timeout=30)
+    assert r.status_code == 200 and r.json()["scores"][-1]["anomalous"] is True, r.text
+
+
+def alerts(am_url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = httpx.get(f"{am_url}/api/v2/alerts").json()
+    return found
+
+
+def test_alert_reaches_alertmanager_and_remote_write_is_scored(stack: dict[str, Any]) -> None:
+    service, am, prom = stack["service"], stack["am"], stack["prom"]
+    logs = [prom.log, am.log, service.log]
+    feed_spike(service.url)
+    stop = threading.Event()
+
+    def send_bad_points() -> None:  # drives the AnomalydPointsRejected self-monitoring alert
+        while not stop.is_set():
+            body = {"timestamps": [2, 1], "values": [1, 2]}
+            httpx.post(f"{service.url}/v1/series/bad/points", json=body, headers=AUTH)
+            stop.wait(0.3)
+
+    sender = threading.Thread(target=send_bad_points, daemon=True)
+    sender.start()
+    try:
+
+        def anomaly_alert() -> list[dict[str, Any]]:
+            return [
+                a
+                for a in alerts(am.url)
+                if a["labels"].get("alertname") == "AnomalyDetected"
+                and a["labels"].get("series") == "spiky"
+            ]
+
+        [alert] = eventually(anomaly_alert, 90, "AnomalyDetected in Alertmanager", logs)
+        assert alert["labels"]["detector"] == "mad"
+        assert alert["labels"]["severity"] == "warning"
+        assert alert["annotations"]["summary"].startswith("Anomaly in series spiky")
+
+        def rejected_alert() -> bool:
+            names = {a["labels"].get("alertname") for a in alerts(am.url)}
+            return "AnomalydPointsRejected" in names
+
+        eventually(rejected_alert, 60, "AnomalydPointsRejected in Alertmanager", logs)
+    finally:
+        stop.set()
+        sender.join(timeout=5)
+
+    def remote_written() -> list[dict[str, Any]]:
+        series = httpx.get(f"{service.url}/v1/series").json()["series"]
+        return [
+            s
+            for s in series
+            if s["labels"].get("__name__") == "scrape_duration_seconds"
+            and s["status"] == "ready"
+            and s["last_anomaly_score"] is not None
+        ]
+
+    [rw] = eventually(remote_written, 90, "remote-written series scored", logs)
+    assert rw["source"] == "remote_write" and rw["labels"]["job"] == "anomalyd"
+    scores = httpx.get(f"{service.url}/v1/series/{rw['id']}/scores").json()["points"]
+    assert any(p["anomaly_score"] is not None for p in scores)
+
+    query = 'anomaly_score{series="spiky"}'
+    result = httpx.get(f"{prom.url}/api/v1/query", params={"query": query}).json()
+    [sample] = result["data"]["result"]
+    assert float(sample["value"][1]) > 1 and sample["metric"]["detector"] == "mad"

@@ -1,0 +1,91 @@
+"""Fits run beside ingestion; failures mark the series instead of breaking the service."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from detectors import registry
+from service import scheduler
+from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, post, wait_scored
+
+
+def test_failed_fit_marks_series(
+    make_client: ClientFactory, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_create = registry.create
+
+    def broken(name: str, params: dict[str, Any] | None = None) -> Any:
+        det = real_create(name, params)
+        det._fit = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))  # type: ignore[method-assign]
+        return det
+
+    monkeypatch.setattr(scheduler.registry, "create", broken)
+    x = series_values
+    with make_client() as client:
+        r = post(client, "f", np.arange(60), x[:60])
+        assert r.status_code == 200
+        info = wait_scored(client, "f")
+        assert info["status"] == "failed" and "fit failed: boom" in info["error"]
+        assert all(s["raw_score"] is None for s in r.json()["scores"])
+        assert post(client, "f", [60], [x[60]]).json()["pending"] == 0  # no waiting forever
+        assert 'anomalyd_fit_failures_total{detector="mad"} 1.0' in client.get("/metrics").text
+    monkeypatch.setattr(scheduler.registry, "create", real_create)
+    with make_client() as client:  # the failure survives a restart; a PUT refits
+        assert client.get("/v1/series/f").json()["status"] == "failed"
+        client.put("/v1/series/f", json={"train_points": 30})
+        r = post(client, "f", np.arange(61, 180), x[61:])
+        det = registry.create("mad", {"window": 8}).fit(x[31:61])
+        np.testing.assert_allclose(
+            as_array([s["raw_score"] for s in r.json()["scores"]]), det.score(x)[61:]
+        )
+        assert client.get("/v1/series/f").json()["status"] == "ready"
+
+
+def test_slow_fit_does_not_block_writes(
+    make_client: ClientFactory, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    real_job = scheduler.fit_job
+
+    def slow_job(*args: Any) -> Any:
+        gate.wait(10)
+        return real_job(*args)
+
+    monkeypatch.setattr(scheduler, "fit_job", slow_job)
+    x = series_values
+    with make_client(score_wait_timeout_s=0.05) as client:
+        r = post(client, "s", np.arange(TRAIN + 5), x[: TRAIN + 5])
+        assert r.json()["status"] == "fitting" and r.json()["pending"] == 5
+        r = post(client, "s", np.arange(TRAIN + 5, 120), x[TRAIN + 5 : 120])
+        assert r.status_code == 200 and r.json()["pending"] == 120 - TRAIN - 5
+        gate.set()
+        info = wait_scored(client, "s")
+        assert info["status"] == "ready" and info["scored"] == 120
+        pts = client.get("/v1/series/s/scores").json()["points"]
+    det = registry.create("mad", {"window": 8}).fit(x[:TRAIN])
+    got = as_array([p["raw_score"] for p in pts])
+    np.testing.assert_allclose(got[TRAIN:], det.score(x[:120])[TRAIN:], atol=1e-9)
+
+
+def test_scoring_error_marks_series_failed(
+    client: TestClient, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = series_values
+    post(client, "e", np.arange(60), x[:60])
+    state = client.app.state.engine.get("e")  # type: ignore[attr-defined]
+    assert state.model is not None
+
+    def fail(values: Any) -> Any:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(state.model.detector, "_score", fail)
+    r = post(client, "e", [60, 61], x[60:62])
+    assert r.status_code == 200 and r.json()["scores"][0]["raw_score"] is None
+    info = client.get("/v1/series/e").json()
+    assert info["status"] == "failed" and "scoring failed: kaput" in info["error"]
+    assert client.get("/readyz").status_code == 200
