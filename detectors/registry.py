@@ -23,6 +23,7 @@ _CLASSES: dict[str, str] = {
     "ae": "detectors.apre:PlainAE",
     "apre": "detectors.apre:APRE",
     "themis": "detectors.themis:Themis",
+    "ensemble": "detectors.ensemble:Ensemble",
 }
 
 DEFAULT_DETECTOR = "mad"

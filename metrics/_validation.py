@@ -14,7 +14,8 @@ def check_labels(labels: npt.ArrayLike) -> IntArray:
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ValueError(
-            f"`labels` must be a 1-D array of 0/1 values. Got an array of shape {arr.shape} instead."
+            "`labels` must be a 1-D array of 0/1 values. "
+            f"Got an array of shape {arr.shape} instead."
         )
     if arr.size == 0:
         raise ValueError("`labels` is empty: pass at least one labelled point.")
@@ -55,7 +56,9 @@ def check_scores(scores: npt.ArrayLike, n: int, *, name: str = "scores") -> Floa
     return out
 
 
-def check_labels_scores(labels: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[IntArray, FloatArray]:
+def check_labels_scores(
+    labels: npt.ArrayLike, scores: npt.ArrayLike
+) -> tuple[IntArray, FloatArray]:
     """Validate a (labels, scores) pair."""
     lab = check_labels(labels)
     return lab, check_scores(scores, lab.shape[0])

@@ -104,53 +104,34 @@ def threshold_index(scores: FloatArray, count: int) -> IntArray:
 
     The smallest threshold is the minimum score, so every point gets an index < ``count``.
     """
-    ascending = thresholds(scores, count)[::-1]
-    n_at_most = np.searchsorted(ascending, scores, side="right")
-    return (count - n_at_most).astype(np.int64)
+    return _first_at_most(thresholds(scores, count), scores)
 
 
 @njit(cache=True)
-def _soft_value(i: int, g: int, starts: IntArray, ends: IntArray, h: int, w: int) -> float:
-    """Softened label of gap point ``i`` lying between event ``g - 1`` and event ``g``."""
-    n_ev = starts.shape[0]
-    count = 0
-    value = 0.0
-    if g >= 1 and i - ends[g - 1] <= h:
-        count += 1
-        value = math.sqrt(1.0 - (i - ends[g - 1]) / w)
-        if g >= 2 and i - ends[g - 2] <= h:
-            count += 1
-    if g < n_ev and starts[g] - i <= h:
-        count += 1
-        value = math.sqrt(1.0 - (starts[g] - i) / w)
-        if g + 1 < n_ev and starts[g + 1] - i <= h:
-            count += 1
-    if count >= 2:
-        return 1.0
-    return value
+def _first_at_most(thr: FloatArray, scores: FloatArray) -> IntArray:
+    """Per score ``s``, the first ``k`` with ``thr[k] <= s`` (``thr`` non-increasing)."""
+    out = np.empty(scores.shape[0], dtype=np.int64)
+    for i in range(scores.shape[0]):
+        lo, hi = 0, thr.shape[0]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if thr[mid] <= scores[i]:
+                hi = mid
+            else:
+                lo = mid + 1
+        out[i] = lo
+    return out
 
 
 @njit(cache=True)
-def _gap_pass(
-    lo: int,
-    hi: int,
-    g: int,
-    starts: IntArray,
-    ends: IntArray,
-    h: int,
-    w: int,
-    first_hit: IntArray,
-    mass: FloatArray,
-    seg_min: int,
-) -> int:
-    """Add the soft labels of points ``lo..hi`` (gap ``g``) to ``mass``; return the segment's
-    smallest first-hit index so far."""
-    for i in range(lo, hi + 1):
-        k = first_hit[i]
-        mass[k] += _soft_value(i, g, starts, ends, h, w)
-        if k < seg_min:
-            seg_min = k
-    return seg_min
+def _soft_roots(w: int, n: int) -> FloatArray:
+    """``root[d] = sqrt(1 - d / w)`` for ``d = 1..min(w // 2, n)``: the reference's own
+    operations, so the same bits."""
+    h = min(w // 2, n)
+    root = np.ones(h + 1, dtype=np.float64)
+    for d in range(1, h + 1):
+        root[d] = math.sqrt(1.0 - d / w)
+    return root
 
 
 @njit(cache=True)
@@ -164,37 +145,48 @@ def _buffer_histograms(
     n_thr: int,
 ) -> tuple[FloatArray, IntArray, int]:
     """For buffer ``w``: soft-label mass per first-hit threshold, extended events per first-hit
-    threshold, and the number of extended events."""
+    threshold, and the number of extended events.
+
+    Walks gap ``g`` (between event ``g - 1`` and event ``g``) in two parts: the points within
+    ``h`` after ``end[g-1]`` and the remaining points within ``h`` before ``start[g]``. A point
+    with a second contribution (``start[g]`` or ``end[g-2]`` also within ``h`` in the first part,
+    ``start[g+1]`` in the second) is 1. Points beyond ``h`` of every event add nothing and are
+    never visited.
+    """
     n = first_hit.shape[0]
     n_ev = starts.shape[0]
     h = w // 2
+    far = n + w + 1  # beyond every index
+    root = _soft_roots(w, n)
     mass = event_mass.copy()
     seg_first = np.zeros(n_thr, dtype=np.int64)
     n_seg = 0
     seg_min = n_thr
-    # points before the first event
-    seg_min = _gap_pass(
-        max(starts[0] - h, 0), starts[0] - 1, 0, starts, ends, h, w, first_hit, mass, seg_min
-    )
-    for g in range(n_ev):
-        if g >= 1:
-            right_end = min(ends[g - 1] + h, starts[g] - 1)
-            seg_min = _gap_pass(
-                ends[g - 1] + 1, right_end, g, starts, ends, h, w, first_hit, mass, seg_min
-            )
-            if ends[g - 1] + h < starts[g] - h:  # the reference's rule for a new segment
-                seg_first[seg_min] += 1
-                n_seg += 1
-                seg_min = n_thr
-            left_start = max(starts[g] - h, right_end + 1)
-            seg_min = _gap_pass(
-                left_start, starts[g] - 1, g, starts, ends, h, w, first_hit, mass, seg_min
-            )
-        seg_min = min(seg_min, event_min[g])
-    last = ends[n_ev - 1]
-    seg_min = _gap_pass(
-        last + 1, min(last + h, n - 1), n_ev, starts, ends, h, w, first_hit, mass, seg_min
-    )
+    for g in range(n_ev + 1):
+        lo = ends[g - 1] + 1 if g >= 1 else 0
+        hi = starts[g] - 1 if g < n_ev else n - 1
+        # part 1: right tail of event g - 1
+        right_end = min(ends[g - 1] + h, hi) if g >= 1 else lo - 1
+        one_from = starts[g] - h if g < n_ev else far
+        one_upto = ends[g - 2] + h if g >= 2 else -1
+        for i in range(lo, right_end + 1):
+            v = 1.0 if (i >= one_from or i <= one_upto) else root[i - ends[g - 1]]
+            k = first_hit[i]
+            mass[k] += v
+            seg_min = min(seg_min, k)
+        if 1 <= g < n_ev and ends[g - 1] + h < starts[g] - h:  # the reference's split rule
+            seg_first[seg_min] += 1
+            n_seg += 1
+            seg_min = n_thr
+        # part 2: left tail of event g (points not already visited)
+        if g < n_ev:
+            one_from = starts[g + 1] - h if g + 1 < n_ev else far
+            for i in range(max(starts[g] - h, right_end + 1), hi + 1):
+                v = 1.0 if i >= one_from else root[starts[g] - i]
+                k = first_hit[i]
+                mass[k] += v
+                seg_min = min(seg_min, k)
+            seg_min = min(seg_min, event_min[g])
     seg_first[seg_min] += 1
     n_seg += 1
     return mass, seg_first, n_seg

@@ -55,7 +55,7 @@ def sliding_window(values: npt.ArrayLike) -> int:
 def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
     """statsmodels' ``acf(series, nlags=max_lag, fft=True)`` (same operations, same rounding).
 
-    A constant series has zero variance: its ACF is ``nan`` beyond nothing, like statsmodels'.
+    A constant series (zero after demeaning) has an all-``nan`` ACF, as in statsmodels.
     """
     n = series.shape[0]
     centred = series - series.mean()
@@ -94,6 +94,8 @@ def _strict_local_maxima(values: FloatArray) -> npt.NDArray[np.intp]:
 def _first_channel(values: npt.ArrayLike) -> FloatArray:
     """Validate ``values`` and return its first channel as a finite 1-D float array."""
     arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise ValueError("`values` has no channel (shape (n, 0)): pass at least one column.")
     if arr.ndim == 2:
         arr = arr[:, 0]
     if arr.ndim != 1:

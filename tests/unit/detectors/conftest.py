@@ -19,6 +19,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "ae": {"window": 8, "epochs": 3, "seed": 3},
     "apre": {"window": 8, "epochs": 3, "seed": 3},
     "themis": {"window": 32, "stride": 1, "seed": 3},
+    "ensemble": {"members": "mad:8,subpca:auto,lof:6:normalize=window"},
 }
 
 
@@ -41,3 +42,20 @@ def series() -> np.ndarray:
     x[300] += 4.0
     x[340:360] += 2.0
     return x
+
+
+@pytest.fixture(scope="session")
+def tiny_chronos(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """THEMIS' default model -> a tiny random Chronos-Bolt checkpoint (built once, lazily)."""
+    from tests.unit.detectors.chronos_tiny import tiny_chronos_env
+
+    with tiny_chronos_env(tmp_path_factory.mktemp("chronos-bolt-tiny-random")) as path:
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def _themis_uses_tiny_chronos(request: pytest.FixtureRequest) -> None:
+    """Check-suite runs of `themis` get the tiny checkpoint (other detectors skip the import)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("name") == "themis":
+        request.getfixturevalue("tiny_chronos")

@@ -61,7 +61,9 @@ def test_batched_across_series_equals_one_by_one(name: str, series: np.ndarray) 
     batched = type(dets[0]).score_many(list(zip(dets, xs, strict=True)))
     for det, x, got in zip(dets, xs, batched, strict=True):
         np.testing.assert_allclose(got, det.score(x), atol=1e-6, equal_nan=True)
-        np.testing.assert_allclose(got, make(name).fit(x[:TRAIN]).score(x), atol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(
+            got, make(name).fit(x[:TRAIN]).score(x), atol=1e-6, equal_nan=True
+        )
 
 
 def test_save_load_round_trip(name: str, series: np.ndarray, tmp_path: object) -> None:
@@ -92,7 +94,9 @@ def test_nan_input(name: str, series: np.ndarray) -> None:
 
 def test_multivariate(name: str, series: np.ndarray) -> None:
     rng = np.random.default_rng(4)
-    x = np.stack([series, np.cos(np.arange(len(series)) / 4) + 0.1 * rng.normal(size=len(series))], 1)
+    x = np.stack(
+        [series, np.cos(np.arange(len(series)) / 4) + 0.1 * rng.normal(size=len(series))], 1
+    )
     x[300, 1] += 5.0
     det = make(name).fit(x[:TRAIN])
     s = det.score(x)
@@ -105,7 +109,7 @@ def test_multivariate(name: str, series: np.ndarray) -> None:
 def test_finds_the_spike(name: str, series: np.ndarray) -> None:
     s = fitted(name, series).score(series)
     normal = np.nanmedian(s[TRAIN:290])
-    assert np.nanmax(s[300:300 + FAST_PARAMS[name].get("window", 8)]) > normal
+    assert np.nanmax(s[300 : 300 + FAST_PARAMS[name].get("window", 8)]) > normal
 
 
 def test_not_fitted(name: str, series: np.ndarray) -> None:

@@ -1,0 +1,151 @@
+"""A label-free ensemble: several window detectors, each standardised on its own training span."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from detectors import registry
+from detectors.base import Detector, FloatArray, Param
+
+DEFAULT_MEMBERS = "lof:32,lof:auto:normalize=window,subpca:64,subpca:16"
+AUTO_FALLBACK = 8
+
+
+Member = tuple[str, int | None, dict[str, Any]]
+
+
+def parse_members(spec: str) -> list[Member]:
+    """``"lof:32,lof:auto:normalize=window"`` -> ``[(name, window or None for auto, params)]``.
+
+    ``auto`` = the period of the training span (``metrics.sliding_window``), capped at a
+    quarter of the training points. Extra ``key=value`` items are member parameters (ints and
+    floats parsed as numbers). Raises ValueError naming the malformed item.
+    """
+    out: list[Member] = []
+    for item in spec.split(","):
+        name, _, rest = item.strip().partition(":")
+        window, *extras = rest.split(":") if rest else [""]
+        params = dict(e.partition("=")[::2] for e in extras)
+        ok = name in registry.names() and name != "ensemble"
+        ok = ok and (window.isdigit() or window == "auto") and all(params.values())
+        if not ok:
+            raise ValueError(
+                "`members` must be comma-separated name:window[:key=value...] items of "
+                f"registered detectors, window an int or 'auto' (e.g. {DEFAULT_MEMBERS!r}). "
+                f"Got {item.strip()!r} instead."
+            )
+        parsed = {k: _number(v) for k, v in params.items()}
+        out.append((name, None if window == "auto" else int(window), parsed))
+    return out
+
+
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+class Ensemble(Detector):
+    """Mean of member scores, each rescaled so its training median is 0 and its training
+    ``quantile`` is 1 (no labels involved). Higher = more anomalous.
+
+    Different detectors catch different anomalies (Sub-PCA: level and trend changes; LOF on
+    short windows: shape changes), and different window lengths trade reaction time for
+    context; averaging their standardised scores is more robust across sources than any one
+    of them (see README, "Choosing the default detector"). A point scores NaN while any member
+    has no full window yet, so the context is the largest member window.
+    """
+
+    name = "ensemble"
+    params = (
+        Param("members", str, DEFAULT_MEMBERS, "comma-separated detector:window members"),
+        Param("quantile", float, 0.99, "training quantile mapped to 1", minimum=0.5, maximum=1.0),
+    )
+
+    def __init__(self, *, members: str = DEFAULT_MEMBERS, quantile: float = 0.99) -> None:
+        self.members = members
+        self.quantile = quantile
+
+    def _check_param_relations(self) -> None:
+        parse_members(self.members)
+
+    def context_length_for_params(self) -> int:
+        """Before fit, the fixed-window members' context (auto windows are known after fit)."""
+        return max(w or AUTO_FALLBACK for _, w, _ in parse_members(self.members)) - 1
+
+    @property
+    def context_length(self) -> int:
+        """The largest member context (auto windows resolved on the training span)."""
+        self._check_fitted()
+        return max(det.context_length for det in self.members_)
+
+    def min_train_points(self) -> int:
+        return max(
+            registry.create(n, {**p, "window": w or AUTO_FALLBACK}).min_train_points()
+            for n, w, p in parse_members(self.members)
+        )
+
+    def _fit(self, x: FloatArray) -> None:
+        self.windows_ = [
+            w if w is not None else _auto_window(x) for _, w, _ in parse_members(self.members)
+        ]
+        self.members_ = [
+            registry.create(n, {**p, "window": w}).fit(x)
+            for (n, _, p), w in zip(parse_members(self.members), self.windows_, strict=True)
+        ]
+        center, scale = [], []
+        for det in self.members_:
+            train = det.score(x)
+            train = train[np.isfinite(train)]
+            med = float(np.median(train)) if train.size else 0.0
+            top = float(np.quantile(train, self.quantile)) if train.size else 1.0
+            center.append(med)
+            scale.append(max(top - med, 1e-12 * max(1.0, abs(med))))
+        self.center_ = np.array(center)
+        self.scale_ = np.array(scale)
+
+    def _score(self, x: FloatArray) -> FloatArray:
+        parts = [
+            (det.score(x) - c) / s
+            for det, c, s in zip(self.members_, self.center_, self.scale_, strict=True)
+        ]
+        out: FloatArray = np.mean(np.stack(parts), axis=0)
+        return out
+
+    # Members are detectors: save their state under a prefix per member.
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {"center_": self.center_, "scale_": self.scale_}
+        for i, det in enumerate(self.members_):
+            arrays.update({f"m{i}.{k}": v for k, v in det.state_arrays().items()})
+        return arrays
+
+    def state_meta(self) -> dict[str, Any]:
+        members = [det.state_meta() for det in self.members_]
+        return {"n_channels_": self.n_channels_, "windows_": self.windows_, "members_": members}
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.n_channels_ = int(meta["n_channels_"])
+        self.center_, self.scale_ = arrays["center_"], arrays["scale_"]
+        self.windows_ = [int(w) for w in meta["windows_"]]
+        self.members_ = []
+        specs = zip(parse_members(self.members), self.windows_, strict=True)
+        for i, ((name, _, params), window) in enumerate(specs):
+            det = registry.create(name, {**params, "window": window})
+            prefix = f"m{i}."
+            own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+            det.load_state(own, meta["members_"][i])
+            self.members_.append(det)
+
+
+def _auto_window(x: FloatArray) -> int:
+    """Period of the training span's first channel, capped at a quarter of its length."""
+    from metrics.window import sliding_window
+
+    first = x[:, 0]
+    period = sliding_window(first[np.isfinite(first)])
+    return int(min(period, max(AUTO_FALLBACK, len(x) // 4)))
