@@ -341,7 +341,7 @@ class StreamScorer:
     def advance(self, full: FloatArray, n_new: int, scores: FloatArray) -> FloatArray:
         """Keep the tail of ``full`` as the next context and return the new points' scores."""
         width = self.detector.context_length
-        self.context = full[len(full) - width :] if width else full[:0]
+        self.context = full[max(len(full) - width, 0) :] if width else full[:0]
         return scores[len(scores) - n_new :]
 
     def update(self, new: npt.ArrayLike) -> FloatArray:

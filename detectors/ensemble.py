@@ -9,7 +9,10 @@ import numpy as np
 from detectors import registry
 from detectors.base import Detector, FloatArray, Param
 
-DEFAULT_MEMBERS = "lof:32,lof:auto:normalize=window,subpca:64,subpca:16"
+DEFAULT_MEMBERS = (
+    "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,"
+    "lof:auto:normalize=window:max_train_windows=2000,subpca:64"
+)
 AUTO_FALLBACK = 8
 
 

@@ -17,6 +17,7 @@ from tests.integration._server import Server
 
 N, TRAIN, WINDOW, CHUNK = 360, 100, 16, 6
 ENV = {
+    "ANOMALYD_DEFAULT_DETECTOR": "mad",
     "ANOMALYD_DEFAULT_TRAIN_POINTS": str(TRAIN),
     "ANOMALYD_DEFAULT_PARAMS": f'{{"window": {WINDOW}}}',
     "ANOMALYD_DEFAULT_REFIT_EVERY": "120",

@@ -99,6 +99,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     alertmanager = binary("prometheus-alertmanager", "alertmanager")
     env = {
         "ANOMALYD_API_TOKEN": TOKEN,
+        "ANOMALYD_DEFAULT_DETECTOR": "mad",
         "ANOMALYD_DEFAULT_TRAIN_POINTS": "20",
         "ANOMALYD_DEFAULT_PARAMS": '{"window": 4}',
     }

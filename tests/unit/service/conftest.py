@@ -37,6 +37,7 @@ def make_client(data_dir: Path) -> Iterator[ClientFactory]:
         settings = Settings(
             **{
                 "data_dir": data_dir,
+                "default_detector": "mad",  # cheap detector: these tests are about plumbing
                 "default_train_points": TRAIN,
                 "default_params": PARAMS,
                 "batch_linger_s": 0.0,

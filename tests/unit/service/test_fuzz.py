@@ -28,6 +28,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     app = create_app(
         Settings(
             data_dir=data_dir,
+            default_detector="mad",
             default_train_points=20,
             default_params={"window": 4},
             batch_linger_s=0.0,

@@ -1,0 +1,304 @@
+"""THEMIS: frozen Chronos-Bolt encoder embeddings of sliding windows, scored by LOF and by the
+spectral residual of the |cosine| self-similarity matrix (arXiv 2510.03911; no public code).
+
+Choices (the paper leaves them open; speed measured by ``benchmarks/themis_speed.py``):
+
+* **Windows.** The window of point ``t`` is ``t - window + 1 .. t`` (causal) of one channel.
+  Every window is scored (stride 1 at score time), so a point's score never depends on where
+  a stride grid starts and streaming equals batch exactly. ``stride`` only thins *training*
+  windows: one reference window per block of ``stride`` consecutive windows, at a seeded random
+  offset inside the block (stratified, so seasonal periods that divide ``stride`` cannot alias
+  all references onto one phase), then at most ``max_train_windows`` of them (seeded choice).
+* **Embeddings.** Mean of the Chronos-Bolt patch tokens, [REG] token excluded, L2-normalised
+  (``detectors._chronos``); chunks of exactly ``batch_size`` windows make them batch-invariant.
+* **Scorers, per channel, fitted on the reference embeddings R (N x d) only** (so scores are
+  causal and never depend on the test set):
+  (1) LOF of the window's embedding against R (``n_neighbors``);
+  (2) spectral residual: the window's row of |S| over R and itself, ``s = |R q|`` and 1, minus
+  its rank-``n_components`` reconstruction from the top eigenpairs (U, L) of the training
+  |S| = |R R^T| (Nystrom extension: off-diagonal part ``s - U U^T s``, self part
+  ``1 - sum (U^T s)^2 / L``); the score is the norm of that residual row.
+* **Combination.** Rank-averaging is not causal over a test set, so each scorer is standardised
+  with statistics of the training span: median and 1.4826 MAD of its leave-one-out scores on R
+  (in-sample LOF as scikit-learn computes it; spectral residual with each window's own
+  similarity removed). ``scorer="both"`` averages the two z-scores.
+* **Channels.** Univariate like the paper: each channel has its own references and statistics;
+  a point scores the maximum over channels of the per-channel scores (NaN if any is NaN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Self
+
+import numpy as np
+import numpy.typing as npt
+import scipy.linalg
+import scipy.sparse.linalg
+
+from detectors import _chronos
+from detectors._knn import knn, lof_fit, lof_score
+from detectors._torch import DEVICES
+from detectors._windows import to_points, windows
+from detectors.base import Detector, FloatArray, Param, as_2d
+
+_MAD_TO_SIGMA = 1.4826
+_QUERY_BLOCK = 4096  # query rows per similarity block: 4096 x 10k x 8 B = 330 MB at most
+SCORERS = ("both", "lof", "spectral")
+
+
+class Themis(Detector):
+    """Chronos-Bolt window embeddings scored with LOF and the |S| spectral residual."""
+
+    name = "themis"
+    _prefetched: list[FloatArray] | None = None  # set by fit_many around each fit
+    params = (
+        Param("window", int, 128, "points per window (the point itself included)", 16, 2048),
+        Param("stride", int, 16, "one training window per `stride` windows", minimum=1),
+        Param("n_neighbors", int, 20, "LOF neighbours among training embeddings", minimum=1),
+        Param("n_components", int, 10, "top eigenvectors of |S| projected out", minimum=1),
+        Param("scorer", str, "both", "which scorer(s) to average", choices=SCORERS),
+        Param("max_train_windows", int, 2000, "cap on reference windows (N)", 2, 10000),
+        Param("model", str, _chronos.DEFAULT_MODEL, "Chronos-Bolt Hub id or local directory"),
+        Param("device", str, "auto", "encoder device ('auto': CUDA+bf16 if any)", choices=DEVICES),
+        Param("batch_size", int, 64, "windows per encoder pass (fixed shape)", 1, 4096),
+        Param("seed", int, 0, "seed of the training-window sampling", minimum=0),
+    )
+
+    def __init__(
+        self,
+        *,
+        window: int = 128,
+        stride: int = 16,
+        n_neighbors: int = 20,
+        n_components: int = 10,
+        scorer: str = "both",
+        max_train_windows: int = 2000,
+        model: str = _chronos.DEFAULT_MODEL,
+        device: str = "auto",
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> None:
+        self.window = window
+        self.stride = stride
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.scorer = scorer
+        self.max_train_windows = max_train_windows
+        self.model = model
+        self.device = device
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def context_length_for_params(self) -> int:
+        return int(self.window) - 1
+
+    def min_train_points(self) -> int:
+        """Enough points for ``max(n_neighbors, n_components) + 1`` reference windows."""
+        return self.context_length_for_params() + self.stride * (self._min_references())
+
+    def _min_references(self) -> int:
+        return max(self.n_neighbors, self.n_components) + 1
+
+    def _check_param_relations(self) -> None:
+        for pname in ("n_neighbors", "n_components"):
+            value = getattr(self, pname)
+            if value >= self.max_train_windows:
+                raise ValueError(
+                    f"`{pname}` must be < `max_train_windows` ({self.max_train_windows}). "
+                    f"Got {value!r} instead."
+                )
+
+    def _encoder(self) -> _chronos.ChronosEncoder:
+        return _chronos.encoder(self.model, self.device)
+
+    # ------------------------------------------------------------------ fitting
+    def _reference_windows(self, x: FloatArray, channel: int) -> FloatArray:
+        """Stratified, seeded sample of the NaN-free training windows of one channel."""
+        w = windows(x[:, channel : channel + 1], self.window)
+        ok = np.flatnonzero(~np.isnan(w).any(axis=1))
+        rng = np.random.default_rng([self.seed, channel])
+        shuffled = ok[rng.permutation(len(ok))]
+        _, first = np.unique(shuffled // self.stride, return_index=True)
+        chosen = shuffled[first]
+        if len(chosen) > self.max_train_windows:
+            chosen = rng.choice(chosen, self.max_train_windows, replace=False)
+        return np.ascontiguousarray(w[np.sort(chosen)])
+
+    def _fit(self, x: FloatArray) -> None:
+        embs = self._prefetched
+        if embs is None:
+            refs = [self._reference_windows(x, c) for c in range(x.shape[1])]
+            embs = _embed_many([(self, r) for r in refs])
+        for c, emb in enumerate(embs):
+            if len(emb) < self._min_references():
+                raise ValueError(
+                    f"`train` gives channel {c} only {len(emb)} NaN-free reference windows; "
+                    f"THEMIS needs {self._min_references()}: send more history without gaps "
+                    "or lower `stride`, `n_neighbors` or `n_components`."
+                )
+        self._fit_embeddings(embs)
+        self.encoder_ = self._encoder().fingerprint
+
+    def _fit_embeddings(self, embs: list[FloatArray]) -> None:
+        parts = [_fit_channel(e, self.n_neighbors, self.n_components) for e in embs]
+        self.ref_ = np.concatenate(embs)
+        self.ref_offsets_ = np.cumsum([0] + [len(e) for e in embs]).astype(np.int64)
+        self.k_distance_ = np.concatenate([p.k_distance for p in parts])
+        self.lrd_ = np.concatenate([p.lrd for p in parts])
+        self.eigvec_ = np.concatenate([p.eigvec for p in parts])
+        self.eigval_ = np.stack([p.eigval for p in parts])
+        self.center_ = np.stack([p.center for p in parts])
+        self.scale_ = np.stack([p.scale for p in parts])
+
+    @classmethod
+    def fit_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[Self]:
+        """Fit many detectors with one shared encoder pass over all their reference windows."""
+        plans: list[tuple[Self, int]] = []
+        requests: list[tuple[Themis, FloatArray]] = []
+        for det, train in items:
+            det.validate_params()
+            x = as_2d(train, name="train")
+            plans.append((det, x.shape[1]))
+            requests += [(det, det._reference_windows(x, c)) for c in range(x.shape[1])]
+        embs, start = _embed_many(requests), 0
+        for (det, n_channels), (_, train) in zip(plans, items, strict=True):
+            det._prefetched = embs[start : start + n_channels]
+            start += n_channels
+            try:
+                det.fit(train)
+            finally:
+                del det._prefetched
+        return [det for det, _ in items]
+
+    # ------------------------------------------------------------------ scoring
+    def _score(self, x: FloatArray) -> FloatArray:
+        return _score_batch([self], [x])[0]
+
+    @classmethod
+    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+        """Score many series with one shared encoder pass (chunks of ``batch_size`` windows)."""
+        xs = [det._check_input(values) for det, values in items]
+        return _score_batch([det for det, _ in items], xs)
+
+    def _check_encoder(self) -> None:
+        found = self._encoder().fingerprint
+        if found != self.encoder_:
+            raise ValueError(
+                f"This THEMIS detector was fitted with encoder weights {self.encoder_} but "
+                f"model {_chronos.resolve_model(self.model)!r} has weights {found}: load the "
+                "same checkpoint, or fit again."
+            )
+
+    def _channel_scores(self, c: int, emb: FloatArray) -> FloatArray:
+        """Standardised (and combined) scores of one channel's window embeddings."""
+        lo, hi = self.ref_offsets_[c], self.ref_offsets_[c + 1]
+        ref, k_dist, lrd = self.ref_[lo:hi], self.k_distance_[lo:hi], self.lrd_[lo:hi]
+        raw = np.empty((len(emb), 2))
+        raw[:, 0] = lof_score(emb, ref, k_dist, lrd, self.n_neighbors)
+        raw[:, 1] = _spectral_score(emb, ref, self.eigvec_[lo:hi], self.eigval_[c])
+        z = (raw - self.center_[c]) / self.scale_[c]
+        return z[:, SCORERS.index(self.scorer) - 1] if self.scorer != "both" else z.mean(axis=1)
+
+
+class _ChannelFit(NamedTuple):
+    k_distance: FloatArray
+    lrd: FloatArray
+    eigvec: FloatArray
+    eigval: FloatArray
+    center: FloatArray
+    scale: FloatArray
+
+
+def _fit_channel(emb: FloatArray, n_neighbors: int, n_components: int) -> _ChannelFit:
+    """LOF and spectral state of one channel, plus leave-one-out standardisation statistics."""
+    k_distance, lrd = lof_fit(emb, n_neighbors)
+    _, idx = knn(emb, emb, n_neighbors, exclude_self=True)
+    sim = emb @ emb.T
+    np.abs(sim, out=sim)
+    eigvec, eigval = _top_eigenpairs(sim, n_components)
+    np.fill_diagonal(sim, 0.0)  # leave-one-out: a window's own similarity is not a feature
+    spectral = np.concatenate(
+        [
+            _spectral_rows(sim[i : i + _QUERY_BLOCK], eigvec, eigval)
+            for i in range(0, len(sim), _QUERY_BLOCK)
+        ]
+    )
+    loo = np.stack([lrd[idx].mean(axis=1) / lrd, spectral], axis=1)
+    center = np.median(loo, axis=0)
+    mad = _MAD_TO_SIGMA * np.median(np.abs(loo - center), axis=0)
+    scale = np.maximum(mad, 1e-3 * np.abs(center) + 1e-9)
+    return _ChannelFit(k_distance, lrd, eigvec, eigval, center, scale)
+
+
+def _top_eigenpairs(sim: FloatArray, k: int) -> tuple[FloatArray, FloatArray]:
+    """The ``k`` largest eigenpairs of symmetric ``sim``, largest first (deterministic).
+
+    Lanczos (ARPACK, fixed start vector) above 500 rows: 2x faster than LAPACK at N = 2000-4000.
+    """
+    n = len(sim)
+    if n <= 500:
+        val, vec = scipy.linalg.eigh(sim, subset_by_index=[n - k, n - 1])
+    else:
+        val, vec = scipy.sparse.linalg.eigsh(sim, k=k, which="LA", v0=np.ones(n), tol=0)
+    order = np.argsort(val)[::-1]
+    return np.ascontiguousarray(vec[:, order]), np.ascontiguousarray(val[order])
+
+
+def _spectral_rows(sim: FloatArray, eigvec: FloatArray, eigval: FloatArray) -> FloatArray:
+    """Norm of each |S| row (over the references, and its own entry 1) minus its rank-k part."""
+    proj = sim @ eigvec
+    off_diagonal = sim - proj @ eigvec.T
+    tol = 1e-9 * float(eigval.max())
+    inv = np.where(eigval > tol, 1.0 / np.maximum(eigval, tol), 0.0)
+    self_part = 1.0 - (proj * proj) @ inv
+    out: FloatArray = np.sqrt(np.einsum("ij,ij->i", off_diagonal, off_diagonal) + self_part**2)
+    return out
+
+
+def _spectral_score(
+    emb: FloatArray, ref: FloatArray, eigvec: FloatArray, eigval: FloatArray
+) -> FloatArray:
+    """Spectral residual of new windows (Nystrom extension), in blocks of query rows."""
+    out = np.empty(len(emb))
+    for start in range(0, len(emb), _QUERY_BLOCK):
+        sim = np.abs(emb[start : start + _QUERY_BLOCK] @ ref.T)
+        out[start : start + len(sim)] = _spectral_rows(sim, eigvec, eigval)
+    return out
+
+
+def _embed_many(requests: Sequence[tuple[Themis, FloatArray]]) -> list[FloatArray]:
+    """Embed each request's windows: one encoder pass per (encoder, window, batch size)."""
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    encoders: dict[int, _chronos.ChronosEncoder] = {}
+    for i, (det, _) in enumerate(requests):
+        enc = det._encoder()
+        encoders[id(enc)] = enc
+        groups.setdefault((id(enc), det.window, det.batch_size), []).append(i)
+    out: list[FloatArray] = [np.empty(0)] * len(requests)
+    for (enc_id, window, batch_size), idx in groups.items():
+        stacked = np.concatenate([requests[i][1].reshape(-1, window) for i in idx])
+        emb = encoders[enc_id].embed(stacked, batch_size)
+        bounds = np.cumsum([len(requests[i][1]) for i in idx])[:-1]
+        for i, part in zip(idx, np.split(emb, bounds), strict=True):
+            out[i] = part
+    return out
+
+
+def _score_batch(dets: Sequence[Themis], xs: Sequence[FloatArray]) -> list[FloatArray]:
+    """Scores of many (detector, validated input) pairs, all windows embedded together."""
+    for det in {id(d): d for d in dets}.values():
+        det._check_encoder()
+    plans = [(i, c) for i, x in enumerate(xs) for c in range(x.shape[1])]
+    wins = [windows(xs[i][:, c : c + 1], dets[i].window) for i, c in plans]
+    oks = [np.isfinite(w).all(axis=1) for w in wins]
+    embs = _embed_many([(dets[i], w[ok]) for (i, _), w, ok in zip(plans, wins, oks, strict=True)])
+    per_series: list[list[FloatArray]] = [[] for _ in xs]
+    for (i, c), ok, emb in zip(plans, oks, embs, strict=True):
+        z = np.full(ok.shape[0], np.nan)
+        z[ok] = dets[i]._channel_scores(c, emb)
+        per_series[i].append(z)
+    return [
+        to_points(np.max(np.stack(zs), axis=0), len(x), det.window)
+        for zs, x, det in zip(per_series, xs, dets, strict=True)
+    ]
