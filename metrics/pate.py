@@ -16,10 +16,13 @@ precision/recall curve, averaged over a grid of buffer sizes. ``pate_f1`` does t
 binary prediction and returns the mean F1. Both equal PyPI ``PATE==0.1.1`` to 1e-9.
 
 Speed: lowering the threshold only adds predicted points, so each buffer pair is one sweep over
-the points in descending score order. Per event we keep counts and position sums in the buffers,
-a union-find of predicted runs (for the first detected run) and Fenwick trees over positions (for
-the weighted misses), and per-event totals sit in segment trees, so one step costs O(log n) and a
-step that changes nothing leaves precision and recall bit-identical.
+the points in descending score order, O(n log n) in all (the sort). Points outside every zone at
+the largest buffers are false positives for every pair and are only counted. Per event the sweep
+keeps counts and position sums of its predicted points per zone, its first hit and the end of the
+first predicted run (union-find over event points), from which its weighted TP and FN follow in
+closed form; the totals are double-double sums of per-event changes, so they do not drift and a
+step that changes nothing leaves precision and recall bit-identical (the curve keeps a point only
+when recall did not go down, compared exactly, as the reference does).
 """
 
 from __future__ import annotations
@@ -34,201 +37,216 @@ __all__ = ["pate", "pate_f1"]
 
 # Zone codes: zone[x] = 4 * event + kind, kind 0 meaning "outside every buffer".
 _OUT, _PRE, _IN, _POST = 0, 1, 2, 3
-# Columns of the per-event state.
-_COV, _FIRST, _PRE_CNT, _PRE_SUM, _POST_CNT, _POST_SUM, _DIRTY = 0, 1, 2, 3, 4, 5, 6
-_N_STATE = 7
+# Columns of the per-event state: geometry, then what the sweep has predicted so far.
+_S, _T, _PRE_START, _POST_END, _OFFSET = range(5)
+_COV, _HIT_SUM, _FIRST, _RUN_END = range(5, 9)
+_PRE_CNT, _PRE_SUM, _POST_CNT, _POST_SUM, _DIRTY = range(9, 14)
+_N_STATE = 14
 
 
 # --------------------------------------------------------------------------- numba kernels
 
 
 @njit(cache=True)
-def _zone_map(geo: IntArray, n: int) -> IntArray:
-    """Code of every position: ``4 * event + kind`` (pre / in / post), 0 outside all zones."""
-    zone = np.zeros(n, np.int64)
+def _zone_map(geo: IntArray, n: int) -> npt.NDArray[np.bool_]:
+    """Which positions lie in some event's zone (pre-buffer, event or post-buffer)."""
+    inside = np.zeros(n, np.bool_)
     for k in range(geo.shape[0]):
-        s, t, pre_start, post_end = geo[k, 0], geo[k, 1], geo[k, 2], geo[k, 3]
-        for x in range(pre_start, s):
-            zone[x] = 4 * k + _PRE
-        for x in range(s, t + 1):
-            zone[x] = 4 * k + _IN
-        for x in range(t + 1, post_end + 1):
-            zone[x] = 4 * k + _POST
-    return zone
+        inside[geo[k, 2] : geo[k, 3] + 1] = True
+    return inside
 
 
 @njit(cache=True)
-def _fen_add(tree: IntArray, pos: int, value: int) -> None:
-    """Fenwick tree: add ``value`` at position ``pos`` (0-based)."""
-    i = pos + 1
-    while i < tree.shape[0]:
-        tree[i] += value
-        i += i & -i
+def _zone_codes(near: IntArray, geo: IntArray) -> IntArray:
+    """``4 * event + kind`` for each position of ``near`` (ascending); 0 when in no zone."""
+    codes = np.zeros(near.shape[0], np.int64)
+    k = 0
+    for i in range(near.shape[0]):
+        x = near[i]
+        while k < geo.shape[0] and geo[k, 3] < x:
+            k += 1
+        if k == geo.shape[0] or x < geo[k, 2]:
+            continue
+        if x < geo[k, 0]:
+            codes[i] = 4 * k + _PRE
+        else:
+            codes[i] = 4 * k + (_IN if x <= geo[k, 1] else _POST)
+    return codes
 
 
 @njit(cache=True)
-def _fen_prefix(tree: IntArray, pos: int) -> int:
-    """Fenwick tree: sum over positions ``0..pos`` (0 when ``pos < 0``)."""
-    i = pos + 1
-    acc = 0
-    while i > 0:
-        acc += tree[i]
-        i -= i & -i
-    return acc
+def _find(parent: IntArray, i: int) -> int:
+    """First compact index >= i whose point is not predicted (union-find, path halving)."""
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
 
 
 @njit(cache=True)
-def _run_end(parent: IntArray, x: int) -> int:
-    """First position >= x that is not a predicted event point (union-find, path halving)."""
-    while parent[x] != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
+def _acc_add(acc: FloatArray, j: int, value: float) -> None:
+    """Add ``value`` to the double-double ``acc[j] + acc[j + 1]`` (TwoSum, then renormalise).
+
+    Exact to ~1e-32 relative, so totals do not drift over millions of updates, and adding an
+    exact 0 leaves them bit-identical.
+    """
+    hi = acc[j]
+    s = hi + value
+    bp = s - hi
+    lo = acc[j + 1] + ((hi - (s - bp)) + (value - bp))
+    acc[j] = s + lo
+    acc[j + 1] = lo - (acc[j] - s)
 
 
 @njit(cache=True)
-def _tree_size(n_leaves: int) -> int:
-    """Smallest power of two >= ``n_leaves`` (at least 1)."""
-    size = 1
-    while size < n_leaves:
-        size *= 2
-    return size
+def _partial_fn(s: int, t: int, first: int, run_end: int, cov: int, hit_sum: int) -> float:
+    """Weighted misses of a partly detected event; its first detected run is [first, run_end].
 
-
-@njit(cache=True)
-def _tree_set(tree: FloatArray, leaf: int, value: float) -> None:
-    """Segment tree of sums: set one leaf and recompute its ancestors (root at index 1)."""
-    i = tree.shape[0] // 2 + leaf
-    tree[i] = value
-    i //= 2
-    while i >= 1:
-        tree[i] = tree[2 * i] + tree[2 * i + 1]
-        i //= 2
-
-
-@njit(cache=True)
-def _partial_fn(s: int, t: int, delta: int, fen_cnt: IntArray, fen_sum: IntArray) -> float:
-    """Weighted misses of a partly detected event whose first detected run has length ``delta``.
-
-    Missed points up to ``B = s + delta`` count 1; a missed point ``x > B`` counts
-    ``1 - (delta + 1) * (x - (s + B) / 2) / (L (L - 1) / 2)``.
+    With ``delta`` the run's length and ``B = s + delta``, a missed point ``x <= B`` counts 1 and
+    a missed ``x > B`` counts ``1 - (delta + 1) * (x - (s + B) / 2) / (L (L - 1) / 2)``. Nothing
+    before ``first`` is predicted and the run reaches ``B - 1``, so the hits in ``[s, B]`` are
+    exactly ``[first, min(run_end, B)]``.
     """
     length = t - s + 1
+    delta = run_end - first + 1
     b = s + delta
     hi = min(b, t)
-    miss_le = (hi - s + 1) - (_fen_prefix(fen_cnt, hi) - _fen_prefix(fen_cnt, s - 1))
+    top = min(run_end, hi)
+    hits_le = top - first + 1 if first <= hi else 0
+    miss_le = (hi - s + 1) - hits_le
     if b >= t:
         return float(miss_le)
-    miss_gt = (t - b) - (_fen_prefix(fen_cnt, t) - _fen_prefix(fen_cnt, b))
-    sum_gt = (b + 1 + t) * (t - b) // 2 - (_fen_prefix(fen_sum, t) - _fen_prefix(fen_sum, b))
+    miss_gt = (t - b) - (cov - hits_le)
+    sum_gt = (b + 1 + t) * (t - b) // 2 - (hit_sum - (first + top) * hits_le // 2)
     spread = 2 * sum_gt - miss_gt * (s + b)
     return miss_le + miss_gt - float(delta + 1) * float(spread) / float(length * (length - 1))
 
 
 @njit(cache=True)
-def _event_tp(geo_k: IntArray, st_k: IntArray) -> float:
-    """Weighted true positives of one event: its hits plus its buffer credits."""
-    s, t, pre_start, post_end = geo_k[0], geo_k[1], geo_k[2], geo_k[3]
-    tp = float(st_k[_COV])
-    if st_k[_POST_CNT] > 0:
-        num = st_k[_POST_CNT] * post_end - st_k[_POST_SUM]
+def _event_tp(ev: IntArray, k: int) -> float:
+    """Weighted true positives of event k: its hits plus its buffer credits."""
+    s, t, pre_start, post_end = ev[k, _S], ev[k, _T], ev[k, _PRE_START], ev[k, _POST_END]
+    tp = float(ev[k, _COV])
+    if ev[k, _POST_CNT] > 0:
+        num = ev[k, _POST_CNT] * post_end - ev[k, _POST_SUM]
         tp += 2.0 * num / (2 * post_end - s - t)
-    if st_k[_COV] > 0 and st_k[_PRE_CNT] > 0:
-        num = st_k[_PRE_SUM] - st_k[_PRE_CNT] * pre_start
+    if ev[k, _COV] > 0 and ev[k, _PRE_CNT] > 0:
+        num = ev[k, _PRE_SUM] - ev[k, _PRE_CNT] * pre_start
         tp += 2.0 * num / (s + t - 2 * pre_start)
     return tp
 
 
 @njit(cache=True)
-def _event_fn(
-    geo_k: IntArray, st_k: IntArray, parent: IntArray, fen_cnt: IntArray, fen_sum: IntArray
-) -> float:
-    """Weighted false negatives of one event (missed in full, detected in full, or partly)."""
-    s, t = geo_k[0], geo_k[1]
-    length = t - s + 1
-    if st_k[_COV] == 0:
-        return float(length)
-    if st_k[_COV] == length:
+def _event_fn(ev: IntArray, k: int) -> float:
+    """Weighted false negatives of event k (missed in full, detected in full, or partly)."""
+    s, t, cov = ev[k, _S], ev[k, _T], ev[k, _COV]
+    if cov == 0:
+        return float(t - s + 1)
+    if cov == t - s + 1:
         return 0.0
-    first = st_k[_FIRST]
-    delta = _run_end(parent, first) - first
-    return _partial_fn(s, t, delta, fen_cnt, fen_sum)
+    return _partial_fn(s, t, ev[k, _FIRST], ev[k, _RUN_END], cov, ev[k, _HIT_SUM])
 
 
 @njit(cache=True)
-def _add_point(
-    x: int,
-    zone: IntArray,
-    st: IntArray,
-    dirty: IntArray,
-    n_dirty: int,
-    parent: IntArray,
-    fen_cnt: IntArray,
-    fen_sum: IntArray,
-) -> int:
-    """Mark point ``x`` as predicted; return the new length of the dirty-event list."""
-    code = zone[x]
+def _add_hit(x: int, ev: IntArray, k: int, parent: IntArray) -> None:
+    """Record a predicted point x inside event k, keeping its first detected run current."""
+    i = ev[k, _OFFSET] + x - ev[k, _S]
+    parent[i] = i + 1
+    if ev[k, _COV] == 0 or x < ev[k, _FIRST] - 1:
+        ev[k, _FIRST] = x
+        ev[k, _RUN_END] = x
+    elif x == ev[k, _FIRST] - 1:
+        ev[k, _FIRST] = x
+    elif x == ev[k, _RUN_END] + 1:
+        stop = _find(parent, i) - ev[k, _OFFSET] + ev[k, _S]
+        ev[k, _RUN_END] = min(stop, ev[k, _T] + 1) - 1
+    ev[k, _COV] += 1
+    ev[k, _HIT_SUM] += x
+
+
+@njit(cache=True)
+def _add_point(x: int, code: int, ev: IntArray, parent: IntArray) -> int:
+    """Mark point ``x`` (zone ``code``) as predicted; return its event if newly dirty, else -1."""
     kind = code & 3
     if kind == _OUT:
-        return n_dirty
+        return -1
     k = code >> 2
-    if st[k, _DIRTY] == 0:
-        st[k, _DIRTY] = 1
-        dirty[n_dirty] = k
-        n_dirty += 1
     if kind == _PRE:
-        st[k, _PRE_CNT] += 1
-        st[k, _PRE_SUM] += x
+        ev[k, _PRE_CNT] += 1
+        ev[k, _PRE_SUM] += x
     elif kind == _POST:
-        st[k, _POST_CNT] += 1
-        st[k, _POST_SUM] += x
+        ev[k, _POST_CNT] += 1
+        ev[k, _POST_SUM] += x
     else:
-        st[k, _COV] += 1
-        st[k, _FIRST] = min(st[k, _FIRST], x)
-        parent[x] = x + 1
-        _fen_add(fen_cnt, x, 1)
-        _fen_add(fen_sum, x, x)
-    return n_dirty
+        _add_hit(x, ev, k, parent)
+    if ev[k, _DIRTY] == 1:
+        return -1
+    ev[k, _DIRTY] = 1
+    return k
 
 
 @njit(cache=True)
-def _ratios(tp: float, fn: float, n_pred: int) -> tuple[float, float]:
-    """(precision, recall); every predicted point carries TP + FP = 1 in total."""
-    precision = tp / n_pred if n_pred > 0 else 0.0
-    recall = tp / (tp + fn) if tp + fn > 0 else 0.0
-    return precision, recall
+def _refresh(
+    dirty: IntArray, n_dirty: int, ev: IntArray, vals: FloatArray, acc: FloatArray
+) -> None:
+    """Recompute the changed events' TP and FN and move the totals by the differences."""
+    for j in range(n_dirty):
+        k = dirty[j]
+        ev[k, _DIRTY] = 0
+        tp = _event_tp(ev, k)
+        fn = _event_fn(ev, k)
+        _acc_add(acc, 0, tp - vals[k, 0])
+        _acc_add(acc, 2, fn - vals[k, 1])
+        vals[k, 0] = tp
+        vals[k, 1] = fn
 
 
 @njit(cache=True)
-def _sweep(order: IntArray, cuts: IntArray, geo: IntArray, n: int) -> tuple[FloatArray, FloatArray]:
-    """Precision and recall after predicting ``order[:cuts[j]]``, for every j (one buffer pair)."""
+def _new_state(geo: IntArray) -> tuple[IntArray, FloatArray, FloatArray, IntArray]:
+    """Per-event state, per-event (TP, FN), the (TP, FN) totals and the union-find array."""
     n_ev = geo.shape[0]
-    zone = _zone_map(geo, n)
-    st = np.zeros((n_ev, _N_STATE), np.int64)
-    st[:, _FIRST] = n
-    fen_cnt = np.zeros(n + 1, np.int64)
-    fen_sum = np.zeros(n + 1, np.int64)
-    parent = np.arange(n + 1)
-    size = _tree_size(n_ev)
-    tp_tree = np.zeros(2 * size)
-    fn_tree = np.zeros(2 * size)
+    ev = np.zeros((n_ev, _N_STATE), np.int64)
+    ev[:, :4] = geo
+    lengths = geo[:, 1] - geo[:, 0] + 1
+    ev[1:, _OFFSET] = np.cumsum(lengths)[:-1]
+    vals = np.zeros((n_ev, 2))
+    vals[:, 1] = lengths
+    acc = np.zeros(4)
     for k in range(n_ev):
-        _tree_set(fn_tree, k, float(geo[k, 1] - geo[k, 0] + 1))
-    dirty = np.empty(max(n_ev, 1), np.int64)
-    prec = np.empty(cuts.shape[0])
-    rec = np.empty(cuts.shape[0])
+        _acc_add(acc, 2, vals[k, 1])
+    return ev, vals, acc, np.arange(lengths.sum() + 1)
+
+
+@njit(cache=True)
+def _sweep(
+    near: IntArray, rank: IntArray, cuts: IntArray, n_pred: IntArray, geo: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Precision and recall for every threshold j of one buffer pair.
+
+    ``near`` holds the points near an event (ascending) and ``rank`` orders them by descending
+    score; at threshold j the first ``cuts[j]`` of those and ``n_pred[j]`` points in all are
+    predicted. Every predicted point carries TP + FP = 1, so precision is TP / n_pred.
+    """
+    codes = _zone_codes(near, geo)
+    ev, vals, acc, parent = _new_state(geo)
+    dirty = np.empty(geo.shape[0] + 1, np.int64)
+    prec = np.zeros(cuts.shape[0])
+    rec = np.zeros(cuts.shape[0])
     done = 0
     for j in range(cuts.shape[0]):
         n_dirty = 0
         while done < cuts[j]:
-            n_dirty = _add_point(order[done], zone, st, dirty, n_dirty, parent, fen_cnt, fen_sum)
+            i = rank[done]
+            dirty[n_dirty] = _add_point(near[i], codes[i], ev, parent)
+            n_dirty += dirty[n_dirty] >= 0
             done += 1
-        for i in range(n_dirty):
-            k = dirty[i]
-            st[k, _DIRTY] = 0
-            _tree_set(tp_tree, k, _event_tp(geo[k], st[k]))
-            _tree_set(fn_tree, k, _event_fn(geo[k], st[k], parent, fen_cnt, fen_sum))
-        prec[j], rec[j] = _ratios(tp_tree[1], fn_tree[1], done)
+        _refresh(dirty, n_dirty, ev, vals, acc)
+        tp = acc[0] + acc[1]
+        fn = acc[2] + acc[3]
+        if n_pred[j] > 0:
+            prec[j] = tp / n_pred[j]
+        if tp + fn > 0:
+            rec[j] = tp / (tp + fn)
     return prec, rec
 
 
@@ -278,29 +296,47 @@ def _buffer_pairs(e: int, d: int, splits: int, include_zero: bool) -> list[tuple
     return [(int(a), int(b)) for a in early for b in delayed]
 
 
-def _threshold_cuts(
+def _thresholds(
     labels: IntArray, scores: FloatArray, big_data: bool, num_thresholds: int
-) -> tuple[IntArray, IntArray]:
-    """Points in descending score order, and how many are predicted at each threshold.
+) -> tuple[FloatArray, IntArray]:
+    """Descending thresholds, and how many points score at or above each.
 
     Thresholds follow scikit-learn's ``_binary_clf_curve`` (distinct scores, descending), keep
-    the first, the last and those where the true-positive count changes on either side, and
-    with ``big_data`` are replaced by ``num_thresholds`` interpolated percentiles of those.
+    the first, the last and those where the count of labelled points at or above changes on
+    either side, and with ``big_data`` become ``num_thresholds`` interpolated percentiles.
     """
-    n = scores.shape[0]
-    order = np.argsort(scores, kind="mergesort")[::-1]
-    desc = scores[order]
-    last = np.concatenate((np.flatnonzero(np.diff(desc)), [n - 1]))
-    tps = np.cumsum(labels[order])[last]
+    asc = np.sort(scores)
+    distinct = asc[np.concatenate(([0], np.flatnonzero(np.diff(asc)) + 1))]
+    positives = np.sort(scores[labels == 1])
+    values = distinct[::-1]
+    tps = (positives.shape[0] - np.searchsorted(positives, distinct, side="left"))[::-1]
     if tps.shape[0] > 2:
         keep = np.concatenate(([True], (np.diff(tps[:-1]) != 0) | (np.diff(tps[1:]) != 0), [True]))
-        last = last[keep]
+        values = values[keep]
     if big_data:
-        thresholds = np.percentile(desc[last], np.linspace(100, 0, num_thresholds))
-        cuts = n - np.searchsorted(desc[::-1], thresholds, side="left")
-    else:
-        cuts = last + 1
-    return np.ascontiguousarray(order, np.int64), np.ascontiguousarray(cuts, np.int64)
+        values = np.percentile(values[::-1], np.linspace(100, 0, num_thresholds))
+    n_pred = asc.shape[0] - np.searchsorted(asc, values, side="left")
+    return values, np.ascontiguousarray(n_pred, np.int64)
+
+
+def _near_events(starts: IntArray, ends: IntArray, n: int, e: int, d: int) -> IntArray:
+    """Points inside some event's zone at the largest buffers (e, d).
+
+    The union of all zones only grows with the buffers (a shared gap merely passes from one
+    event's pre-buffer to the previous event's post-buffer), so a point outside it is outside
+    for every smaller pair, where it only counts as a false positive: no sweep visits it.
+    """
+    return np.flatnonzero(_zone_map(_geometry(starts, ends, n, e, d), n))
+
+
+def _sweep_order(
+    near: IntArray, scores: FloatArray, thresholds: FloatArray
+) -> tuple[IntArray, IntArray]:
+    """Indices into ``near`` by descending score, and how many score >= each threshold."""
+    sub = scores[near]
+    asc = np.argsort(sub)
+    cuts = near.shape[0] - np.searchsorted(sub[asc], thresholds, side="left")
+    return np.ascontiguousarray(asc[::-1], np.int64), np.ascontiguousarray(cuts, np.int64)
 
 
 def _check_flag(value: object, name: str) -> bool:
@@ -348,10 +384,15 @@ def pate(
     sc = check_scores(scores, lab.shape[0])
     pairs = _check_buffers(e_buffer, d_buffer, buffer_splits, include_zero)
     num = check_int(num_thresholds, "num_thresholds", minimum=2)
-    order, cuts = _threshold_cuts(lab, sc, _check_flag(big_data, "big_data"), num)
-    starts, ends = _events(lab)
+    thresholds, n_pred = _thresholds(lab, sc, _check_flag(big_data, "big_data"), num)
     n = lab.shape[0]
-    areas = [_pr_area(*_sweep(order, cuts, _geometry(starts, ends, n, e, d), n)) for e, d in pairs]
+    starts, ends = _events(lab)
+    near = _near_events(starts, ends, n, max(e for e, _ in pairs), max(d for _, d in pairs))
+    rank, cuts = _sweep_order(near, sc, thresholds)
+    areas = [
+        _pr_area(*_sweep(near, rank, cuts, n_pred, _geometry(starts, ends, n, e, d)))
+        for e, d in pairs
+    ]
     return float(np.mean(areas))
 
 
@@ -370,15 +411,17 @@ def pate_f1(
     as :func:`pate`. Equals PyPI ``PATE(..., binary_scores=True)``.
     """
     lab = check_labels(labels)
-    pred = check_scores(predictions, lab.shape[0], name="predictions")
+    pred = check_scores(predictions, lab.shape[0], name="predictions") > 0
     pairs = _check_buffers(e_buffer, d_buffer, buffer_splits, include_zero)
-    order = np.flatnonzero(pred > 0).astype(np.int64)
-    cuts = np.array([order.shape[0]], np.int64)
-    starts, ends = _events(lab)
     n = lab.shape[0]
+    starts, ends = _events(lab)
+    near = _near_events(starts, ends, n, max(e for e, _ in pairs), max(d for _, d in pairs))
+    rank = np.flatnonzero(pred[near])
+    cuts = np.array([rank.shape[0]], np.int64)
+    n_pred = np.array([np.count_nonzero(pred)], np.int64)
     f1s = []
     for e, d in pairs:
-        prec, rec = _sweep(order, cuts, _geometry(starts, ends, n, e, d), n)
+        prec, rec = _sweep(near, rank, cuts, n_pred, _geometry(starts, ends, n, e, d))
         p, r = float(prec[0]), float(rec[0])
         f1s.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
     return float(np.mean(f1s))
