@@ -25,7 +25,8 @@ def check_labels(labels: npt.ArrayLike) -> IntArray:
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"`labels` must contain only 0 and 1. Got {arr[first].item()!r} at index {first} instead."
+            "`labels` must contain only 0 and 1. "
+            f"Got {arr[first].item()!r} at index {first} instead."
         )
     return arr.astype(np.int64)
 
