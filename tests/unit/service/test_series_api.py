@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors.registry import DEFAULT_DETECTOR
 from tests.unit.service.conftest import TRAIN, ClientFactory, post
 
 
