@@ -68,23 +68,27 @@ def parse_values(
     raw: Sequence[float | list[float]], name: str = "values"
 ) -> npt.NDArray[np.float64]:
     """``(n_points, n_channels)`` floats; every point must have the same number of channels."""
-    first = raw[0]
-    width = len(first) if isinstance(first, list) else 0
+    width = _width(raw[0])
     for i, v in enumerate(raw):
-        got = len(v) if isinstance(v, list) else 0
+        got = _width(v)
+        if got == 0:
+            raise Unprocessable(f"{name}[{i}] is an empty list; a point needs at least one number.")
         if got != width:
             raise Unprocessable(
                 f"{name}[{i}] has {_channels(got)} but {name}[0] has {_channels(width)}; "
                 "every point needs the same shape (a number, or a list of n numbers)."
             )
-    if width == 0 and isinstance(first, list):
-        raise Unprocessable(f"{name}[0] is an empty list; a point needs at least one number.")
     arr = np.asarray(raw, dtype=np.float64)
     return arr.reshape(len(raw), -1)
 
 
+def _width(value: float | list[float]) -> int:
+    """Channels of one point: -1 for a bare number, else the list's length."""
+    return len(value) if isinstance(value, list) else -1
+
+
 def _channels(n: int) -> str:
-    return "a single number" if n == 0 else f"{n} numbers"
+    return "a single number" if n == -1 else f"{n} numbers"
 
 
 def parse_points(

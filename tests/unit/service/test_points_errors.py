@@ -40,6 +40,7 @@ def count(client: TestClient, sid: str) -> int | None:
         ('{"timestamps": [1, 2], "values": [1, [1, 2]]}', 422, "values[1] has 2 numbers"),
         ('{"timestamps": [1, 2], "values": [[1, 2], [1]]}', 422, "values[1] has 1 numbers"),
         ('{"timestamps": [1], "values": [[]]}', 422, "empty list"),
+        ('{"timestamps": [1, 2], "values": [1.0, []]}', 422, "values[1] is an empty list"),
         ('{"timestamps": [1], "values": [[1, NaN]]}', 422, "finite number"),
         ('{"timestamps": [1700000000000], "values": [1]}', 422, "looks like milliseconds"),
         ('{"timestamps": [-5], "values": [1]}', 422, "outside 0 .. 1e11"),
