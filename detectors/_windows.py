@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from detectors.base import FloatArray
+from detectors.base import Detector, FloatArray, Param
 
 ScoreFn = Callable[[FloatArray], FloatArray]
 
@@ -73,3 +74,70 @@ def znorm_windows(w: FloatArray, n_channels: int, floor: float = 0.01) -> FloatA
     std = np.maximum(v.std(axis=1, keepdims=True), floor)
     out: FloatArray = ((v - mean) / std).reshape(len(w), -1)
     return out
+
+
+def window_param(default: int, minimum: int) -> Param:
+    """The ``window`` parameter of a window detector."""
+    return Param("window", int, default, "points per window (the point itself included)", minimum)
+
+
+NORMALIZE = Param(
+    "normalize",
+    str,
+    "none",
+    "'none': per-channel training standardisation only; 'window': also z-normalise "
+    "each window per channel (shape only)",
+    choices=("none", "window"),
+)
+MAX_TRAIN_WINDOWS = Param(
+    "max_train_windows",
+    int,
+    5000,
+    "training windows kept (evenly thinned beyond this)",
+    minimum=2,
+)
+
+
+class WindowDetector(Detector):
+    """Shared machinery of detectors that score the window ending at each point.
+
+    Inputs are standardised per channel with the training mean/std (frozen at fit, so scoring
+    stays causal); ``normalize="window"`` also z-normalises each window per channel, so only
+    its shape counts. Subclasses implement ``_fit_windows`` and ``_score_windows``.
+    """
+
+    window: int
+    normalize: str
+    max_train_windows: int
+
+    def context_length_for_params(self) -> int:
+        return int(self.window) - 1
+
+    def _features(self, w: FloatArray) -> FloatArray:
+        return w if self.normalize == "none" else znorm_windows(w, self.n_channels_)
+
+    def _check_train_windows(self, n_windows: int) -> None:
+        if n_windows < 2:
+            raise ValueError(
+                f"{self.name} needs at least 2 training windows without NaN. Got {n_windows} "
+                "instead: send more history or lower `window`."
+            )
+
+    def _fit(self, x: FloatArray) -> None:
+        self.mean_, self.std_ = channel_stats(x)
+        z = (x - self.mean_) / self.std_
+        w = self._features(train_windows(z, self.window, self.max_train_windows))
+        self._check_train_windows(len(w))
+        self._fit_windows(w)
+
+    @abc.abstractmethod
+    def _fit_windows(self, w: FloatArray) -> None:
+        """Learn from the standardised training windows (features already applied)."""
+
+    @abc.abstractmethod
+    def _score_windows(self, w: FloatArray) -> FloatArray:
+        """Score standardised windows without NaN (apply ``_features`` first)."""
+
+    def _score(self, x: FloatArray) -> FloatArray:
+        w = windows((x - self.mean_) / self.std_, self.window)
+        return to_points(score_valid(w, self._score_windows), len(x), self.window)

@@ -6,15 +6,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors._windows import (
-    channel_stats,
-    score_valid,
-    to_points,
-    train_windows,
-    windows,
-    znorm_windows,
-)
-from detectors.base import Detector, FloatArray, Param
+from detectors._windows import MAX_TRAIN_WINDOWS, NORMALIZE, WindowDetector, window_param
+from detectors.base import FloatArray, Param
 
 _EULER = 0.5772156649015329
 IntArray = npt.NDArray[np.integer]
@@ -108,7 +101,7 @@ def _mean_path_length(
     return out
 
 
-class IsolationForestDetector(Detector):
+class IsolationForestDetector(WindowDetector):
     """Isolation Forest (Liu et al. 2008) on sliding windows of all channels.
 
     Score of point ``t`` = ``2 ** (-E[h(w)] / c(psi))`` for the window ``w`` ending at ``t``:
@@ -124,24 +117,11 @@ class IsolationForestDetector(Detector):
 
     name = "iforest"
     params = (
-        Param("window", int, 64, "points per window (the point itself included)", minimum=1),
+        window_param(64, minimum=1),
         Param("n_trees", int, 100, "trees in the forest", minimum=1),
         Param("max_samples", int, 256, "training windows drawn for each tree", minimum=2),
-        Param(
-            "normalize",
-            str,
-            "none",
-            "'none': per-channel training standardisation only; 'window': also z-normalise "
-            "each window per channel (shape only)",
-            choices=("none", "window"),
-        ),
-        Param(
-            "max_train_windows",
-            int,
-            5000,
-            "training windows kept (evenly thinned beyond this)",
-            minimum=2,
-        ),
+        NORMALIZE,
+        MAX_TRAIN_WINDOWS,
         Param("seed", int, 0, "random seed of the trees (same seed => same forest)", minimum=0),
     )
 
@@ -162,21 +142,7 @@ class IsolationForestDetector(Detector):
         self.max_train_windows = max_train_windows
         self.seed = seed
 
-    def context_length_for_params(self) -> int:
-        return int(self.window) - 1
-
-    def _features(self, w: FloatArray) -> FloatArray:
-        return w if self.normalize == "none" else znorm_windows(w, self.n_channels_)
-
-    def _fit(self, x: FloatArray) -> None:
-        self.mean_, self.std_ = channel_stats(x)
-        z = (x - self.mean_) / self.std_
-        w = self._features(train_windows(z, self.window, self.max_train_windows))
-        if len(w) < 2:
-            raise ValueError(
-                f"{self.name} needs at least 2 training windows without NaN. Got {len(w)} "
-                "instead: send more history or lower `window`."
-            )
+    def _fit_windows(self, w: FloatArray) -> None:
         psi = min(int(self.max_samples), len(w))
         n_nodes = 2 * psi - 1
         rng = np.random.default_rng(self.seed)
@@ -198,7 +164,3 @@ class IsolationForestDetector(Detector):
         )
         out: FloatArray = 2.0 ** (-h / self.norm_)
         return out
-
-    def _score(self, x: FloatArray) -> FloatArray:
-        w = windows((x - self.mean_) / self.std_, self.window)
-        return to_points(score_valid(w, self._score_windows), len(x), self.window)

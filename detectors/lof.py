@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from detectors._knn import lof_fit, lof_score
-from detectors._windows import (
-    channel_stats,
-    score_valid,
-    to_points,
-    train_windows,
-    windows,
-    znorm_windows,
-)
-from detectors.base import Detector, FloatArray, Param
+from detectors._windows import NORMALIZE, WindowDetector, window_param
+from detectors.base import FloatArray, Param
 
 __all__ = ["WindowLOF", "lof_fit", "lof_score"]
 
 
-class WindowLOF(Detector):
+class WindowLOF(WindowDetector):
     """Local Outlier Factor (Breunig et al. 2000) of each window among the training windows.
 
     The score of point ``t`` is the LOF of the window ending at ``t`` with respect to the
@@ -32,16 +25,9 @@ class WindowLOF(Detector):
 
     name = "lof"
     params = (
-        Param("window", int, 64, "points per window (the point itself included)", minimum=1),
+        window_param(64, minimum=1),
         Param("n_neighbors", int, 20, "nearest training windows compared with", minimum=1),
-        Param(
-            "normalize",
-            str,
-            "none",
-            "'none': per-channel training standardisation only; 'window': also z-normalise "
-            "each window per channel (shape only)",
-            choices=("none", "window"),
-        ),
+        NORMALIZE,
         Param(
             "max_train_windows",
             int,
@@ -71,33 +57,22 @@ class WindowLOF(Detector):
                 f"({self.max_train_windows})."
             )
 
-    def context_length_for_params(self) -> int:
-        return int(self.window) - 1
-
     def min_train_points(self) -> int:
         """Enough points for ``n_neighbors + 1`` windows (and at least two full windows)."""
         return max(super().min_train_points(), int(self.window) + int(self.n_neighbors))
 
-    def _features(self, w: FloatArray) -> FloatArray:
-        return w if self.normalize == "none" else znorm_windows(w, self.n_channels_)
-
-    def _fit(self, x: FloatArray) -> None:
-        self.mean_, self.std_ = channel_stats(x)
-        z = (x - self.mean_) / self.std_
-        w = self._features(train_windows(z, self.window, self.max_train_windows))
-        if len(w) <= self.n_neighbors:
+    def _check_train_windows(self, n_windows: int) -> None:
+        if n_windows <= self.n_neighbors:
             raise ValueError(
                 f"`n_neighbors` ({self.n_neighbors}) must be smaller than the number of "
-                f"training windows without NaN ({len(w)}): send more history or lower "
+                f"training windows without NaN ({n_windows}): send more history or lower "
                 "`n_neighbors`."
             )
+
+    def _fit_windows(self, w: FloatArray) -> None:
         self.reference_ = w
         self.k_distance_, self.lrd_ = lof_fit(w, int(self.n_neighbors))
 
     def _score_windows(self, w: FloatArray) -> FloatArray:
         ref = (self.reference_, self.k_distance_, self.lrd_)
         return lof_score(self._features(w), *ref, int(self.n_neighbors))
-
-    def _score(self, x: FloatArray) -> FloatArray:
-        w = windows((x - self.mean_) / self.std_, self.window)
-        return to_points(score_valid(w, self._score_windows), len(x), self.window)

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors._windows import (
-    channel_stats,
-    score_valid,
-    to_points,
-    train_windows,
-    windows,
-    znorm_windows,
-)
-from detectors.base import Detector, FloatArray, Param
+from detectors._windows import MAX_TRAIN_WINDOWS, NORMALIZE, WindowDetector, window_param
+from detectors.base import FloatArray, Param
 
 
 def n_components_for(explained_ratio: FloatArray, fraction: float) -> int:
@@ -24,7 +17,7 @@ def n_components_for(explained_ratio: FloatArray, fraction: float) -> int:
     return int(np.searchsorted(cumulative, fraction, side="right")) + 1
 
 
-class SubPCA(Detector):
+class SubPCA(WindowDetector):
     """PCA on the training windows; score = squared distance of a window to their subspace.
 
     The principal subspace is spanned by the fewest components that explain ``n_components``
@@ -45,7 +38,7 @@ class SubPCA(Detector):
 
     name = "subpca"
     params = (
-        Param("window", int, 64, "points per window (the point itself included)", minimum=2),
+        window_param(64, minimum=2),
         Param(
             "n_components",
             float,
@@ -54,21 +47,8 @@ class SubPCA(Detector):
             minimum=0.01,
             maximum=0.999,
         ),
-        Param(
-            "normalize",
-            str,
-            "none",
-            "'none': per-channel training standardisation only; 'window': also z-normalise "
-            "each window per channel (shape only)",
-            choices=("none", "window"),
-        ),
-        Param(
-            "max_train_windows",
-            int,
-            5000,
-            "training windows kept (evenly thinned beyond this)",
-            minimum=2,
-        ),
+        NORMALIZE,
+        MAX_TRAIN_WINDOWS,
     )
 
     def __init__(
@@ -84,21 +64,7 @@ class SubPCA(Detector):
         self.normalize = normalize
         self.max_train_windows = max_train_windows
 
-    def context_length_for_params(self) -> int:
-        return int(self.window) - 1
-
-    def _features(self, w: FloatArray) -> FloatArray:
-        return w if self.normalize == "none" else znorm_windows(w, self.n_channels_)
-
-    def _fit(self, x: FloatArray) -> None:
-        self.mean_, self.std_ = channel_stats(x)
-        z = (x - self.mean_) / self.std_
-        w = self._features(train_windows(z, self.window, self.max_train_windows))
-        if len(w) < 2:
-            raise ValueError(
-                f"{self.name} needs at least 2 training windows without NaN. Got {len(w)} "
-                "instead: send more history or lower `window`."
-            )
+    def _fit_windows(self, w: FloatArray) -> None:
         self.center_ = w.mean(axis=0)
         _, sing, vt = np.linalg.svd(w - self.center_, full_matrices=False)
         var = sing**2
@@ -111,7 +77,3 @@ class SubPCA(Detector):
         residual = centred - (centred @ self.components_.T) @ self.components_
         out: FloatArray = np.einsum("ij,ij->i", residual, residual)
         return out
-
-    def _score(self, x: FloatArray) -> FloatArray:
-        w = windows((x - self.mean_) / self.std_, self.window)
-        return to_points(score_valid(w, self._score_windows), len(x), self.window)
