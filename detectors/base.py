@@ -37,6 +37,8 @@ FloatArray = npt.NDArray[np.float64]
 STATE_FILE = "state.safetensors"
 META_FILE = "detector.json"
 FORMAT_VERSION = 1
+MIN_HOLDOUT_SCORES = 50
+"""Fewest held-out scores ``fit_calibrated`` calibrates on; below, in-sample scores are used."""
 
 
 class NotFittedError(RuntimeError):
@@ -366,3 +368,28 @@ class StreamScorer:
                 n_new = len(fulls[i]) - len(scorers[i].context)
                 out[i] = scorers[i].advance(fulls[i], n_new, sc)
         return [o for o in out if o is not None]
+
+
+def fit_calibrated(
+    detector: Detector, train: npt.ArrayLike, *, quantile: float = 0.995, holdout: float = 0.3
+) -> Calibrator:
+    """Fit ``detector`` on ``train`` and return a :class:`Calibrator` for its scores.
+
+    Scores of the points a model was fitted on are optimistic (a training window is its own
+    nearest neighbour; an autoencoder reconstructs what it saw), so a calibrator fitted on them
+    puts the alert line too low. Here a copy with the same parameters is fitted on the first
+    ``1 - holdout`` of ``train`` and scores the rest (with its context); the calibrator learns
+    from those out-of-sample scores. The detector itself is then fitted on all of ``train``.
+    When ``train`` is too short to split (fewer than ``MIN_HOLDOUT_SCORES`` held-out scores),
+    the calibrator falls back to in-sample scores.
+    """
+    x = as_2d(train, name="train")
+    detector.fit(x)
+    cut = int(len(x) * (1.0 - holdout))
+    probe = type(detector)(**detector.get_params())
+    if cut >= probe.min_train_points() and len(x) - cut >= 1:
+        probe.fit(x[:cut])
+        scores = probe.score(x)[cut:]
+        if np.isfinite(scores).sum() >= MIN_HOLDOUT_SCORES:
+            return Calibrator(quantile=quantile).fit(scores)
+    return Calibrator(quantile=quantile).fit(detector.score(x))

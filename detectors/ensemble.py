@@ -11,7 +11,7 @@ from detectors.base import Detector, FloatArray, Param
 
 DEFAULT_MEMBERS = (
     "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,"
-    "lof:auto:normalize=window:max_train_windows=2000,subpca:64"
+    "lof:auto:normalize=window:max_train_windows=2000,subpca:64,ae:64"
 )
 AUTO_FALLBACK = 8
 
@@ -58,7 +58,8 @@ class Ensemble(Detector):
     ``quantile`` is 1 (no labels involved). Higher = more anomalous.
 
     Different detectors catch different anomalies (Sub-PCA: level and trend changes; LOF on
-    short windows: shape changes), and different window lengths trade reaction time for
+    short windows: local shape changes; the autoencoder: windows it cannot reconstruct), and
+    different window lengths trade reaction time for
     context; averaging their standardised scores is more robust across sources than any one
     of them (see README, "Choosing the default detector"). A point scores NaN while any member
     has no full window yet, so the context is the largest member window.

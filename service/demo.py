@@ -42,12 +42,15 @@ def replay(base: str, console: Console, *, rate: float, chunk: int) -> None:
     rows = _rows()
     with httpx.Client(base_url=base, timeout=30) as client:
         start = len(client.get(f"/v1/series/{SERIES}/scores").json().get("points", []))
+        if start == 0:  # NAB's probationary period (15%) is the training span
+            client.put(f"/v1/series/{SERIES}", json={"train_points": 604}).raise_for_status()
         for i in range(start, len(rows), chunk):
             part = rows[i : i + chunk]
             body = {"timestamps": [t for t, _ in part], "values": [v for _, v in part]}
             resp = client.post(f"/v1/series/{SERIES}/points", json=body)
             resp.raise_for_status()
-            scored = [s["anomaly_score"] for s in resp.json()["scores"] if s["anomaly_score"]]
+            scores = resp.json()["scores"]
+            scored = [s["anomaly_score"] for s in scores if s["anomaly_score"] is not None]
             top = max(scored, default=None)
             mark = "[red]ANOMALY[/red]" if top is not None and top > 1 else ""
             console.print(f"point {i + len(part):5d}/{len(rows)}  max anomaly_score {top}  {mark}")

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import Calibrator
+from detectors.base import fit_calibrated
 from service.errors import Unprocessable
 from service.series import detector_class
 
@@ -45,10 +45,10 @@ def detect(
         )
     fit_on = values if train is None else train
     try:
-        det = registry.create(name, params).fit(fit_on)
-        fit_raw = det.score(fit_on)
-        cal = Calibrator(quantile=quantile).fit(fit_raw)
-        raw = fit_raw if train is None else det.score(np.concatenate([train, values]))[len(train) :]
+        det = registry.create(name, params)
+        cal = fit_calibrated(det, fit_on, quantile=quantile)
+        full = values if train is None else np.concatenate([train, values])
+        raw = det.score(full)[len(full) - len(values) :]
     except (TypeError, ValueError) as exc:
         where = "fitted on `values` (no `train` given): " if train is None else ""
         raise Unprocessable(f"{where}{exc}") from exc

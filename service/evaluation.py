@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 import metrics
-from detectors import Calibrator, registry
+from detectors import registry
+from detectors.base import fit_calibrated
 from service.suite import LabelledSeries
 
 METRIC_KEYS = ("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1", "pa_f1")
@@ -37,12 +38,11 @@ def evaluate_series(
     """Fit, score and measure one series with one detector."""
     det = registry.create(detector, params)
     start = time.perf_counter()
-    det.fit(series.values[: series.train_end])
+    cal = fit_calibrated(det, series.values[: series.train_end], quantile=quantile)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     raw = det.score(series.values)
     score_s = time.perf_counter() - start
-    cal = Calibrator(quantile=quantile).fit(raw[: series.train_end])
     test = slice(series.train_end, None)
     labels, scores = series.labels[test], _fill_warmup(raw[test])
     window = metrics.sliding_window(series.values[:, 0])

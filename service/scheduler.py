@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import Calibrator, StreamScorer
+from detectors.base import StreamScorer, fit_calibrated
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
@@ -62,8 +62,8 @@ def fit_job(
     result = FitResult(generation=gen, boundary=boundary)
     try:
         train = store.read_range(state_id, boundary - config.train_points, boundary, n_channels)
-        det = registry.create(config.detector, config.params).fit(train.values)
-        cal = Calibrator(quantile=config.quantile).fit(det.score(train.values))
+        det = registry.create(config.detector, config.params)
+        cal = fit_calibrated(det, train.values, quantile=config.quantile)
         result.meta, result.state = dump_detector(det)
         result.detector, result.calibrator, result.context = det, cal, train.values
     except Exception as exc:  # a failed fit marks the series, it never stops the service
