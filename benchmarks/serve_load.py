@@ -38,7 +38,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--chunk", type=int, default=50)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--train-points", type=int, default=256)
-    p.add_argument("--window", type=int, default=64)
+    p.add_argument("--window", type=int, default=64, help="for detectors with a `window`")
+    p.add_argument("--detector", default="mad", help="registry name (`ensemble` is the default)")
     p.add_argument("--remote-write", action="store_true", help="send remote-write, not REST")
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     return p.parse_args()
@@ -87,11 +88,17 @@ def wait_scored(client: httpx.Client, expected: int) -> None:
         time.sleep(0.05)
 
 
-def baseline(data: dict[str, np.ndarray], train: int, window: int) -> float:
+def detector_params(args: argparse.Namespace) -> dict[str, int]:
+    """``{"window": --window}`` for detectors that take one, else the defaults."""
+    names = {p.name for p in registry.get_class(args.detector).params}
+    return {"window": args.window} if "window" in names else {}
+
+
+def baseline(data: dict[str, np.ndarray], train: int, args: argparse.Namespace) -> float:
     """Seconds to fit + score every series in-process (the ceiling for the service)."""
     t0 = time.perf_counter()
     for x in data.values():
-        det = registry.create("mad", {"window": window}).fit(x[:train])
+        det = registry.create(args.detector, detector_params(args)).fit(x[:train])
         det.score(x)
     return time.perf_counter() - t0
 
@@ -127,7 +134,8 @@ def main() -> None:
     if url is None:
         env = {
             "ANOMALYD_DEFAULT_TRAIN_POINTS": str(args.train_points),
-            "ANOMALYD_DEFAULT_PARAMS": json.dumps({"window": args.window}),
+            "ANOMALYD_DEFAULT_DETECTOR": args.detector,
+            "ANOMALYD_DEFAULT_PARAMS": json.dumps(detector_params(args)),
             "ANOMALYD_SQLITE_SYNCHRONOUS": args.synchronous,
             **{k: v for k, v in os.environ.items() if k.startswith("ANOMALYD_")},
         }
@@ -135,17 +143,19 @@ def main() -> None:
         server = Server(tmp / "data", env).start()
         url = server.url
     try:
-        registry.create("mad", {"window": args.window}).fit(np.zeros(200) + np.arange(200))  # jit
+        warm = registry.create(args.detector, detector_params(args))  # JIT warm-up
+        warm.fit(np.sin(np.arange(args.train_points) / 5.0))
         result = run(url, args, data)
     finally:
         if server is not None:
             server.stop()
-    base = baseline(data, args.train_points, args.window)
+    base = baseline(data, args.train_points, args)
     result["baseline_points_per_s"] = result["points"] / base
     result["ratio_vs_in_process"] = result["points_per_s"] / result["baseline_points_per_s"]
     mode = "remote-write" if args.remote_write else "REST"
     print(
-        f"anomalyd serve load ({mode}, {args.series} series x {args.points} points, "
+        f"anomalyd serve load ({mode}, {args.detector}, {args.series} series x {args.points} "
+        "points, "
         f"chunk {args.chunk}, {args.concurrency} clients, synchronous={args.synchronous})"
     )
     for key, value in result.items():
