@@ -181,6 +181,10 @@ def _epoch_batches(
     )
 
 
+STACK_MAX_ROWS = 256
+"""Above this many rows per network, ``forward_many`` runs the networks one by one."""
+
+
 @torch.inference_mode()
 def forward_many(
     flats: Sequence[FloatArray],
@@ -191,8 +195,16 @@ def forward_many(
 ) -> list[FloatArray]:
     """Run network ``s`` on ``inputs[s]`` (rows = samples) for all ``s`` at once, in row chunks.
 
-    A chunk holds about ``chunk_elements`` activations of the widest layer (32 MiB).
+    A chunk holds about ``chunk_elements`` activations of the widest layer (32 MiB). Stacking
+    pays when each network sees few rows (streaming: a few new windows per series); with more
+    than ``STACK_MAX_ROWS`` rows one large product per network is faster than a padded
+    batched one, so each network then runs on its own (the same code with one network).
     """
+    if len(inputs) > 1 and max((len(a) for a in inputs), default=0) > STACK_MAX_ROWS:
+        return [
+            forward_many([f], sizes, [a], device, chunk_elements)[0]
+            for f, a in zip(flats, inputs, strict=True)
+        ]
     dev = pick_device(device)
     chunk = max(64, chunk_elements // (len(inputs) * max(sizes)))
     params = layer_views(stack(flats, dev), sizes)
