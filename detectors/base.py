@@ -371,25 +371,26 @@ class StreamScorer:
 
 
 def fit_calibrated(
-    detector: Detector, train: npt.ArrayLike, *, quantile: float = 0.995, holdout: float = 0.3
+    detector: Detector, train: npt.ArrayLike, *, quantile: float = 0.995, holdout: float = 0.0
 ) -> Calibrator:
     """Fit ``detector`` on ``train`` and return a :class:`Calibrator` for its scores.
 
-    Scores of the points a model was fitted on are optimistic (a training window is its own
-    nearest neighbour; an autoencoder reconstructs what it saw), so a calibrator fitted on them
-    puts the alert line too low. Here a copy with the same parameters is fitted on the first
-    ``1 - holdout`` of ``train`` and scores the rest (with its context); the calibrator learns
-    from those out-of-sample scores. The detector itself is then fitted on all of ``train``.
-    When ``train`` is too short to split (fewer than ``MIN_HOLDOUT_SCORES`` held-out scores),
-    the calibrator falls back to in-sample scores.
+    The one place where the service and ``anomalyd evaluate`` turn a fit into an alert line.
+    With ``holdout = 0`` (default) the calibrator learns from the detector's scores on its own
+    training span. Those are optimistic (a training window is its own nearest neighbour), so
+    ``holdout > 0`` instead fits a copy with the same parameters on the first ``1 - holdout``
+    of ``train`` and calibrates on its scores of the rest (falling back to in-sample scores when
+    that leaves fewer than ``MIN_HOLDOUT_SCORES``). Measured on the development benchmark, the
+    held-out line (0.3) lowered the default detector's PATE-F1 of alerts from 0.364 to 0.322
+    (132 series), so in-sample is the default.
     """
     x = as_2d(train, name="train")
     detector.fit(x)
     cut = int(len(x) * (1.0 - holdout))
-    probe = type(detector)(**detector.get_params())
-    if cut >= probe.min_train_points() and len(x) - cut >= 1:
-        probe.fit(x[:cut])
-        scores = probe.score(x)[cut:]
-        if np.isfinite(scores).sum() >= MIN_HOLDOUT_SCORES:
-            return Calibrator(quantile=quantile).fit(scores)
+    if holdout > 0:
+        probe = type(detector)(**detector.get_params())
+        if cut >= probe.min_train_points():
+            scores = probe.fit(x[:cut]).score(x)[cut:]
+            if np.isfinite(scores).sum() >= MIN_HOLDOUT_SCORES:
+                return Calibrator(quantile=quantile).fit(scores)
     return Calibrator(quantile=quantile).fit(detector.score(x))

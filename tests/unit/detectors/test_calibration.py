@@ -55,6 +55,13 @@ def test_fit_calibrated_uses_held_out_scores(series: np.ndarray) -> None:
 def test_fit_calibrated_falls_back_to_in_sample_when_short(series: np.ndarray) -> None:
     n = MIN_HOLDOUT_SCORES  # 30% of n is fewer than MIN_HOLDOUT_SCORES held-out scores
     det = registry.create("mad", {"window": 8})
-    cal = fit_calibrated(det, series[:n], quantile=0.9)
+    cal = fit_calibrated(det, series[:n], quantile=0.9, holdout=0.3)
     expected = Calibrator(quantile=0.9).fit(det.score(series[:n]))
+    assert cal.to_dict() == expected.to_dict()
+
+
+def test_fit_calibrated_default_is_in_sample(series: np.ndarray) -> None:
+    det = registry.create("lof", {"window": 8, "n_neighbors": 5})
+    cal = fit_calibrated(det, series[:300], quantile=0.9)
+    expected = Calibrator(quantile=0.9).fit(det.score(series[:300]))
     assert cal.to_dict() == expected.to_dict()
