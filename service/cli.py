@@ -28,6 +28,14 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def params_for(detector: str, params: dict[str, Any]) -> dict[str, Any]:
+    """`k=v` applies to every detector; `name.k=v` only to detector `name`."""
+    out = {k: v for k, v in params.items() if "." not in k}
+    prefix = f"{detector}."
+    out.update({k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)})
+    return out
+
+
 @app.command()
 def evaluate(
     suite: Annotated[Path, typer.Option(help="benchmark folder (manifest.json) or CSV folder")],
@@ -35,7 +43,9 @@ def evaluate(
         "results.json"
     ),
     detector: Annotated[list[str] | None, typer.Option(help="detector name (repeatable)")] = None,
-    param: Annotated[list[str] | None, typer.Option(help="detector parameter k=v")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="detector parameter k=v, or name.k=v for one detector")
+    ] = None,
     train_fraction: Annotated[float | None, typer.Option(help="for CSV folders")] = None,
     quantile: Annotated[float, typer.Option(help="calibration quantile")] = 0.995,
     univariate_only: Annotated[bool, typer.Option(help="skip multivariate series")] = False,
@@ -65,7 +75,7 @@ def evaluate(
         task = bar.add_task("evaluating", total=len(series) * len(names))
         doc = run_suite(
             series,
-            [(n, params) for n in names],
+            [(n, params_for(n, params)) for n in names],
             quantile=quantile,
             progress=lambda what: bar.update(task, advance=1, description=what),
         )
