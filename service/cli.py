@@ -49,6 +49,7 @@ def evaluate(
     train_fraction: Annotated[float | None, typer.Option(help="for CSV folders")] = None,
     quantile: Annotated[float, typer.Option(help="calibration quantile")] = 0.995,
     univariate_only: Annotated[bool, typer.Option(help="skip multivariate series")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="worker processes (series in parallel)")] = 1,
     match: Annotated[str | None, typer.Option(help="only series whose name contains this")] = None,
     anomalous_only: Annotated[
         bool, typer.Option(help="skip series without a labelled anomaly after train_end")
@@ -78,6 +79,7 @@ def evaluate(
             [(n, params_for(n, params)) for n in names],
             quantile=quantile,
             progress=lambda what: bar.update(task, advance=1, description=what),
+            jobs=jobs,
         )
     output.write_text(json.dumps(doc, indent=1))
     print_table(console, doc, series, load_reference(suite))

@@ -55,3 +55,19 @@ def test_params_parsing() -> None:
     assert params_for("mad", parsed) == {"window": 32, "normalize": "window"}
     with pytest.raises(Exception, match="key=value"):
         _parse_params(["oops"])
+
+
+def test_parallel_evaluation_gives_the_same_numbers(tmp_path: Path) -> None:
+    from service.evaluation import run_suite
+    from service.suite import load_suite
+
+    _write_suite(tmp_path)
+    suite = load_suite(tmp_path, train_fraction=0.5)
+    runs = [("mad", {"window": 16})]
+    one = run_suite(suite, runs)
+    two = run_suite(suite, runs, jobs=2)
+    for doc in (one, two):
+        for per in doc["runs"][0]["series"].values():
+            per.pop("fit_seconds"), per.pop("score_seconds")
+        doc["runs"][0].pop("summary")
+    assert one == two
