@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "metrics"))
 
+from _timing import best_of  # noqa: E402
 from pate_reference import slow_pate, slow_pate_f1  # noqa: E402
 from vus_reference import vus_slow  # noqa: E402
 
@@ -98,25 +98,15 @@ def vus_metrics() -> list[Metric]:
 METRICS: list[Metric] = pate_metrics() + vus_metrics()
 
 
-def best_time(fn: Callable[[], float], repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def bench(metric: Metric, n: int, repeats: int) -> str:
     """One result line for ``metric`` at size ``n``."""
     labels, scores = make_data(n)
     metric.fast(labels[:1000], scores[:1000])  # JIT warm-up, not timed
-    fast = best_time(lambda: metric.fast(labels, scores), repeats)
+    fast = best_of(lambda: metric.fast(labels, scores), repeats)
     line = f"{metric.name:24s} n={n:>9,d}  fast {fast * 1e3:10.2f} ms"
     if metric.slow is not None and n <= metric.slow_max_n:
         slow_fn = metric.slow
-        slow = best_time(lambda: slow_fn(labels, scores), 1)
+        slow = best_of(lambda: slow_fn(labels, scores), 1)
         line += f"  slow {slow:8.2f} s  speed-up x{slow / fast:,.0f}"
     return line
 

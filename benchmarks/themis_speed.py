@@ -27,20 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import best_of
 
 from detectors import StreamScorer, _chronos
 from detectors.themis import Themis
-
-
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Fastest wall time of ``repeats`` calls, in seconds (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def pick_model(model: str | None, scratch: Path) -> tuple[str, str]:
@@ -71,8 +61,8 @@ def encoder_table(
         row = []
         for b in batches:
             x = rng.normal(size=(2 * b, w))
-            rate = 2 * b / best_of(partial(enc.embed, x, b), reps)
-            one = best_of(partial(enc.embed, x[:1], b), reps)
+            rate = 2 * b / best_of(partial(enc.embed, x, b), reps, warmup=True)
+            one = best_of(partial(enc.embed, x[:1], b), reps, warmup=True)
             row.append(f"{rate:.0f} ({one * 1e3:.0f} ms)")
         print(f"{w:>6} " + " ".join(f"{r:>16}" for r in row))
 
