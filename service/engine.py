@@ -25,7 +25,7 @@ from service.series import (
     validate_config,
 )
 from service.settings import Settings
-from service.storage import SeriesRow, Store, decode_values
+from service.storage import PointBlock, SeriesRow, Store, decode_values
 from service.telemetry import Telemetry
 
 log = logging.getLogger("anomalyd.engine")
@@ -71,6 +71,10 @@ class _Plan:
         return self.item.values[len(self.dup_idx) :]
 
 
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
 def _fmt(ts: float) -> str:
     return f"{ts:.6f}".rstrip("0").rstrip(".")
 
@@ -100,7 +104,10 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Recover every series from the store, then start scoring."""
+        progress = self.store.progress()
         for row in self.store.load_series():
+            count, last_ts, scored = progress.get(row.id, (0, None, 0))
+            row.count, row.last_ts, row.scored = count, last_ts, max(row.scored, scored)
             state = self._recover(row)
             self._series[state.id] = state
             self.scheduler.mark_dirty(state)
@@ -334,7 +341,7 @@ class Engine:
         if n_dup == 0:
             return np.empty(0, dtype=np.int64)
         ts, values = item.ts[:n_dup], item.values[:n_dup]
-        stored = self.store.points_between(state.id, float(ts[0]), float(ts[-1]))
+        stored = self.store.points_between(state.id, float(ts[0]), float(ts[-1]), values.shape[1])
         idx = np.empty(n_dup, dtype=np.int64)
         for i, (t, v) in enumerate(zip(ts, values, strict=True)):
             hit = stored.get(float(t))
@@ -374,17 +381,18 @@ class Engine:
     def _write(self, plans: list[_Plan]) -> None:
         with self.store.transaction() as conn:
             for p in plans:
-                state, n = p.state, len(p.new_ts)
+                state, channels = p.state, p.item.values.shape[1]
                 if not state.persisted:
                     row = self._row(state)
-                    row.n_channels = p.item.values.shape[1]
+                    row.n_channels = channels
                     Store.upsert_series(conn, row)
-                if n:
-                    Store.insert_points(conn, state.id, state.count, p.new_ts, p.new_values)
+                elif state.n_channels is None and len(p.new_ts):
                     conn.execute(
-                        "UPDATE series SET count = ?, last_ts = ?, n_channels = ? WHERE id = ?",
-                        (state.count + n, float(p.new_ts[-1]), p.item.values.shape[1], state.id),
+                        "UPDATE series SET n_channels = ? WHERE id = ?", (channels, state.id)
                     )
+            Store.insert_blocks(
+                conn, (PointBlock(p.state.id, p.state.count, p.new_ts, p.new_values) for p in plans)
+            )
 
     def _applied(self, p: _Plan, *, wait: bool) -> Accepted:
         state, n = p.state, len(p.new_ts)
@@ -411,7 +419,10 @@ class Engine:
             return []
         lo, hi = int(accepted.idx.min()), int(accepted.idx.max()) + 1
         pts = self.store.read_range(state.id, lo, hi, state.n_channels or 1)
-        found = {int(i): (r, s) for i, r, s in zip(pts.idx, pts.raw, pts.score, strict=True)}
+        found = {
+            int(i): (_finite(r), _finite(s))
+            for i, r, s in zip(pts.idx, pts.raw, pts.score, strict=True)
+        }
         # a point may be gone when the series was deleted meanwhile: no score then
         return [found.get(int(i), (None, None)) for i in accepted.idx]
 
@@ -458,5 +469,5 @@ class Engine:
             return
         scorer = StreamScorer(det, context=ctx.values)
         state.model = LiveModel(det, cal, scorer, stored.version, stored.start_idx)
-        if len(ctx.raw) and ctx.raw[-1] is not None and ctx.score[-1] is not None:
-            state.last_raw, state.last_score = ctx.raw[-1], ctx.score[-1]
+        if len(ctx.raw) and np.isfinite(ctx.raw[-1]) and np.isfinite(ctx.score[-1]):
+            state.last_raw, state.last_score = float(ctx.raw[-1]), float(ctx.score[-1])

@@ -30,7 +30,7 @@ from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
 from service.settings import Settings
-from service.storage import ModelRow, Store
+from service.storage import ModelRow, ScoreBlock, Store
 from service.telemetry import Telemetry
 
 log = logging.getLogger("anomalyd.scheduler")
@@ -267,10 +267,8 @@ class Scheduler:
 
     def _commit(self, works: list[Work]) -> None:
         with self.store.transaction() as conn:
+            Store.write_scores(conn, (_score_block(w) for w in works))
             for w in works:
-                if w.raw is not None and w.score is not None:
-                    self.store.write_scores(conn, w.state.id, w.first, w.raw, w.score)
-                self.store.set_progress(conn, w.state.id, scored=w.first + w.n)
                 if w.failure is not None:
                     _persist_failure(conn, w.state.id, w.failure)
         for w in works:
@@ -364,6 +362,14 @@ class Scheduler:
         with state.lock:
             state.model = LiveModel(det, cal, scorer, version, result.boundary)
             state.model_version, state.next_boundary, state.error = version, boundary, None
+
+
+def _score_block(w: Work) -> ScoreBlock:
+    """The scores of a work item; NaN (no score) for points scored without a model."""
+    if w.raw is not None and w.score is not None:
+        return ScoreBlock(w.state.id, w.first, w.raw, w.score)
+    nan = np.full(w.n, np.nan)
+    return ScoreBlock(w.state.id, w.first, nan, nan)
 
 
 def _persist_failure(conn: sqlite3.Connection, series_id: str, message: str) -> None:

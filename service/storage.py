@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +41,25 @@ CREATE TABLE IF NOT EXISTS series (
     error TEXT,
     created_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS points (
+CREATE TABLE IF NOT EXISTS blocks (
     series_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    ts REAL NOT NULL,
+    first_idx INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    first_ts REAL NOT NULL,
+    last_ts REAL NOT NULL,
+    ts BLOB NOT NULL,
     value BLOB NOT NULL,
-    raw REAL,
-    score REAL,
-    PRIMARY KEY (series_id, idx)
+    PRIMARY KEY (series_id, first_idx)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS points_by_ts ON points (series_id, ts);
+CREATE INDEX IF NOT EXISTS blocks_by_ts ON blocks (series_id, last_ts);
+CREATE TABLE IF NOT EXISTS score_blocks (
+    series_id TEXT NOT NULL,
+    first_idx INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    raw BLOB NOT NULL,
+    score BLOB NOT NULL,
+    PRIMARY KEY (series_id, first_idx)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS models (
     series_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -118,13 +127,54 @@ class ModelRow:
 
 @dataclass
 class StoredPoints:
-    """Points read back: index, timestamps, values (n, channels), raw and calibrated scores."""
+    """Points read back: index, timestamps, values (n, channels), raw and calibrated scores.
+
+    A score is NaN where there is none (warm-up, or not scored yet).
+    """
 
     idx: npt.NDArray[np.int64]
     ts: npt.NDArray[np.float64]
     values: npt.NDArray[np.float64]
-    raw: list[float | None]
-    score: list[float | None]
+    raw: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+
+    def select(self, keep: npt.NDArray[np.bool_] | slice) -> StoredPoints:
+        """The points picked by a mask or a slice."""
+        return StoredPoints(
+            self.idx[keep], self.ts[keep], self.values[keep], self.raw[keep], self.score[keep]
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[StoredPoints], n_channels: int) -> StoredPoints:
+        """The points of every part, in order."""
+        if not parts:
+            return _empty(n_channels)
+        return StoredPoints(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in STORED_FIELDS)
+        )
+
+
+STORED_FIELDS = ("idx", "ts", "values", "raw", "score")
+
+
+@dataclass
+class PointBlock:
+    """New points ``first_idx ..`` of one series."""
+
+    series_id: str
+    first_idx: int
+    ts: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]
+
+
+@dataclass
+class ScoreBlock:
+    """Final scores of points ``first_idx ..`` of one series (NaN = no score)."""
+
+    series_id: str
+    first_idx: int
+    raw: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
 
 
 def encode_value(row: npt.NDArray[np.float64]) -> bytes:
@@ -222,61 +272,82 @@ class Store:
         conn.execute(f"INSERT OR REPLACE INTO series ({cols}) VALUES ({marks})", data)  # noqa: S608
 
     @staticmethod
-    def set_progress(conn: sqlite3.Connection, series_id: str, *, scored: int) -> None:
-        """Record how many points of the series have final scores."""
-        conn.execute("UPDATE series SET scored = ? WHERE id = ?", (scored, series_id))
-
-    @staticmethod
     def delete_series(conn: sqlite3.Connection, series_id: str) -> None:
         """Remove the series, its points and its model."""
-        for table, col in (("points", "series_id"), ("models", "series_id"), ("series", "id")):
+        for table, col in (
+            ("blocks", "series_id"),
+            ("score_blocks", "series_id"),
+            ("models", "series_id"),
+            ("series", "id"),
+        ):
             conn.execute(f"DELETE FROM {table} WHERE {col} = ?", (series_id,))  # noqa: S608
 
     # ------------------------------------------------------------------ points
     @staticmethod
-    def insert_points(
-        conn: sqlite3.Connection,
-        series_id: str,
-        first_idx: int,
-        ts: npt.NDArray[np.float64],
-        values: npt.NDArray[np.float64],
-    ) -> None:
-        """Append points ``first_idx ..`` with no score yet."""
-        rows = (
-            (series_id, first_idx + i, float(t), encode_value(v))
-            for i, (t, v) in enumerate(zip(ts, values, strict=True))
+    def insert_blocks(conn: sqlite3.Connection, blocks: Iterable[PointBlock]) -> None:
+        """Append each block of points (indices ``first_idx ..``, no score yet) as one row."""
+        conn.executemany(
+            "INSERT INTO blocks (series_id, first_idx, n, first_ts, last_ts, ts, value) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    b.series_id,
+                    b.first_idx,
+                    len(b.ts),
+                    float(b.ts[0]),
+                    float(b.ts[-1]),
+                    _blob(b.ts),
+                    _blob(b.values),
+                )
+                for b in blocks
+                if len(b.ts)
+            ),
         )
-        conn.executemany("INSERT INTO points (series_id, idx, ts, value) VALUES (?, ?, ?, ?)", rows)
 
     @staticmethod
-    def write_scores(
-        conn: sqlite3.Connection,
-        series_id: str,
-        first_idx: int,
-        raw: npt.NDArray[np.float64],
-        score: npt.NDArray[np.float64],
-    ) -> None:
-        """Store the raw and calibrated scores of points ``first_idx ..`` (NaN -> NULL)."""
-        rows = (
-            (_nullable(r), _nullable(s), series_id, first_idx + i)
-            for i, (r, s) in enumerate(zip(raw, score, strict=True))
-        )
+    def write_scores(conn: sqlite3.Connection, blocks: Iterable[ScoreBlock]) -> None:
+        """Store the raw and calibrated scores of points ``first_idx ..`` (NaN = no score)."""
         conn.executemany(
-            "UPDATE points SET raw = ?, score = ? WHERE series_id = ? AND idx = ?", rows
+            "INSERT OR REPLACE INTO score_blocks (series_id, first_idx, n, raw, score) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                (b.series_id, b.first_idx, len(b.raw), _blob(b.raw), _blob(b.score))
+                for b in blocks
+                if len(b.raw)
+            ),
         )
+
+    def progress(self) -> dict[str, tuple[int, float, int]]:
+        """``{series_id: (points stored, last timestamp, points with final scores)}``."""
+        conn = self.reader()
+        stored = conn.execute(
+            "SELECT series_id, MAX(first_idx) + n, last_ts FROM blocks GROUP BY series_id"
+        ).fetchall()
+        scored = dict(
+            conn.execute(
+                "SELECT series_id, MAX(first_idx) + n FROM score_blocks GROUP BY series_id"
+            ).fetchall()
+        )
+        return {sid: (int(n), float(ts), int(scored.get(sid, 0))) for sid, n, ts in stored}
 
     def read_range(self, series_id: str, lo: int, hi: int, n_channels: int) -> StoredPoints:
         """Points with ``lo <= idx < hi``."""
+        lo = max(lo, 0)
+        if hi <= lo:
+            return _empty(n_channels)
         rows = (
             self.reader()
             .execute(
-                "SELECT idx, ts, value, raw, score FROM points "
-                "WHERE series_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                (series_id, lo, hi),
+                "SELECT first_idx, ts, value FROM blocks WHERE series_id = ? AND first_idx >= "
+                "(SELECT COALESCE(MAX(first_idx), 0) FROM blocks WHERE series_id = ? "
+                "AND first_idx <= ?) AND first_idx < ? ORDER BY first_idx",
+                (series_id, series_id, lo, hi),
             )
             .fetchall()
         )
-        return _points(rows, n_channels)
+        pts = _decode_blocks(rows, n_channels)
+        keep = (pts.idx >= lo) & (pts.idx < hi)
+        return self._with_scores(series_id, pts.select(keep))
 
     def read_time_range(
         self, series_id: str, start: float | None, end: float | None, limit: int, n_channels: int
@@ -284,30 +355,59 @@ class Store:
         """Points with ``start <= ts <= end`` in time order, at most ``limit``."""
         lo = -np.inf if start is None else start
         hi = np.inf if end is None else end
-        rows = (
-            self.reader()
-            .execute(
-                "SELECT idx, ts, value, raw, score FROM points "
-                "WHERE series_id = ? AND ts >= ? AND ts <= ? ORDER BY ts LIMIT ?",
-                (series_id, lo, hi, limit),
-            )
-            .fetchall()
+        cur = self.reader().execute(
+            "SELECT first_idx, ts, value FROM blocks WHERE series_id = ? AND first_idx >= "
+            "(SELECT COALESCE(MIN(first_idx), 0) FROM blocks WHERE series_id = ? "
+            "AND last_ts >= ?) AND first_ts <= ? ORDER BY first_idx",
+            (series_id, series_id, lo, hi),
         )
-        return _points(rows, n_channels)
+        parts, found = [], 0
+        while found < limit and (rows := cur.fetchmany(64)):
+            part = _decode_blocks(rows, n_channels)
+            part = part.select((part.ts >= lo) & (part.ts <= hi))
+            parts.append(part)
+            found += len(part.idx)
+        cur.close()
+        pts = StoredPoints.concat(parts, n_channels)
+        return self._with_scores(series_id, pts.select(slice(0, limit)))
 
     def points_between(
-        self, series_id: str, lo: float, hi: float
+        self, series_id: str, lo: float, hi: float, n_channels: int
     ) -> dict[float, tuple[int, bytes]]:
         """``{ts: (idx, encoded value)}`` of the stored points with ``lo <= ts <= hi``."""
+        pts = self.read_time_range(series_id, lo, hi, 2**62, n_channels)
+        return {
+            float(t): (int(i), encode_value(v))
+            for t, i, v in zip(pts.ts, pts.idx, pts.values, strict=True)
+        }
+
+    def _with_scores(self, series_id: str, pts: StoredPoints) -> StoredPoints:
+        if not len(pts.idx):
+            return pts
+        lo, hi = int(pts.idx[0]), int(pts.idx[-1]) + 1
         rows = (
             self.reader()
             .execute(
-                "SELECT ts, idx, value FROM points WHERE series_id = ? AND ts >= ? AND ts <= ?",
-                (series_id, lo, hi),
+                "SELECT first_idx, raw, score FROM score_blocks WHERE series_id = ? AND "
+                "first_idx >= (SELECT COALESCE(MAX(first_idx), 0) FROM score_blocks "
+                "WHERE series_id = ? AND first_idx <= ?) AND first_idx < ? ORDER BY first_idx",
+                (series_id, series_id, lo, hi),
             )
             .fetchall()
         )
-        return {r[0]: (r[1], bytes(r[2])) for r in rows}
+        raw, score = np.full(hi - lo, np.nan), np.full(hi - lo, np.nan)
+        for first, raw_blob, score_blob in rows:
+            r, s = np.frombuffer(raw_blob, "<f8"), np.frombuffer(score_blob, "<f8")
+            a, b = max(first, lo), min(first + len(r), hi)
+            if b <= a:
+                continue  # the block before the range ends before it
+            raw[a - lo : b - lo], score[a - lo : b - lo] = (
+                r[a - first : b - first],
+                s[a - first : b - first],
+            )
+        at = pts.idx - lo
+        pts.raw, pts.score = raw[at], score[at]
+        return pts
 
     # ------------------------------------------------------------------ models
     @staticmethod
@@ -342,15 +442,23 @@ class Store:
         return ModelRow(row[0], row[1], row[2], bytes(row[3]), json.loads(row[4]))
 
 
-def _nullable(x: float) -> float | None:
-    return None if not np.isfinite(x) else float(x)
+def _blob(x: npt.NDArray[np.float64]) -> bytes:
+    return np.ascontiguousarray(x, dtype="<f8").tobytes()
 
 
-def _points(rows: list[Any], n_channels: int) -> StoredPoints:
+def _empty(n_channels: int) -> StoredPoints:
     return StoredPoints(
-        idx=np.array([r[0] for r in rows], dtype=np.int64),
-        ts=np.array([r[1] for r in rows], dtype=np.float64),
-        values=decode_values([bytes(r[2]) for r in rows], n_channels),
-        raw=[r[3] for r in rows],
-        score=[r[4] for r in rows],
+        np.empty(0, np.int64), np.empty(0), np.empty((0, n_channels)), np.empty(0), np.empty(0)
     )
+
+
+def _decode_blocks(rows: list[Any], n_channels: int) -> StoredPoints:
+    """Blocks ``(first_idx, ts blob, value blob)`` -> points without scores (NaN)."""
+    if not rows:
+        return _empty(n_channels)
+    ts = np.frombuffer(b"".join(r[1] for r in rows), "<f8").astype(np.float64)
+    idx = np.concatenate([np.arange(r[0], r[0] + len(r[1]) // 8) for r in rows])
+    flat = np.frombuffer(b"".join(r[2] for r in rows), "<f8").astype(np.float64)
+    values = flat.reshape(len(ts), n_channels)
+    nan = np.full(len(ts), np.nan)
+    return StoredPoints(idx.astype(np.int64), ts, values, nan, nan.copy())

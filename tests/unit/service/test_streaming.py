@@ -130,8 +130,8 @@ def test_restart_scores_points_left_pending(
         post(client, "q", np.arange(120), x[:120])
     conn = sqlite3.connect(f"{data_dir}/anomalyd.sqlite3")
     with conn:  # roll the scores of points 60.. back to "stored, not scored"
-        conn.execute("UPDATE points SET raw = NULL, score = NULL WHERE idx >= 60")
-        conn.execute("UPDATE series SET scored = 60")
+        conn.execute("DELETE FROM score_blocks WHERE first_idx + n > 60")
+        conn.execute("UPDATE series SET scored = 0")
     conn.close()
     with make_client() as client:
         post(client, "q", np.arange(120, 180), x[120:])
