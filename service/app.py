@@ -13,7 +13,16 @@ from starlette.concurrency import run_in_threadpool
 from service.engine import Engine
 from service.errors import install_handlers
 from service.limits import BodyLimitMiddleware
-from service.routers import detect, detectors, health, metrics, points, remote_write, series
+from service.routers import (
+    detect,
+    detectors,
+    health,
+    metrics,
+    points,
+    remote_write,
+    series,
+    stats,
+)
 from service.settings import Settings
 from service.telemetry import SeriesCollector, Telemetry
 
@@ -50,7 +59,7 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
     app.state.telemetry = telemetry
     app.state.engine = engine
     install_handlers(app)
-    for module in (series, points, detect, detectors, remote_write, metrics, health):
+    for module in (series, points, stats, detect, detectors, remote_write, metrics, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

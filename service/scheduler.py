@@ -278,13 +278,16 @@ class Scheduler:
         state = w.state
         with state.lock:
             state.scored = w.first + w.n
-            state.pending.drop(w.n)
+            arrivals = state.pending.drop(w.n)
             if w.failure is not None:
                 state.model, state.error, state.next_boundary = None, w.failure, NEVER
             if w.raw is not None and w.score is not None and np.isfinite(w.raw[-1]):
                 state.last_raw, state.last_score = float(w.raw[-1]), float(w.score[-1])
             state.release_waiters()
         self.release(w.n)
+        now = time.monotonic()
+        for arrived in arrivals:
+            self.telemetry.ingest_to_score.observe(now - arrived)
 
     def _has_more(self, state: SeriesState) -> bool:
         if state.deleted:

@@ -72,6 +72,16 @@ class SeriesListResponse(BaseModel):
     counts: dict[str, int]
 
 
+class StatsResponse(BaseModel):
+    """Totals over every series."""
+
+    series: int
+    counts: dict[str, int] = Field(description="Series per status.")
+    points_stored: int
+    points_scored: int = Field(description="Points with final scores (null during warm-up).")
+    points_pending: int = Field(description="Points stored but not scored yet.")
+
+
 # ---------------------------------------------------------------------- points and scores
 class PointsRequest(_Request):
     """Body of ``POST /v1/series/{series_id}/points``."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,12 +78,19 @@ class LiveModel:
 
 
 class PendingBuffer:
-    """Points accepted (durable) but not yet scored, in arrival order."""
+    """Points accepted (durable) but not yet scored, in arrival order.
+
+    Each appended chunk remembers when it arrived (``time.monotonic()``), so the scheduler can
+    tell how long a write waited for its scores.
+    """
 
     def __init__(self) -> None:
         self._ts: list[npt.NDArray[np.float64]] = []
         self._values: list[npt.NDArray[np.float64]] = []
         self._n = 0
+        self._arrivals: deque[tuple[int, float]] = deque()  # (end offset, arrival time)
+        self._appended = 0
+        self._dropped = 0
 
     def __len__(self) -> int:
         return self._n
@@ -92,28 +101,37 @@ class PendingBuffer:
             self._ts.append(ts)
             self._values.append(values)
             self._n += len(ts)
+            self._appended += len(ts)
+            self._arrivals.append((self._appended, time.monotonic()))
 
     def peek(self, n: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """The first ``n`` points (timestamps, values) without removing them."""
         self._compact()
         return self._ts[0][:n], self._values[0][:n]
 
-    def drop(self, n: int) -> None:
-        """Remove the first ``n`` points."""
+    def drop(self, n: int) -> list[float]:
+        """Remove the first ``n`` points; the arrival times of the chunks now fully gone."""
         self._compact()
         self._ts[0] = self._ts[0][n:]
         self._values[0] = self._values[0][n:]
         self._n -= n
+        self._dropped += n
         if not len(self._ts[0]):
             self._ts.clear()
             self._values.clear()
+        done = []
+        while self._arrivals and self._arrivals[0][0] <= self._dropped:
+            done.append(self._arrivals.popleft()[1])
+        return done
 
     def clear(self) -> int:
         """Remove everything; return how many points were dropped."""
         n = self._n
         self._ts.clear()
         self._values.clear()
+        self._arrivals.clear()
         self._n = 0
+        self._dropped = self._appended
         return n
 
     def _compact(self) -> None:

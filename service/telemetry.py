@@ -20,7 +20,25 @@ RESERVED = ("detector", "metric")
 NAME_LABEL = "metric"
 """A remote-write series' metric name (``__name__``) is exposed as this label."""
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+)
 SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000, 100000)
 FIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300)
 
@@ -44,6 +62,13 @@ class Telemetry:
         self.scoring_latency = Histogram(
             "anomalyd_scoring_latency_seconds",
             "Time to score one micro-batch (all series in it).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.ingest_to_score = Histogram(
+            "anomalyd_ingest_to_score_seconds",
+            "Time from a write's points being stored to their scores being stored (one "
+            "observation per series per write).",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

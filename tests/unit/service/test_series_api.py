@@ -37,6 +37,10 @@ def test_list_and_counts(client: TestClient, series_values: np.ndarray) -> None:
     body = client.get("/v1/series").json()
     assert [s["id"] for s in body["series"]] == ["a", "b"]
     assert body["counts"] == {"warming_up": 1, "fitting": 0, "ready": 1, "failed": 0}
+    stats = client.get("/v1/stats").json()
+    assert stats["counts"] == body["counts"] and stats["series"] == 2
+    assert stats["points_stored"] == 61
+    assert stats["points_scored"] + stats["points_pending"] == 61
 
 
 def test_reconfigure_refits_on_latest_points(client: TestClient, series_values: np.ndarray) -> None:
