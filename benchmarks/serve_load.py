@@ -1,11 +1,26 @@
-"""Load benchmark of the running service: REST or remote-write writes from concurrent clients.
+"""Load benchmark of the running service: sustained points/s and ingest-to-score latency.
 
-Starts ``python -m service.server`` on a temporary data dir (or uses ``--url``), feeds
-``--series`` series of ``--points`` points in chunks of ``--chunk`` from ``--concurrency``
-client threads, and prints throughput, request latency percentiles and the ratio against the
-baseline: scoring the same arrays in-process with ``detector.score`` (no HTTP, no storage).
+Starts ``python -m service.server`` in a child process on a temporary data dir (or uses
+``--url``); this process is the separate load generator. It warms every series up (its
+``train_points`` are sent and the models fitted, untimed), then sends ``--steps`` further points
+per series, pre-encoded, either as fast as ``--concurrency`` clients can (``--rate 0``: the
+sustained throughput) or at a fixed ``--rate`` of points/s (the latency at that load).
 
-    .venv/bin/python benchmarks/serve_load.py --series 20 --points 1000 --chunk 50
+Load shapes:
+* ``--mode remote-write`` (the default): Prometheus remote-write requests of ``--per-request``
+  samples (Prometheus' ``max_samples_per_send`` default is 2000), ``--per-series`` consecutive
+  samples of each series per request (a 1 s scrape and a 10 s send deadline give 10).
+* ``--mode rest``: ``POST /v1/series/{id}/points`` with ``--per-series`` points per request; the
+  request returns after the points are scored.
+
+Throughput = timed points / (first request sent .. last point scored). Latency: the server's
+``anomalyd_ingest_to_score_seconds`` histogram (points stored -> their scores stored, one
+observation per series per write; percentiles interpolated within buckets, as PromQL's
+``histogram_quantile``), and the client's request latency. The named baseline is the same
+detector fitting and scoring the same arrays in this process (no HTTP, no storage).
+
+    .venv/bin/python benchmarks/serve_load.py --series 1000 --steps 100 --detector mad
+    .venv/bin/python benchmarks/serve_load.py --series 1000 --steps 50 --rate 5000
 """
 
 from __future__ import annotations
@@ -15,6 +30,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,63 +45,134 @@ from detectors import registry  # noqa: E402
 from service import remote_write  # noqa: E402
 from tests.integration._server import Server  # noqa: E402
 
+HISTOGRAM = "anomalyd_ingest_to_score_seconds"
+Request = tuple[str, bytes, dict[str, str], int, int]  # path, body, headers, points, shard
+
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--url", help="use a running service instead of starting one")
-    p.add_argument("--series", type=int, default=20)
-    p.add_argument("--points", type=int, default=1000)
-    p.add_argument("--chunk", type=int, default=50)
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--series", type=int, default=1000)
+    p.add_argument("--steps", type=int, default=100, help="timed points per series")
+    p.add_argument("--mode", choices=["remote-write", "rest"], default="remote-write")
+    p.add_argument("--per-request", type=int, default=2000, help="remote-write samples/request")
+    p.add_argument("--per-series", type=int, default=10, help="points of a series per request")
+    p.add_argument("--rate", type=float, default=0.0, help="points/s; 0 = as fast as possible")
+    p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--train-points", type=int, default=256)
-    p.add_argument("--window", type=int, default=64, help="for detectors with a `window`")
+    p.add_argument("--window", type=int, default=32, help="for detectors with a `window`")
     p.add_argument("--detector", default="mad", help="registry name (`ensemble` is the default)")
-    p.add_argument("--remote-write", action="store_true", help="send remote-write, not REST")
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     return p.parse_args()
 
 
-def make_data(n_series: int, n_points: int) -> dict[str, np.ndarray]:
+def make_data(n_series: int, n_points: int) -> np.ndarray:
+    """[series, points]: sines of different periods plus noise."""
     rng = np.random.default_rng(0)
     t = np.arange(n_points)
-    return {
-        f"bench-{i}": np.sin(2 * np.pi * t / (20 + i)) + 0.1 * rng.normal(size=n_points)
-        for i in range(n_series)
-    }
+    periods = 20 + np.arange(n_series) % 50
+    return np.sin(2 * np.pi * t[None, :] / periods[:, None]) + 0.1 * rng.normal(
+        size=(n_series, n_points)
+    )
 
 
-def feed_rest(client: httpx.Client, sid: str, x: np.ndarray, chunk: int) -> list[float]:
-    latencies = []
-    for lo in range(0, len(x), chunk):
-        body = {
-            "timestamps": list(range(lo, lo + len(x[lo : lo + chunk]))),
-            "values": x[lo : lo + chunk].tolist(),
-        }
-        t0 = time.perf_counter()
-        r = client.post(f"/v1/series/{sid}/points", json=body)
-        latencies.append(time.perf_counter() - t0)
-        r.raise_for_status()
+def build_requests(args: argparse.Namespace, data: np.ndarray, lo: int, hi: int) -> list[Request]:
+    """Requests carrying points ``lo .. hi - 1`` of every series, in time order."""
+    out: list[Request] = []
+    per = args.per_series
+    for start in range(lo, hi, per):
+        stop = min(start + per, hi)
+        if args.mode == "rest":
+            for s in range(len(data)):
+                body = {"timestamps": list(range(start, stop)), "values": data[s, start:stop]}
+                content = json.dumps({**body, "values": body["values"].tolist()}).encode()
+                headers = {"content-type": "application/json"}
+                shard = s % args.concurrency
+                out.append((f"/v1/series/bench-{s}/points", content, headers, stop - start, shard))
+            continue
+        group = max(1, args.per_request // (stop - start))
+        for first in range(0, len(data), group):
+            rows = range(first, min(first + group, len(data)))
+            batch = [
+                (
+                    {"__name__": "bench", "series": f"bench-{s}"},
+                    [(t * 1000, float(data[s, t])) for t in range(start, stop)],
+                )
+                for s in rows
+            ]
+            headers = {"content-type": "application/x-protobuf", "content-encoding": "snappy"}
+            shard = (first // group) % args.concurrency  # a series always goes to one shard
+            body = remote_write.encode(batch)
+            out.append(("/api/v1/write", body, headers, len(rows) * (stop - start), shard))
+    return out
+
+
+def send_all(
+    client: httpx.Client, requests: list[Request], args: argparse.Namespace
+) -> list[float]:
+    """Send every request; request latencies in seconds.
+
+    Like Prometheus' remote-write shards, each of ``--concurrency`` clients owns a fixed set of
+    series and sends its requests in order, so the points of a series arrive in time order.
+    """
+    offsets = np.cumsum([0] + [r[3] for r in requests])
+    shards: list[list[tuple[float, Request]]] = [[] for _ in range(args.concurrency)]
+    for i, req in enumerate(requests):
+        shards[req[4]].append((offsets[i] / args.rate if args.rate else 0.0, req))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+
+    def worker(todo: list[tuple[float, Request]]) -> None:
+        for due, (path, content, headers, _, _) in todo:
+            time.sleep(max(0.0, t0 + due - time.perf_counter()))
+            while True:
+                start = time.perf_counter()
+                r = client.post(path, content=content, headers=headers)
+                if r.status_code != 429:
+                    break
+                time.sleep(float(r.headers.get("retry-after", "1")))
+            r.raise_for_status()
+            with lock:
+                latencies.append(time.perf_counter() - start)
+
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        for f in [pool.submit(worker, todo) for todo in shards]:
+            f.result()
     return latencies
 
 
-def feed_remote_write(client: httpx.Client, sid: str, x: np.ndarray, chunk: int) -> list[float]:
-    latencies = []
-    labels = {"__name__": "bench", "series": sid}
-    for lo in range(0, len(x), chunk):
-        samples = [(i * 1000, float(x[i])) for i in range(lo, min(lo + chunk, len(x)))]
-        t0 = time.perf_counter()
-        r = client.post("/api/v1/write", content=remote_write.encode([(labels, samples)]))
-        latencies.append(time.perf_counter() - t0)
-        r.raise_for_status()
-    return latencies
+def wait_until(client: httpx.Client, done: object, timeout: float = 3600) -> None:
+    """Poll ``GET /v1/stats`` until ``done(stats)`` holds."""
+    deadline = time.perf_counter() + timeout
+    while not done(client.get("/v1/stats").json()):  # type: ignore[operator]
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the service did not finish scoring in time")
+        time.sleep(0.02)
 
 
-def wait_scored(client: httpx.Client, expected: int) -> None:
-    while True:
-        body = client.get("/v1/series").json()
-        if sum(s["scored"] for s in body["series"]) >= expected:
-            return
-        time.sleep(0.05)
+def histogram(client: httpx.Client) -> dict[float, float]:
+    """Cumulative bucket counts of the ingest-to-score histogram, by upper bound."""
+    out = {}
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"{HISTOGRAM}_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            out[float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """``histogram_quantile`` over the observations between two snapshots (seconds)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    rank, prev_bound, prev_count = q * counts[-1], 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return prev_bound
+            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count)
+        prev_bound, prev_count = bound, count
+    return float("nan")
 
 
 def detector_params(args: argparse.Namespace) -> dict[str, int]:
@@ -94,43 +181,49 @@ def detector_params(args: argparse.Namespace) -> dict[str, int]:
     return {"window": args.window} if "window" in names else {}
 
 
-def baseline(data: dict[str, np.ndarray], train: int, args: argparse.Namespace) -> float:
-    """Seconds to fit + score every series in-process (the ceiling for the service)."""
+def baseline(data: np.ndarray, args: argparse.Namespace, n: int = 50) -> float:
+    """Points/s of fitting + scoring ``n`` series in this process (the ceiling per core)."""
     t0 = time.perf_counter()
-    for x in data.values():
-        det = registry.create(args.detector, detector_params(args)).fit(x[:train])
+    for x in data[:n]:
+        det = registry.create(args.detector, detector_params(args)).fit(x[: args.train_points])
         det.score(x)
-    return time.perf_counter() - t0
+    return min(n, len(data)) * data.shape[1] / (time.perf_counter() - t0)
 
 
-def run(url: str, args: argparse.Namespace, data: dict[str, np.ndarray]) -> dict[str, float]:
-    feed = feed_remote_write if args.remote_write else feed_rest
-    limits = httpx.Limits(max_connections=args.concurrency)
-    with httpx.Client(base_url=url, timeout=120, limits=limits) as client:
+def run(url: str, args: argparse.Namespace, data: np.ndarray) -> dict[str, float]:
+    n_series, train = len(data), args.train_points
+    warm = build_requests(args, data, 0, train)
+    timed = build_requests(args, data, train, train + args.steps)
+    with httpx.Client(base_url=url, timeout=300) as client:
+        send_all(client, warm, argparse.Namespace(**{**vars(args), "rate": 0.0}))
+        wait_until(client, lambda s: s["counts"]["ready"] + s["counts"]["failed"] >= n_series)
+        before = histogram(client)
+        total = n_series * (train + args.steps)
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(args.concurrency) as pool:
-            per_series = pool.map(lambda kv: feed(client, kv[0], kv[1], args.chunk), data.items())
-            lat = [seconds for series_lat in per_series for seconds in series_lat]
-        wait_scored(client, len(data) * args.points)
+        lat = send_all(client, timed, args)
+        sent = time.perf_counter() - t0
+        wait_until(client, lambda s: s["points_scored"] >= total)
         elapsed = time.perf_counter() - t0
+        after = histogram(client)
     ms = np.array(lat) * 1000
-    total = len(data) * args.points
+    points = n_series * args.steps
     return {
-        "points": total,
-        "seconds": elapsed,
-        "points_per_s": total / elapsed,
+        "points": points,
         "requests": len(lat),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
+        "send_seconds": sent,
+        "seconds_until_scored": elapsed,
+        "points_per_s": points / elapsed,
+        "ingest_to_score_p50_ms": 1000 * quantile(before, after, 0.5),
+        "ingest_to_score_p99_ms": 1000 * quantile(before, after, 0.99),
+        "request_p50_ms": float(np.percentile(ms, 50)),
+        "request_p99_ms": float(np.percentile(ms, 99)),
     }
 
 
 def main() -> None:
     args = parse_args()
-    data = make_data(args.series, args.points)
-    server = None
-    url = args.url
+    data = make_data(args.series, args.train_points + args.steps)
+    server, url = None, args.url
     if url is None:
         env = {
             "ANOMALYD_DEFAULT_TRAIN_POINTS": str(args.train_points),
@@ -139,29 +232,26 @@ def main() -> None:
             "ANOMALYD_SQLITE_SYNCHRONOUS": args.synchronous,
             **{k: v for k, v in os.environ.items() if k.startswith("ANOMALYD_")},
         }
-        tmp = Path(tempfile.mkdtemp(prefix="anomalyd-bench-"))
-        server = Server(tmp / "data", env).start()
+        server = Server(Path(tempfile.mkdtemp(prefix="anomalyd-bench-")) / "data", env).start()
         url = server.url
     try:
-        warm = registry.create(args.detector, detector_params(args))  # JIT warm-up
-        warm.fit(np.sin(np.arange(args.train_points) / 5.0))
         result = run(url, args, data)
     finally:
         if server is not None:
             server.stop()
-    base = baseline(data, args.train_points, args)
-    result["baseline_points_per_s"] = result["points"] / base
-    result["ratio_vs_in_process"] = result["points_per_s"] / result["baseline_points_per_s"]
-    mode = "remote-write" if args.remote_write else "REST"
+    base = baseline(data, args)
+    result["baseline_points_per_s"] = base
+    result["ratio_vs_in_process"] = result["points_per_s"] / base
+    rate = f"{args.rate:.0f} points/s offered" if args.rate else "max rate"
+    shape = f"{args.per_request} samples/request" if args.mode == "remote-write" else "one series"
     print(
-        f"anomalyd serve load ({mode}, {args.detector}, {args.series} series x {args.points} "
-        "points, "
-        f"chunk {args.chunk}, {args.concurrency} clients, synchronous={args.synchronous})"
+        f"anomalyd serve load ({args.mode}, {args.detector}, {args.series} series, "
+        f"{args.steps} timed points each, {shape}, {args.per_series} points/series/request, "
+        f"{rate}, {args.concurrency} clients, synchronous={args.synchronous})"
     )
     for key, value in result.items():
-        print(
-            f"  {key:24s} {value:12.3f}" if isinstance(value, float) else f"  {key:24s} {value:12d}"
-        )
+        text = f"{value:12.3f}" if isinstance(value, float) else f"{value:12d}"
+        print(f"  {key:26s} {text}")
 
 
 if __name__ == "__main__":
