@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -379,20 +380,20 @@ class Engine:
         return [self._applied(p, wait=wait) for p in plans]
 
     def _write(self, plans: list[_Plan]) -> None:
-        with self.store.transaction() as conn:
-            for p in plans:
-                state, channels = p.state, p.item.values.shape[1]
-                if not state.persisted:
-                    row = self._row(state)
-                    row.n_channels = channels
-                    Store.upsert_series(conn, row)
-                elif state.n_channels is None and len(p.new_ts):
-                    conn.execute(
-                        "UPDATE series SET n_channels = ? WHERE id = ?", (channels, state.id)
-                    )
-            Store.insert_blocks(
-                conn, (PointBlock(p.state.id, p.state.count, p.new_ts, p.new_values) for p in plans)
-            )
+        self.store.write(lambda conn: self._write_rows(conn, plans))
+
+    def _write_rows(self, conn: sqlite3.Connection, plans: list[_Plan]) -> None:
+        for p in plans:
+            state, channels = p.state, p.item.values.shape[1]
+            if not state.persisted:
+                row = self._row(state)
+                row.n_channels = channels
+                Store.upsert_series(conn, row)
+            elif state.n_channels is None and len(p.new_ts):
+                conn.execute("UPDATE series SET n_channels = ? WHERE id = ?", (channels, state.id))
+        Store.insert_blocks(
+            conn, (PointBlock(p.state.id, p.state.count, p.new_ts, p.new_values) for p in plans)
+        )
 
     def _applied(self, p: _Plan, *, wait: bool) -> Accepted:
         state, n = p.state, len(p.new_ts)

@@ -266,11 +266,7 @@ class Scheduler:
             return np.full(w.n, np.nan)
 
     def _commit(self, works: list[Work]) -> None:
-        with self.store.transaction() as conn:
-            Store.write_scores(conn, (_score_block(w) for w in works))
-            for w in works:
-                if w.failure is not None:
-                    _persist_failure(conn, w.state.id, w.failure)
+        self.store.write(lambda conn: _write_scores(conn, works))
         for w in works:
             self._advance(w)
 
@@ -365,6 +361,13 @@ class Scheduler:
         with state.lock:
             state.model = LiveModel(det, cal, scorer, version, result.boundary)
             state.model_version, state.next_boundary, state.error = version, boundary, None
+
+
+def _write_scores(conn: sqlite3.Connection, works: list[Work]) -> None:
+    Store.write_scores(conn, (_score_block(w) for w in works))
+    for w in works:
+        if w.failure is not None:
+            _persist_failure(conn, w.state.id, w.failure)
 
 
 def _score_block(w: Work) -> ScoreBlock:

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 DB_FILE = "anomalyd.sqlite3"
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -207,6 +208,8 @@ class Store:
         self._writer = self._connect()
         self._writer.executescript(SCHEMA)
         self._write_lock = threading.Lock()
+        self._group_lock = threading.Lock()
+        self._group: list[_GroupWrite] = []
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -230,6 +233,48 @@ class Store:
                 self._writer.execute("ROLLBACK")
                 raise
             self._writer.execute("COMMIT")
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a write transaction and return its result once it is durable.
+
+        Group commit: writes that arrive while another commit is in progress are run together
+        in the next transaction, so many concurrent writers share one fsync. Each write runs
+        inside its own savepoint: when ``fn`` raises, only its changes are rolled back and the
+        exception is raised here; the others commit.
+        """
+        item = _GroupWrite(fn)
+        with self._group_lock:
+            self._group.append(item)
+        with self._write_lock:
+            if not item.done:  # not taken by the previous commit: lead this one
+                with self._group_lock:
+                    batch, self._group = self._group, []
+                self._commit_group(batch)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _commit_group(self, batch: list[_GroupWrite]) -> None:
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT write")
+                try:
+                    item.result = item.fn(conn)
+                except BaseException as exc:  # handed to that writer only
+                    conn.execute("ROLLBACK TO write")
+                    item.error = exc
+                conn.execute("RELEASE write")
+            conn.execute("COMMIT")
+        except BaseException as exc:  # nothing of this group is stored
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for item in batch:
+                item.error = item.error or exc
+        finally:
+            for item in batch:
+                item.done = True
 
     def reader(self) -> sqlite3.Connection:
         """This thread's read connection."""
@@ -440,6 +485,14 @@ class Store:
         if row is None:
             return None
         return ModelRow(row[0], row[1], row[2], bytes(row[3]), json.loads(row[4]))
+
+
+@dataclass(eq=False)
+class _GroupWrite:
+    fn: Callable[[sqlite3.Connection], Any]
+    result: Any = None
+    error: BaseException | None = None
+    done: bool = False
 
 
 def _blob(x: npt.NDArray[np.float64]) -> bytes:

@@ -1,0 +1,63 @@
+"""The SQLite store: point/score blocks and group commit."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.storage import PointBlock, ScoreBlock, Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path)
+    yield s
+    s.close()
+
+
+def _block(sid: str, first: int, n: int) -> PointBlock:
+    ts = np.arange(first, first + n, dtype=float) * 10.0
+    return PointBlock(sid, first, ts, np.stack([ts, -ts], axis=1))
+
+
+def test_ranges_cross_block_edges(store: Store) -> None:
+    store.write(lambda c: Store.insert_blocks(c, [_block("a", 0, 5), _block("a", 5, 3)]))
+    score = np.arange(8, dtype=float)
+    store.write(lambda c: Store.write_scores(c, [ScoreBlock("a", 2, score[2:7], score[2:7])]))
+    pts = store.read_range("a", 3, 7, 2)
+    np.testing.assert_array_equal(pts.idx, [3, 4, 5, 6])
+    np.testing.assert_array_equal(pts.values[:, 1], -pts.ts)
+    np.testing.assert_array_equal(pts.raw, [3, 4, 5, 6])
+    late = store.read_range("a", 6, 8, 2)
+    np.testing.assert_array_equal(late.raw, [6, np.nan])  # point 7 has no score yet
+    by_time = store.read_time_range("a", 15.0, 60.0, 3, 2)
+    np.testing.assert_array_equal(by_time.ts, [20.0, 30.0, 40.0])
+    assert store.progress() == {"a": (8, 70.0, 7)}
+
+
+def test_group_commit_isolates_a_failing_write(store: Store) -> None:
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def writer(i: int) -> None:
+        def fn(conn: object) -> None:
+            Store.insert_blocks(conn, [_block(f"s{i}", 0, 4)])  # type: ignore[arg-type]
+            if i == 3:
+                raise ValueError("refused")
+
+        barrier.wait()
+        try:
+            store.write(fn)
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [str(e) for e in errors] == ["refused"]
+    assert sorted(store.progress()) == [f"s{i}" for i in range(8) if i != 3]
