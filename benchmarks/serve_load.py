@@ -90,7 +90,7 @@ def build_requests(args: argparse.Namespace, data: np.ndarray, lo: int, hi: int)
                 shard = s % args.concurrency
                 out.append((f"/v1/series/bench-{s}/points", content, headers, stop - start, shard))
             continue
-        group = max(1, args.per_request // (stop - start))
+        group = max(1, args.per_request // per)  # the same groups (and shards) every time
         for first in range(0, len(data), group):
             rows = range(first, min(first + group, len(data)))
             batch = [
@@ -132,7 +132,8 @@ def send_all(
                 if r.status_code != 429:
                     break
                 time.sleep(float(r.headers.get("retry-after", "1")))
-            r.raise_for_status()
+            if r.is_error:
+                raise RuntimeError(f"{path}: {r.status_code} {r.text}")
             with lock:
                 latencies.append(time.perf_counter() - start)
 

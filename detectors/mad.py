@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Self
+
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from detectors.base import Detector, FloatArray, Param
+
+IntArray = npt.NDArray[np.int64]
 
 _MAD_TO_SIGMA = 1.4826
 
 
 @njit(cache=True)
-def _rolling_robust_z(x: FloatArray, window: int, floor: float) -> FloatArray:  # pragma: no cover
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for t in range(window - 1, n):
-        ref = x[t - window + 1 : t]
-        if np.isnan(x[t]) or np.isnan(ref).any():
-            continue
-        med = np.median(ref)
-        mad = np.median(np.abs(ref - med)) * _MAD_TO_SIGMA
-        out[t] = abs(x[t] - med) / max(mad, floor)
+def _rolling_robust_z(
+    x: FloatArray, starts: IntArray, floors: FloatArray, window: int
+) -> FloatArray:  # pragma: no cover
+    """Robust z of every point of the segments ``x[starts[i]:starts[i + 1]]``, each on its own.
+
+    One call scores many series (or channels): the windows never cross a segment boundary.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for seg in range(starts.shape[0] - 1):
+        lo, hi, floor = starts[seg], starts[seg + 1], floors[seg]
+        for t in range(lo + window - 1, hi):
+            ref = x[t - window + 1 : t]
+            if np.isnan(x[t]) or np.isnan(ref).any():
+                continue
+            med = np.median(ref)
+            mad = np.median(np.abs(ref - med)) * _MAD_TO_SIGMA
+            out[t] = abs(x[t] - med) / max(mad, floor)
     return out
 
 
@@ -58,8 +71,28 @@ class RollingMAD(Detector):
         self.floor_ = np.maximum(self.min_scale * mad, tiny)
 
     def _score(self, x: FloatArray) -> FloatArray:
-        per_channel = [
-            _rolling_robust_z(np.ascontiguousarray(x[:, c]), self.window, float(self.floor_[c]))
-            for c in range(x.shape[1])
-        ]
-        return np.max(np.stack(per_channel), axis=0) if len(per_channel) > 1 else per_channel[0]
+        return _score_all([(self, x)])[0]
+
+    @classmethod
+    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+        """Score many series in one compiled call (the windows of a series stay its own)."""
+        return _score_all([(det, det._check_input(values)) for det, values in items])
+
+
+def _score_all(items: Sequence[tuple[RollingMAD, FloatArray]]) -> list[FloatArray]:
+    """Every channel of every series as one segment of one flat array; max over channels."""
+    columns = [x[:, c] for _, x in items for c in range(x.shape[1])]
+    floors = np.array([f for det, _ in items for f in det.floor_], dtype=np.float64)
+    windows = {int(det.window) for det, _ in items}
+    if len(windows) > 1:  # different windows: one call per window
+        return [_score_all([item])[0] for item in items]
+    starts = np.zeros(len(columns) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum([len(c) for c in columns])
+    flat = np.concatenate(columns) if columns else np.empty(0)
+    z = _rolling_robust_z(flat, starts, floors, windows.pop() if windows else 3)
+    out, at = [], 0
+    for _, x in items:
+        per_channel = [z[starts[at + c] : starts[at + c + 1]] for c in range(x.shape[1])]
+        out.append(np.max(np.stack(per_channel), axis=0) if x.shape[1] > 1 else per_channel[0])
+        at += x.shape[1]
+    return out
