@@ -83,7 +83,9 @@ def test_scoring_error_marks_series_failed(
     def fail(values: Any) -> Any:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(state.model.detector, "_score", fail)
+    det = state.model.detector
+    monkeypatch.setattr(det, "_score", fail)  # one by one
+    monkeypatch.setattr(type(det), "score_many", classmethod(lambda cls, items: fail(items)))
     r = post(client, "e", [60, 61], x[60:62])
     assert r.status_code == 200 and r.json()["scores"][0]["raw_score"] is None
     info = client.get("/v1/series/e").json()
