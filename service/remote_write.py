@@ -9,8 +9,6 @@ use (metadata, exemplars, native histograms) are skipped by the protobuf parser.
 from __future__ import annotations
 
 import hashlib
-import math
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,45 +158,80 @@ def _labels(ts: Any, position: int) -> dict[str, str]:
     return labels
 
 
-def _is_stale(value: float) -> bool:
-    return struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS
+class LabelCache:
+    """Validated labels and series id of the labelsets seen recently (Prometheus resends the
+    same labelsets in every request). Bounded: cleared when it reaches ``size`` entries."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.size = size
+        self._known: dict[tuple[tuple[str, str], ...], tuple[str, dict[str, str]]] = {}
+
+    def lookup(self, ts: Any, position: int) -> tuple[str, dict[str, str]]:
+        """``(series id, labels)`` of one TimeSeries message (400 for invalid labels)."""
+        key = tuple((label.name, label.value) for label in ts.labels)
+        hit = self._known.get(key)
+        if hit is None:
+            labels = _labels(ts, position)
+            hit = (series_id_for(labels), labels)
+            if len(self._known) >= self.size:
+                self._known.clear()
+            self._known[key] = hit
+        return hit
 
 
-def _collect(
-    req: Any,
-) -> tuple[dict[str, tuple[dict[str, str], list[tuple[float, float]]]], dict[str, int]]:
-    by_id: dict[str, tuple[dict[str, str], list[tuple[float, float]]]] = {}
+_LABELS = LabelCache()
+
+
+def _samples(ts: Any, skipped: dict[str, int]) -> tuple[npt.NDArray[np.float64], ...]:
+    """Timestamps (s) and values of the finite samples; the others are counted by reason."""
+    samples = ts.samples
+    t = np.fromiter((s.timestamp for s in samples), dtype=np.float64, count=len(samples))
+    v = np.fromiter((s.value for s in samples), dtype=np.float64, count=len(samples))
+    finite = np.isfinite(v)
+    if not finite.all():
+        stale = int((v[~finite].view(np.uint64) == STALE_NAN_BITS).sum())
+        for reason, n in (("stale_marker", stale), ("non_finite", int((~finite).sum()) - stale)):
+            if n:
+                skipped[reason] = skipped.get(reason, 0) + n
+        t, v = t[finite], v[finite]
+    return t / 1000.0, v
+
+
+def _collect(req: Any) -> tuple[dict[str, DecodedSeries], dict[str, int]]:
+    by_id: dict[str, DecodedSeries] = {}
     skipped: dict[str, int] = {}
     for position, ts in enumerate(req.timeseries):
-        labels = _labels(ts, position)
-        sid = series_id_for(labels)
-        entry = by_id.setdefault(sid, (labels, []))
-        for sample in ts.samples:
-            if math.isfinite(sample.value):
-                entry[1].append((sample.timestamp / 1000.0, sample.value))
-                continue
-            reason = "stale_marker" if _is_stale(sample.value) else "non_finite"
-            skipped[reason] = skipped.get(reason, 0) + 1
+        sid, labels = _LABELS.lookup(ts, position)
+        t, v = _samples(ts, skipped)
+        seen = by_id.get(sid)
+        if seen is not None:  # the same labelset twice in one request
+            t, v = np.concatenate([seen.ts, t]), np.concatenate([seen.values[:, 0], v])
+        by_id[sid] = DecodedSeries(sid, labels, t, v.reshape(-1, 1))
     return by_id, skipped
 
 
-def _ordered(sid: str, labels: dict[str, str], samples: list[tuple[float, float]]) -> DecodedSeries:
-    samples.sort(key=lambda s: s[0])
-    ts = np.array([s[0] for s in samples], dtype=np.float64)
-    values = np.array([s[1] for s in samples], dtype=np.float64).reshape(-1, 1)
-    if len(ts) > 1:
-        same = np.flatnonzero(np.diff(ts) == 0)
-        if len(same):
-            i = int(same[0])
-            if values[i, 0] != values[i + 1, 0]:
-                raise BadRequest(
-                    f"Series {canonical(labels)} has two different samples at timestamp "
-                    f"{ts[i]:.3f}s; one labelset may have one value per timestamp."
-                )
-            keep = np.ones(len(ts), dtype=bool)
-            keep[same + 1] = False
-            ts, values = ts[keep], values[keep]
-    return DecodedSeries(sid, labels, ts, values)
+def _ordered(s: DecodedSeries) -> DecodedSeries:
+    """Samples in time order; an exact duplicate is dropped, a conflicting one refused."""
+    ts, values = s.ts, s.values
+    if len(ts) < 2:
+        return s
+    step = np.diff(ts)
+    if (step > 0).all():
+        return s
+    order = np.argsort(ts, kind="stable")
+    ts, values = ts[order], values[order]
+    same = np.flatnonzero(np.diff(ts) == 0)
+    if len(same):
+        i = int(same[0])
+        if values[i, 0] != values[i + 1, 0]:
+            raise BadRequest(
+                f"Series {canonical(s.labels)} has two different samples at timestamp "
+                f"{ts[i]:.3f}s; one labelset may have one value per timestamp."
+            )
+        keep = np.ones(len(ts), dtype=bool)
+        keep[same + 1] = False
+        ts, values = ts[keep], values[keep]
+    return DecodedSeries(s.series_id, s.labels, ts, values)
 
 
 def decode(body: bytes, *, max_decompressed: int, max_samples: int) -> Decoded:
@@ -215,7 +248,7 @@ def decode(body: bytes, *, max_decompressed: int, max_samples: int) -> Decoded:
             "Lower `max_samples_per_send` in Prometheus' remote_write queue_config."
         )
     by_id, skipped = _collect(req)
-    series = [_ordered(sid, lab, smp) for sid, (lab, smp) in by_id.items() if smp]
+    series = [_ordered(s) for s in by_id.values() if len(s.ts)]
     return Decoded(series, skipped)
 
 
