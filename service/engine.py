@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -44,17 +44,32 @@ class Incoming:
 
 @dataclass
 class Accepted:
-    """Where the points of one :class:`Incoming` ended up."""
+    """Where the points of one :class:`Incoming` ended up: the stored duplicates, then
+    ``n_new`` new points from index ``first_new`` on."""
 
     state: SeriesState
-    idx: npt.NDArray[np.int64]
+    dup_idx: npt.NDArray[np.int64]
+    first_new: int
     ts: npt.NDArray[np.float64]
     n_new: int
     waiter: Waiter | None = None
 
     @property
     def n_duplicates(self) -> int:
-        return len(self.idx) - self.n_new
+        return len(self.dup_idx)
+
+    @property
+    def idx(self) -> npt.NDArray[np.int64]:
+        """Index of every point of the write, in request order."""
+        new = np.arange(self.first_new, self.first_new + self.n_new, dtype=np.int64)
+        return np.concatenate([self.dup_idx, new])
+
+    @property
+    def end(self) -> int:
+        """One past the highest index of the write (0 for none)."""
+        if self.n_new:
+            return self.first_new + self.n_new
+        return int(self.dup_idx.max()) + 1 if len(self.dup_idx) else 0
 
 
 @dataclass
@@ -62,14 +77,12 @@ class _Plan:
     state: SeriesState
     item: Incoming
     dup_idx: npt.NDArray[np.int64]
+    new_ts: npt.NDArray[np.float64] = field(init=False)
+    new_values: npt.NDArray[np.float64] = field(init=False)
 
-    @property
-    def new_ts(self) -> npt.NDArray[np.float64]:
-        return self.item.ts[len(self.dup_idx) :]
-
-    @property
-    def new_values(self) -> npt.NDArray[np.float64]:
-        return self.item.values[len(self.dup_idx) :]
+    def __post_init__(self) -> None:
+        self.new_ts = self.item.ts[len(self.dup_idx) :]
+        self.new_values = self.item.values[len(self.dup_idx) :]
 
 
 def _finite(x: float) -> float | None:
@@ -377,7 +390,9 @@ class Engine:
             self.scheduler.release(n_new)
             raise
         self.telemetry.ingested.labels(source).inc(n_new)
-        return [self._applied(p, wait=wait) for p in plans]
+        accepted = [self._applied(p, wait=wait) for p in plans]
+        self.scheduler.mark_dirty(*(p.state for p in plans if len(p.new_ts)))
+        return accepted
 
     def _write(self, plans: list[_Plan]) -> None:
         self.store.write(lambda conn: self._write_rows(conn, plans))
@@ -397,18 +412,15 @@ class Engine:
 
     def _applied(self, p: _Plan, *, wait: bool) -> Accepted:
         state, n = p.state, len(p.new_ts)
-        new_idx = np.arange(state.count, state.count + n, dtype=np.int64)
+        accepted = Accepted(state, p.dup_idx, state.count, p.item.ts, n)
         state.persisted = True
         state.n_channels = p.item.values.shape[1]
         if n:
             state.count += n
             state.last_ts = float(p.new_ts[-1])
             state.pending.append(p.new_ts, p.new_values)
-            self.scheduler.mark_dirty(state)
-        accepted = Accepted(state, np.concatenate([p.dup_idx, new_idx]), p.item.ts, n)
-        target = int(accepted.idx.max()) + 1 if len(accepted.idx) else 0
-        if wait and target > state.scored:
-            accepted.waiter = Waiter(target)
+        if wait and accepted.end > state.scored:
+            accepted.waiter = Waiter(accepted.end)
             state.waiters.append(accepted.waiter)
         return accepted
 

@@ -134,10 +134,13 @@ class Scheduler:
             self.pending_total -= n
 
     # ------------------------------------------------------------------ inputs
-    def mark_dirty(self, state: SeriesState) -> None:
-        """The series has new points (or a fit result) to process."""
+    def mark_dirty(self, *states: SeriesState) -> None:
+        """The series have new points (or a fit result) to process."""
+        if not states:
+            return
         with self._cond:
-            self._dirty[state.id] = state
+            for state in states:
+                self._dirty[state.id] = state
             self._cond.notify()
 
     def call(self, fn: Callable[[], T]) -> T:
@@ -267,10 +270,15 @@ class Scheduler:
 
     def _commit(self, works: list[Work]) -> None:
         self.store.write(lambda conn: _write_scores(conn, works))
-        for w in works:
-            self._advance(w)
+        now = time.monotonic()
+        waited = [now - arrived for w in works for arrived in self._advance(w)]
+        self.release(sum(w.n for w in works))
+        for seconds in waited:
+            self.telemetry.ingest_to_score.observe(seconds)
 
-    def _advance(self, w: Work) -> None:
+    @staticmethod
+    def _advance(w: Work) -> list[float]:
+        """Move the series past the work's points; the arrival times of the writes completed."""
         state = w.state
         with state.lock:
             state.scored = w.first + w.n
@@ -279,11 +287,9 @@ class Scheduler:
                 state.model, state.error, state.next_boundary = None, w.failure, NEVER
             if w.raw is not None and w.score is not None and np.isfinite(w.raw[-1]):
                 state.last_raw, state.last_score = float(w.raw[-1]), float(w.score[-1])
-            state.release_waiters()
-        self.release(w.n)
-        now = time.monotonic()
-        for arrived in arrivals:
-            self.telemetry.ingest_to_score.observe(now - arrived)
+            if state.waiters:
+                state.release_waiters()
+        return arrivals
 
     def _has_more(self, state: SeriesState) -> bool:
         if state.deleted:
