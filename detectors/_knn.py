@@ -188,6 +188,27 @@ def lof_fit(reference: npt.ArrayLike, k: int) -> tuple[FloatArray, FloatArray]:
     return k_distance, 1.0 / (reach.mean(axis=1) + _LOF_EPS)
 
 
+#: at most this many query rows, ``lof_score`` runs one compiled brute-force pass (streaming:
+#: a few new windows per series) instead of the blocked GEMM with its fixed per-call cost
+SMALL_QUERY = 16
+
+
+@njit(cache=True)
+def _lof_small(
+    query: FloatArray, reference: FloatArray, k_distance: FloatArray, lrd: FloatArray, k: int
+) -> FloatArray:  # pragma: no cover
+    """``lof_score`` in one compiled pass: exact brute-force neighbours, then the LOF."""
+    d2, idx = _brute_rows(query, reference, k, -query.shape[0] - 1)
+    out = np.empty(query.shape[0])
+    for i in range(query.shape[0]):
+        reach, dens = 0.0, 0.0
+        for j in range(k):
+            reach += max(np.sqrt(d2[i, j]), k_distance[idx[i, j]])
+            dens += lrd[idx[i, j]]
+        out[i] = (dens / k) * (reach / k + _LOF_EPS)
+    return out
+
+
 def lof_score(
     query: npt.ArrayLike, reference: FloatArray, k_distance: FloatArray, lrd: FloatArray, k: int
 ) -> FloatArray:
@@ -195,8 +216,13 @@ def lof_score(
 
     About 1 for a point as dense as its neighbours; larger = sparser than its neighbourhood,
     i.e. more anomalous. Equals ``-LocalOutlierFactor(novelty=True).score_samples(query)``.
+    Up to ``SMALL_QUERY`` rows take the compiled brute-force path (same neighbours, same
+    distances; the means are summed in order, so results may differ in the last bits).
     """
-    dist, idx = knn(query, reference, k)
+    q, r = _check(query, reference, k, False)
+    if len(q) <= SMALL_QUERY:
+        return _lof_small(q, r, k_distance, lrd, k)
+    dist, idx = knn(q, r, k)
     reach = np.maximum(dist, k_distance[idx])
     query_lrd = 1.0 / (reach.mean(axis=1) + _LOF_EPS)
     out: FloatArray = lrd[idx].mean(axis=1) / query_lrd

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Callable
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from detectors.base import Detector, FloatArray, Param
 
@@ -20,8 +20,10 @@ def windows(x: FloatArray, window: int) -> FloatArray:
     """
     if len(x) < window:
         return np.empty((0, window * x.shape[1]))
-    view = sliding_window_view(x, window, axis=0)  # (n-w+1, c, w)
-    return view.transpose(0, 2, 1).reshape(len(view), -1)
+    n, c = x.shape
+    s0, s1 = x.strides
+    view = as_strided(x, shape=(n - window + 1, window, c), strides=(s0, s0, s1), writeable=False)
+    return view.reshape(n - window + 1, window * c)
 
 
 def to_points(window_scores: FloatArray, n: int, window: int) -> FloatArray:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from detectors import registry
 from detectors.base import Detector, FloatArray, Param
@@ -115,11 +117,33 @@ class Ensemble(Detector):
 
     def _score(self, x: FloatArray) -> FloatArray:
         parts = [
-            (det.score(x) - c) / s
-            for det, c, s in zip(self.members_, self.center_, self.scale_, strict=True)
+            det.score(x[skip:]) for det, skip in zip(self.members_, self._skips(), strict=True)
         ]
-        out: FloatArray = np.mean(np.stack(parts), axis=0)
-        return out
+        return _combine(self, parts, len(x))
+
+    def _skips(self) -> list[int]:
+        """Leading points each member can skip: the ensemble scores NaN until its largest member
+        has a full window, and a member's score of ``t`` depends on its own context only."""
+        top = self.context_length
+        return [top - det.context_length for det in self.members_]
+
+    @classmethod
+    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+        """Score many series: the members of one class run in one batched call across series."""
+        xs = [det._check_input(values) for det, values in items]
+        groups: dict[type[Detector], list[tuple[int, int]]] = {}
+        for i, (det, _) in enumerate(items):
+            for j, member in enumerate(det.members_):
+                groups.setdefault(type(member), []).append((i, j))
+        skips = [det._skips() for det, _ in items]
+        raw: dict[tuple[int, int], FloatArray] = {}
+        for member_cls, keys in groups.items():
+            batch = [(items[i][0].members_[j], xs[i][skips[i][j] :]) for i, j in keys]
+            raw.update(zip(keys, member_cls.score_many(batch), strict=True))
+        return [
+            _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
+            for i, (det, _) in enumerate(items)
+        ]
 
     # Members are detectors: save their state under a prefix per member.
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -144,6 +168,17 @@ class Ensemble(Detector):
             own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             det.load_state(own, meta["members_"][i])
             self.members_.append(det)
+
+
+def _combine(det: Ensemble, member_scores: Sequence[FloatArray], n: int) -> FloatArray:
+    """Mean of the members' scores (of the last points), each standardised by its training
+    median and quantile; NaN where a member has no score."""
+    total = np.zeros(n)
+    for raw, c, s in zip(member_scores, det.center_, det.scale_, strict=True):
+        total[: n - len(raw)] = np.nan
+        total[n - len(raw) :] += (raw - c) / s
+    out: FloatArray = total / len(member_scores)
+    return out
 
 
 def _auto_window(x: FloatArray) -> int:
