@@ -17,7 +17,8 @@ Throughput = timed points / (first request sent .. last point scored). Latency: 
 ``anomalyd_ingest_to_score_seconds`` histogram (points stored -> their scores stored, one
 observation per series per write; percentiles interpolated within buckets, as PromQL's
 ``histogram_quantile``), and the client's request latency. The named baseline is the same
-detector fitting and scoring the same arrays in this process (no HTTP, no storage).
+scoring work in this process: 50 fitted series fed through ``StreamScorer.update_many`` in the
+same chunks, without HTTP, storage or the scheduler.
 
     .venv/bin/python benchmarks/serve_load.py --series 1000 --steps 100 --detector mad
     .venv/bin/python benchmarks/serve_load.py --series 1000 --steps 50 --rate 5000
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from detectors import registry  # noqa: E402
+from detectors.base import StreamScorer  # noqa: E402
 from service import remote_write  # noqa: E402
 from tests.integration._server import Server  # noqa: E402
 
@@ -183,12 +185,16 @@ def detector_params(args: argparse.Namespace) -> dict[str, int]:
 
 
 def baseline(data: np.ndarray, args: argparse.Namespace, n: int = 50) -> float:
-    """Points/s of fitting + scoring ``n`` series in this process (the ceiling per core)."""
+    """Points/s of the service's scoring work alone, in this process: ``n`` series fitted
+    (untimed), then their timed points fed to ``StreamScorer.update_many`` in the same chunks
+    (no HTTP, no storage, no scheduler)."""
+    train, rows = args.train_points, data[:n]
+    dets = [registry.create(args.detector, detector_params(args)).fit(x[:train]) for x in rows]
+    scorers = [StreamScorer(d, context=x[:train, None]) for d, x in zip(dets, rows, strict=True)]
     t0 = time.perf_counter()
-    for x in data[:n]:
-        det = registry.create(args.detector, detector_params(args)).fit(x[: args.train_points])
-        det.score(x)
-    return min(n, len(data)) * data.shape[1] / (time.perf_counter() - t0)
+    for lo in range(train, data.shape[1], args.per_series):
+        StreamScorer.update_many(scorers, [x[lo : lo + args.per_series, None] for x in rows])
+    return len(rows) * (data.shape[1] - train) / (time.perf_counter() - t0)
 
 
 def run(url: str, args: argparse.Namespace, data: np.ndarray) -> dict[str, float]:
