@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import LocalOutlierFactor
 
-from detectors._knn import knn
+from detectors._knn import SMALL_QUERY, knn
 from detectors._windows import windows
 from detectors.lof import WindowLOF, lof_fit, lof_score
 
@@ -83,3 +83,19 @@ def test_state_is_plain_arrays() -> None:
     det = WindowLOF(window=4, n_neighbors=3).fit(_series(100, 2, seed=8))
     assert set(det.state_arrays()) == {"mean_", "std_", "reference_", "k_distance_", "lrd_"}
     assert det.state_meta() == {"n_channels_": 2}
+
+
+@pytest.mark.parametrize("n_query", [1, 5, SMALL_QUERY])
+def test_small_query_path_equals_sklearn(n_query: int) -> None:
+    """A few rows (streaming) take the compiled brute-force path; same LOF as scikit-learn."""
+    rng = np.random.default_rng(n_query)
+    ref, query = rng.normal(size=(300, 24)), rng.normal(size=(n_query, 24)) * 1.3
+    query[0] = ref[7]  # an exact duplicate of a reference row: distance 0 ties
+    k_distance, lrd = lof_fit(ref, 15)
+    sk = LocalOutlierFactor(n_neighbors=15, novelty=True).fit(ref)
+    got = lof_score(query, ref, k_distance, lrd, 15)
+    np.testing.assert_allclose(got, -sk.score_samples(query), rtol=1e-9)
+    padded = lof_score(
+        np.vstack([query, ref[: SMALL_QUERY + 1 - n_query]]), ref, k_distance, lrd, 15
+    )
+    np.testing.assert_allclose(got, padded[:n_query], rtol=1e-12)  # the GEMM path
