@@ -61,5 +61,6 @@ def test_self_monitoring(client: TestClient, series_values: np.ndarray) -> None:
         "anomalyd_queue_capacity",
         'anomalyd_models_fitted_total{detector="mad"} 1.0',
         "anomalyd_fit_duration_seconds_count 1.0",
+        "anomalyd_ingest_to_score_seconds_count 1.0",  # one write, scored once
     ):
         assert name in text, name
