@@ -185,8 +185,8 @@ _LABELS = LabelCache()
 def _samples(ts: Any, skipped: dict[str, int]) -> tuple[npt.NDArray[np.float64], ...]:
     """Timestamps (s) and values of the finite samples; the others are counted by reason."""
     samples = ts.samples
-    t = np.fromiter((s.timestamp for s in samples), dtype=np.float64, count=len(samples))
-    v = np.fromiter((s.value for s in samples), dtype=np.float64, count=len(samples))
+    t = np.array([s.timestamp for s in samples], dtype=np.float64)
+    v = np.array([s.value for s in samples], dtype=np.float64)
     finite = np.isfinite(v)
     if not finite.all():
         stale = int((v[~finite].view(np.uint64) == STALE_NAN_BITS).sum())
