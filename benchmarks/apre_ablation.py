@@ -24,11 +24,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _suite import add_suite_args, labelled_univariate  # noqa: E402
+
 import metrics  # noqa: E402
 from detectors import registry  # noqa: E402
-from service.suite import LabelledSeries, load_suite  # noqa: E402
+from service.suite import LabelledSeries  # noqa: E402
 
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmark"
 #: (label, mss_rounds, mss_k, alpha, beta); the first row is the `apre` default
 VARIANTS = [
     ("APRE+MSS (default: T=1, k=20, a=0.5, b=2)", 1, 20, 0.5, 2.0),
@@ -69,18 +70,12 @@ def run_series(s: LabelledSeries) -> tuple[str, str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", type=Path, default=BENCH)
+    add_suite_args(parser)
     parser.add_argument("--jobs", type=int, default=1)
-    parser.add_argument("--match", default="", help="only series whose name contains this")
     args = parser.parse_args()
-    if not (args.suite / "manifest.json").exists():
-        print(f"skipped: no benchmark at {args.suite} (needs ../shared/benchmark)")
+    suite = labelled_univariate(args)
+    if suite is None:
         return
-    suite = [
-        s
-        for s in load_suite(args.suite, univariate_only=True)
-        if args.match in s.name and s.labels[s.train_end :].any()
-    ]
     by_source: dict[str, list[list[float]]] = defaultdict(list)
     with ProcessPoolExecutor(args.jobs) as pool:
         for _, source, vus in pool.map(run_series, suite):

@@ -19,27 +19,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _suite import add_suite_args, labelled_univariate  # noqa: E402
+
 from detectors import DEFAULT_DETECTOR  # noqa: E402
 from service.evaluation import load_reference, run_suite  # noqa: E402
-from service.suite import load_suite  # noqa: E402
-
-BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmark"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", type=Path, default=BENCH)
+    add_suite_args(parser)
     parser.add_argument("--detector", action="append", default=None)
-    parser.add_argument("--match", default="", help="only series whose name contains this")
     args = parser.parse_args()
-    if not (args.suite / "manifest.json").exists():
-        print(f"skipped: no benchmark at {args.suite} (needs ../shared/benchmark)")
+    suite = labelled_univariate(args)
+    if suite is None:
         return
-    suite = [
-        s
-        for s in load_suite(args.suite, univariate_only=True)
-        if args.match in s.name and s.labels[s.train_end :].any()
-    ]
     doc = run_suite(suite, [(d, {}) for d in args.detector or [DEFAULT_DETECTOR]])
     names = {s.name for s in suite}
     reference = {
