@@ -26,7 +26,7 @@ from service.series import (
     validate_config,
 )
 from service.settings import Settings
-from service.storage import PointBlock, SeriesRow, Store, decode_values
+from service.storage import PointBlock, SeriesRow, Store
 from service.telemetry import Telemetry
 
 log = logging.getLogger("anomalyd.engine")
@@ -365,7 +365,7 @@ class Engine:
                     f"point ({_fmt(state.last_ts or 0.0)}) and is not stored; timestamps must "
                     "increase (only an exact duplicate of a stored point is accepted)."
                 )
-            if not np.array_equal(decode_values([hit[1]], len(v))[0], v):
+            if not np.array_equal(hit[1], v):
                 raise Conflict(
                     f"Series {state.id!r} already has a different value at timestamp {_fmt(t)}; "
                     "a stored point cannot be changed (resending the same value is fine)."

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS series (
     labels TEXT NOT NULL,
     source TEXT NOT NULL,
     n_channels INTEGER,
+    -- count, last_ts: as of the last series upsert; the blocks are the truth (see progress())
+    -- scored: a lower bound set on reconfiguration; score_blocks give the rest
     count INTEGER NOT NULL DEFAULT 0,
     scored INTEGER NOT NULL DEFAULT 0,
     last_ts REAL,
@@ -185,19 +187,6 @@ class ScoreBlock:
     first_idx: int
     raw: npt.NDArray[np.float64]
     score: npt.NDArray[np.float64]
-
-
-def encode_value(row: npt.NDArray[np.float64]) -> bytes:
-    """A point's channels as little-endian float64 bytes (exact round trip)."""
-    return np.ascontiguousarray(row, dtype="<f8").tobytes()
-
-
-def decode_values(blobs: Sequence[bytes], n_channels: int) -> npt.NDArray[np.float64]:
-    """Inverse of :func:`encode_value` for many points."""
-    if not blobs:
-        return np.empty((0, n_channels))
-    flat = np.frombuffer(b"".join(blobs), dtype="<f8")
-    return flat.reshape(len(blobs), n_channels).astype(np.float64)
 
 
 def _row_to_series(row: sqlite3.Row) -> SeriesRow:
@@ -427,13 +416,10 @@ class Store:
 
     def points_between(
         self, series_id: str, lo: float, hi: float, n_channels: int
-    ) -> dict[float, tuple[int, bytes]]:
-        """``{ts: (idx, encoded value)}`` of the stored points with ``lo <= ts <= hi``."""
+    ) -> dict[float, tuple[int, npt.NDArray[np.float64]]]:
+        """``{ts: (idx, values)}`` of the stored points with ``lo <= ts <= hi``."""
         pts = self.read_time_range(series_id, lo, hi, 2**62, n_channels)
-        return {
-            float(t): (int(i), encode_value(v))
-            for t, i, v in zip(pts.ts, pts.idx, pts.values, strict=True)
-        }
+        return {float(t): (int(i), v) for t, i, v in zip(pts.ts, pts.idx, pts.values, strict=True)}
 
     def _with_scores(self, series_id: str, pts: StoredPoints) -> StoredPoints:
         if not len(pts.idx):
