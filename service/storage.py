@@ -3,8 +3,8 @@
 Points are stored as *blocks*: one row per series per write (timestamps and values as float64
 blobs), and scores as one row per series per scoring batch. Rows are appended in arrival order
 (rowid tables, so a commit writes a few consecutive pages) and found through one index per
-table on ``(series_id, first_idx)``; a series keyed table made every commit touch a page per
-series (measured 2.7x fewer rows/s).
+table on ``(series_id, first_idx)``; a series-keyed table would make every commit touch a
+page per series.
 
 One writer connection behind a lock. Writes go through :meth:`Store.write` (group commit: the
 writes that queue up while a commit runs share the next transaction and its fsync, each in its
