@@ -16,7 +16,7 @@ IntArray = npt.NDArray[np.int64]
 _MAD_TO_SIGMA = 1.4826
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rolling_robust_z(
     x: FloatArray, starts: IntArray, floors: FloatArray, window: int
 ) -> FloatArray:  # pragma: no cover

@@ -347,7 +347,10 @@ class Engine:
                 f"has {channels}. Send the same number of values per point as before."
             )
         last = state.last_ts
-        n_dup = 0 if last is None else int(np.searchsorted(item.ts, last, side="right"))
+        if last is None or not len(item.ts) or item.ts[0] > last:  # usual: every point is new
+            n_dup = 0
+        else:
+            n_dup = int(np.searchsorted(item.ts, last, side="right"))
         return _Plan(state, item, self._duplicates(state, item, n_dup))
 
     def _duplicates(self, state: SeriesState, item: Incoming, n_dup: int) -> npt.NDArray[np.int64]:
