@@ -60,7 +60,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--per-request", type=int, default=2000, help="remote-write samples/request")
     p.add_argument("--per-series", type=int, default=10, help="points of a series per request")
     p.add_argument("--rate", type=float, default=0.0, help="points/s; 0 = as fast as possible")
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=16,
+        help="concurrent senders (Prometheus' remote-write shards; it runs about rate x "
+        "request latency / max_samples_per_send of them, up to max_shards = 50)",
+    )
     p.add_argument("--train-points", type=int, default=256)
     p.add_argument("--window", type=int, default=32, help="for detectors with a `window`")
     p.add_argument("--detector", default="mad", help="registry name (`ensemble` is the default)")

@@ -26,7 +26,7 @@ from service.series import (
     validate_config,
 )
 from service.settings import Settings
-from service.storage import PointBlock, SeriesRow, Store
+from service.storage import PointBlock, Row, SeriesRow, Store
 from service.telemetry import Telemetry
 
 log = logging.getLogger("anomalyd.engine")
@@ -100,7 +100,11 @@ class Engine:
         self.settings = settings
         self.telemetry = telemetry
         self._check_defaults()
-        self.store = Store(settings.data_dir, synchronous=settings.sqlite_synchronous)
+        self.store = Store(
+            settings.data_dir,
+            synchronous=settings.sqlite_synchronous,
+            cache_mb=settings.sqlite_cache_mb,
+        )
         self.scheduler = Scheduler(self.store, telemetry, settings)
         self._series: dict[str, SeriesState] = {}
         self._lock = threading.Lock()
@@ -398,9 +402,11 @@ class Engine:
         return accepted
 
     def _write(self, plans: list[_Plan]) -> None:
-        self.store.write(lambda conn: self._write_rows(conn, plans))
+        rows = Store.block_rows(PointBlock(p.state.id, p.state.count, p.new_ts, p.new_values)
+                                for p in plans)  # fmt: skip
+        self.store.write(lambda conn: self._write_rows(conn, plans, rows))
 
-    def _write_rows(self, conn: sqlite3.Connection, plans: list[_Plan]) -> None:
+    def _write_rows(self, conn: sqlite3.Connection, plans: list[_Plan], rows: list[Row]) -> None:
         for p in plans:
             state, channels = p.state, p.item.values.shape[1]
             if not state.persisted:
@@ -409,9 +415,7 @@ class Engine:
                 Store.upsert_series(conn, row)
             elif state.n_channels is None and len(p.new_ts):
                 conn.execute("UPDATE series SET n_channels = ? WHERE id = ?", (channels, state.id))
-        Store.insert_blocks(
-            conn, (PointBlock(p.state.id, p.state.count, p.new_ts, p.new_values) for p in plans)
-        )
+        Store.insert_block_rows(conn, rows)
 
     def _applied(self, p: _Plan, *, wait: bool) -> Accepted:
         state, n = p.state, len(p.new_ts)

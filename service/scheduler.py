@@ -30,7 +30,7 @@ from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
 from service.settings import Settings
-from service.storage import ModelRow, ScoreBlock, Store
+from service.storage import ModelRow, Row, ScoreBlock, Store
 from service.telemetry import Telemetry
 
 log = logging.getLogger("anomalyd.scheduler")
@@ -269,7 +269,8 @@ class Scheduler:
             return np.full(w.n, np.nan)
 
     def _commit(self, works: list[Work]) -> None:
-        self.store.write(lambda conn: _write_scores(conn, works))
+        rows = Store.score_rows(_score_block(w) for w in works)
+        self.store.write(lambda conn: _write_scores(conn, works, rows))
         now = time.monotonic()
         waited = [now - arrived for w in works for arrived in self._advance(w)]
         self.release(sum(w.n for w in works))
@@ -369,8 +370,8 @@ class Scheduler:
             state.model_version, state.next_boundary, state.error = version, boundary, None
 
 
-def _write_scores(conn: sqlite3.Connection, works: list[Work]) -> None:
-    Store.write_scores(conn, (_score_block(w) for w in works))
+def _write_scores(conn: sqlite3.Connection, works: list[Work], rows: list[Row]) -> None:
+    Store.write_score_rows(conn, rows)
     for w in works:
         if w.failure is not None:
             _persist_failure(conn, w.state.id, w.failure)
