@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import StreamScorer, fit_calibrated
+from detectors.base import Calibrator, StreamScorer, fit_calibrated
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
@@ -246,10 +246,12 @@ class Scheduler:
                 s.context = ctx
             log.exception("batched scoring failed; scoring series one by one")
             raws = [self._score_one(w) for w in todo]
-        for w, raw in zip(todo, raws, strict=True):
-            if w.model is not None and w.failure is None:
-                w.raw = raw
-                w.score = w.model.calibrator.transform(raw)
+        ok = [(w, r) for w, r in zip(todo, raws, strict=True) if w.model and w.failure is None]
+        scores = Calibrator.transform_many(
+            [w.model.calibrator for w, _ in ok if w.model is not None], [raw for _, raw in ok]
+        )
+        for (w, raw), score in zip(ok, scores, strict=True):
+            w.raw, w.score = raw, score
         self.telemetry.scoring_latency.observe(time.perf_counter() - started)
         self.telemetry.batch_points.observe(sum(w.n for w in todo))
         self.telemetry.batch_series.observe(len(todo))

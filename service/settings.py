@@ -51,10 +51,10 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(1, ge=1, description="Retry-After of a 429.")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     sqlite_cache_mb: int = Field(
-        128,
+        16,
         ge=2,
-        description="SQLite page cache of the writer. Every series touches its own index pages "
-        "on each write, so many series need a cache that holds those pages.",
+        description="Page cache of the SQLite writer connection, in MiB (bounded memory; "
+        "more can help with very many series, whose index pages every write touches).",
     )
 
 

@@ -29,6 +29,17 @@ def test_round_trip_dict() -> None:
     np.testing.assert_array_equal(again.transform([0.5, 3.0]), cal.transform([0.5, 3.0]))
 
 
+def test_transform_many_equals_one_by_one() -> None:
+    rng = np.random.default_rng(1)
+    cals = [Calibrator(quantile=q).fit(rng.gamma(2.0, size=300)) for q in (0.9, 0.99, 0.995)]
+    raws = [rng.gamma(2.0, size=n) for n in (7, 0, 12)]
+    raws[2][3] = np.nan
+    got = Calibrator.transform_many(cals, raws)
+    for cal, raw, out in zip(cals, raws, got, strict=True):
+        np.testing.assert_array_equal(out, cal.transform(raw))
+    assert Calibrator.transform_many([], []) == []
+
+
 @pytest.mark.parametrize(
     "quantile, scores, match",
     [
