@@ -26,7 +26,7 @@ _BLOCK_BYTES = 4 * 2**20  # one block of approximate distances: small enough to 
 _LOF_EPS = 1e-10  # the same guard against 0 reachability as scikit-learn's LOF
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sq_dist(a: FloatArray, b: FloatArray, bound: float) -> float:  # pragma: no cover
     """Squared distance, summed left to right; stops early once it exceeds ``bound``."""
     acc = 0.0
@@ -38,7 +38,7 @@ def _sq_dist(a: FloatArray, b: FloatArray, bound: float) -> float:  # pragma: no
     return acc
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _brute_rows(
     query: FloatArray, reference: FloatArray, k: int, self_offset: int
 ) -> tuple[FloatArray, IntArray]:  # pragma: no cover
@@ -65,7 +65,7 @@ def _brute_rows(
     return dist, idx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _exact_sq(
     query: FloatArray, reference: FloatArray, cand: IntArray
 ) -> FloatArray:  # pragma: no cover
@@ -193,7 +193,7 @@ def lof_fit(reference: npt.ArrayLike, k: int) -> tuple[FloatArray, FloatArray]:
 SMALL_QUERY = 16
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lof_small(
     query: FloatArray, reference: FloatArray, k_distance: FloatArray, lrd: FloatArray, k: int
 ) -> FloatArray:  # pragma: no cover

@@ -13,7 +13,7 @@ _EULER = 0.5772156649015329
 IntArray = npt.NDArray[np.integer]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _avg_path(n: float) -> float:  # pragma: no cover
     """c(n): average path length of an unsuccessful search in a binary search tree of n items."""
     if n <= 1.0:
@@ -23,7 +23,7 @@ def _avg_path(n: float) -> float:  # pragma: no cover
     return 2.0 * (np.log(n - 1.0) + _EULER) - 2.0 * (n - 1.0) / n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pick_split(
     x: FloatArray, rows: IntArray, u_feature: float, u_threshold: float
 ) -> tuple[int, float]:  # pragma: no cover
@@ -45,7 +45,7 @@ def _pick_split(
     return f, (thr if thr < hi[f] else lo[f])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grow(
     x: FloatArray,
     rows: IntArray,
@@ -83,7 +83,7 @@ def _grow(
         n_nodes += 2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mean_path_length(
     x: FloatArray, feature: IntArray, threshold: FloatArray, left: IntArray, leaf: FloatArray
 ) -> FloatArray:  # pragma: no cover

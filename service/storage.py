@@ -31,6 +31,7 @@ DB_FILE = "anomalyd.sqlite3"
 T = TypeVar("T")
 Row = tuple[object, ...]
 WAL_CHECKPOINT_PAGES = 8192
+ROWS_PER_STATEMENT = 256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -350,10 +351,8 @@ class Store:
     @staticmethod
     def insert_block_rows(conn: sqlite3.Connection, rows: list[Row]) -> None:
         """Append rows made by :meth:`block_rows`."""
-        conn.executemany(
-            "INSERT INTO blocks (series_id, first_idx, n, first_ts, last_ts, ts, value) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
+        _insert_rows(
+            conn, "INSERT INTO blocks (series_id, first_idx, n, first_ts, last_ts, ts, value)", rows
         )
 
     @staticmethod
@@ -373,10 +372,8 @@ class Store:
     @staticmethod
     def write_score_rows(conn: sqlite3.Connection, rows: list[Row]) -> None:
         """Store rows made by :meth:`score_rows` (replacing scores of the same points)."""
-        conn.executemany(
-            "INSERT OR REPLACE INTO score_blocks (series_id, first_idx, n, raw, score) "
-            "VALUES (?, ?, ?, ?, ?)",
-            rows,
+        _insert_rows(
+            conn, "INSERT OR REPLACE INTO score_blocks (series_id, first_idx, n, raw, score)", rows
         )
 
     def progress(self) -> dict[str, tuple[int, float, int]]:
@@ -507,6 +504,21 @@ class _GroupWrite:
     result: Any = None
     error: BaseException | None = None
     done: bool = False
+
+
+def _insert_rows(conn: sqlite3.Connection, head: str, rows: list[Row]) -> None:
+    """``head VALUES (..), (..), ...`` with up to ``ROWS_PER_STATEMENT`` rows per statement.
+
+    SQLite runs each statement in one step, and Python's sqlite3 releases the GIL around each
+    step: one release per chunk instead of one per row (``executemany``), which matters when
+    the other threads keep the GIL busy.
+    """
+    if not rows:
+        return
+    one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    for lo in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[lo : lo + ROWS_PER_STATEMENT]
+        conn.execute(f"{head} VALUES {', '.join([one] * len(part))}", [v for r in part for v in r])
 
 
 def _blob(x: npt.NDArray[np.float64]) -> bytes:

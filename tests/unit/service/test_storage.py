@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.storage import PointBlock, ScoreBlock, Store
+from service.storage import ROWS_PER_STATEMENT, PointBlock, ScoreBlock, Store
 
 
 @pytest.fixture
@@ -61,3 +61,14 @@ def test_group_commit_isolates_a_failing_write(store: Store) -> None:
         t.join()
     assert [str(e) for e in errors] == ["refused"]
     assert sorted(store.progress()) == [f"s{i}" for i in range(8) if i != 3]
+
+
+def test_writes_larger_than_one_statement(store: Store) -> None:
+    n = 2 * ROWS_PER_STATEMENT + 3  # three multi-row statements per table
+    store.write(lambda c: Store.insert_blocks(c, [_block(f"s{i}", 0, 2) for i in range(n)]))
+    scores = [ScoreBlock(f"s{i}", 0, np.array([i, 0.5]), np.array([1.0, i])) for i in range(n)]
+    store.write(lambda c: Store.write_scores(c, scores))
+    assert store.progress() == {f"s{i}": (2, 10.0, 2) for i in range(n)}
+    last = store.read_range(f"s{n - 1}", 0, 2, 2)
+    np.testing.assert_array_equal(last.raw, [n - 1, 0.5])
+    np.testing.assert_array_equal(last.score, [1.0, n - 1])
