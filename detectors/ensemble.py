@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import numpy as np
@@ -137,13 +136,10 @@ class Ensemble(Detector):
             for j, member in enumerate(det.members_):
                 groups.setdefault(type(member), []).append((i, j))
         skips = [det._skips() for det, _ in items]
-        jobs = [
-            (member_cls, [(items[i][0].members_[j], xs[i][skips[i][j] :]) for i, j in keys], keys)
-            for member_cls, keys in groups.items()
-        ]
         raw: dict[tuple[int, int], FloatArray] = {}
-        for keys, scores in _run_split(jobs):
-            raw.update(zip(keys, scores, strict=True))
+        for member_cls, keys in groups.items():
+            batch = [(items[i][0].members_[j], xs[i][skips[i][j] :]) for i, j in keys]
+            raw.update(zip(keys, member_cls.score_many(batch), strict=True))
         return [
             _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
             for i, (det, _) in enumerate(items)
@@ -172,32 +168,6 @@ class Ensemble(Detector):
             own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             det.load_state(own, meta["members_"][i])
             self.members_.append(det)
-
-
-_Job = tuple[type[Detector], list[tuple[Detector, FloatArray]], list[tuple[int, int]]]
-_HELPER: ThreadPoolExecutor | None = None
-_SPLIT_MIN_ITEMS = 64
-
-
-def _run_split(jobs: list[_Job]) -> list[tuple[list[tuple[int, int]], list[FloatArray]]]:
-    """Run every ``score_many`` job; large ones in two halves, one on a helper thread.
-
-    The compiled kernels (LOF, Isolation Forest) and torch release the GIL, so the halves
-    overlap on a second core. The results do not depend on the split: every item is scored
-    on its own.
-    """
-    global _HELPER
-    if sum(len(batch) for _, batch, _ in jobs) < _SPLIT_MIN_ITEMS:
-        return [(keys, cls.score_many(batch)) for cls, batch, keys in jobs]
-    if _HELPER is None:
-        _HELPER = ThreadPoolExecutor(1, thread_name_prefix="anomalyd-ensemble")
-    halves = [(cls, batch[h], keys[h]) for cls, batch, keys in jobs
-              for h in (slice(0, len(batch) // 2), slice(len(batch) // 2, None))]  # fmt: skip
-    remote = _HELPER.submit(
-        lambda: [(keys, cls.score_many(batch)) for cls, batch, keys in halves[1::2]]
-    )
-    local = [(keys, cls.score_many(batch)) for cls, batch, keys in halves[0::2]]
-    return local + remote.result()
 
 
 def _combine(det: Ensemble, member_scores: Sequence[FloatArray], n: int) -> FloatArray:

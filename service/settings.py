@@ -51,10 +51,10 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(1, ge=1, description="Retry-After of a 429.")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     sqlite_cache_mb: int = Field(
-        16,
-        ge=2,
-        description="Page cache of the SQLite writer connection, in MiB (bounded memory; "
-        "more can help with very many series, whose index pages every write touches).",
+        2,
+        ge=1,
+        description="Page cache of the SQLite writer connection, in MiB (SQLite's default; "
+        "the memory it takes is bounded by this).",
     )
 
 

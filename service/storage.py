@@ -202,7 +202,7 @@ def _row_to_series(row: sqlite3.Row) -> SeriesRow:
 class Store:
     """Thread-safe access to the SQLite database file."""
 
-    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", cache_mb: int = 16) -> None:
+    def __init__(self, data_dir: Path, *, synchronous: str = "FULL", cache_mb: int = 2) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
         self._synchronous = synchronous

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import ensemble, registry
-from detectors.ensemble import Ensemble, parse_members
+from detectors import registry
+from detectors.ensemble import parse_members
 
 
 def test_parse_members() -> None:
@@ -48,15 +48,3 @@ def test_members_are_standardised_on_training_span(series: np.ndarray) -> None:
     # each member maps its training median to 0 and its 0.9 quantile to 1
     assert abs(np.nanmedian(train)) < 0.5
     assert np.nanmax(det.score(series)[295:310]) > 1.0
-
-
-def test_many_series_split_over_two_threads_equal_one_by_one(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(ensemble, "_SPLIT_MIN_ITEMS", 4)  # 6 series x 2 members: split
-    rng = np.random.default_rng(3)
-    xs = [np.sin(np.arange(300) / (5 + i)) + 0.1 * rng.normal(size=300) for i in range(6)]
-    dets = [registry.create("ensemble", {"members": "lof:8,subpca:8"}).fit(x[:200]) for x in xs]
-    got = Ensemble.score_many([(d, x[190:]) for d, x in zip(dets, xs, strict=True)])
-    for det, x, scores in zip(dets, xs, got, strict=True):
-        np.testing.assert_array_equal(scores, det.score(x[190:]))
