@@ -1,4 +1,4 @@
-"""Smoke test: benchmarks/detectors_speed.py runs end to end with its smallest settings."""
+"""Smoke tests: benchmarks run end to end with their smallest settings."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "detectors_speed.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("detectors_speed", SCRIPT)
+def load_benchmark(name: str = "detectors_speed") -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
@@ -44,3 +44,10 @@ def test_series_are_seeded_and_prefix_stable() -> None:
     bench = load_benchmark()
     few, more = bench.make_series(2, 100), bench.make_series(5, 100)
     assert all((a == b).all() for a, b in zip(few, more[:2], strict=True))
+
+
+def test_remote_write_decode_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("remote_write_decode")
+    assert bench.main(["--series", "5", "--per-series", "3", "--repeats", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "same result: True" in printed and "ratio (parser / scanner)" in printed
