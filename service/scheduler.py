@@ -246,11 +246,13 @@ class Scheduler:
                 s.context = ctx
             log.exception("batched scoring failed; scoring series one by one")
             raws = [self._score_one(w) for w in todo]
-        ok = [(w, r) for w, r in zip(todo, raws, strict=True) if w.model and w.failure is None]
-        scores = Calibrator.transform_many(
-            [w.model.calibrator for w, _ in ok if w.model is not None], [raw for _, raw in ok]
-        )
-        for (w, raw), score in zip(ok, scores, strict=True):
+        ok = [
+            (w, raw, w.model.calibrator)
+            for w, raw in zip(todo, raws, strict=True)
+            if w.model is not None and w.failure is None
+        ]
+        scores = Calibrator.transform_many([c for _, _, c in ok], [raw for _, raw, _ in ok])
+        for (w, raw, _), score in zip(ok, scores, strict=True):
             w.raw, w.score = raw, score
         self.telemetry.scoring_latency.observe(time.perf_counter() - started)
         self.telemetry.batch_points.observe(sum(w.n for w in todo))
