@@ -194,6 +194,18 @@ SMALL_QUERY = 16
 
 
 @njit(cache=True, nogil=True)
+def _lof_value(
+    d2: FloatArray, idx: IntArray, k_distance: FloatArray, lrd: FloatArray, k: int
+) -> float:  # pragma: no cover
+    """LOF of one query from its ``k`` squared neighbour distances and neighbour indices."""
+    reach, dens = 0.0, 0.0
+    for j in range(k):
+        reach += max(np.sqrt(d2[j]), k_distance[idx[j]])
+        dens += lrd[idx[j]]
+    return (dens / k) * (reach / k + _LOF_EPS)
+
+
+@njit(cache=True, nogil=True)
 def _lof_small(
     query: FloatArray, reference: FloatArray, k_distance: FloatArray, lrd: FloatArray, k: int
 ) -> FloatArray:  # pragma: no cover
@@ -201,12 +213,61 @@ def _lof_small(
     d2, idx = _brute_rows(query, reference, k, -query.shape[0] - 1)
     out = np.empty(query.shape[0])
     for i in range(query.shape[0]):
-        reach, dens = 0.0, 0.0
-        for j in range(k):
-            reach += max(np.sqrt(d2[i, j]), k_distance[idx[i, j]])
-            dens += lrd[idx[i, j]]
-        out[i] = (dens / k) * (reach / k + _LOF_EPS)
+        out[i] = _lof_value(d2[i], idx[i], k_distance, lrd, k)
     return out
+
+
+@njit(cache=True, nogil=True)
+def sq_dists_t(
+    row: FloatArray, reference_t: FloatArray, out: FloatArray
+) -> None:  # pragma: no cover
+    """``out[j]`` = squared distance of ``row`` to column ``j`` of ``reference_t`` (dim, n).
+
+    The sum over dimensions runs left to right like ``_sq_dist`` (bit-identical distances);
+    the inner loop runs along the references, so it vectorises.
+    """
+    out[:] = 0.0
+    for c in range(reference_t.shape[0]):
+        value = row[c]
+        column = reference_t[c]
+        for j in range(reference_t.shape[1]):
+            diff = value - column[j]
+            out[j] += diff * diff
+
+
+@njit(cache=True, nogil=True)
+def select_k(d2: FloatArray, k: int, dist: FloatArray, idx: IntArray) -> None:  # pragma: no cover
+    """The ``k`` smallest of ``d2`` into ``dist``/``idx``, ascending; ties to the lower index."""
+    dist[:] = np.inf
+    idx[:] = -1
+    for j in range(d2.shape[0]):
+        value = d2[j]
+        if value < dist[k - 1]:
+            pos = k - 1
+            while pos > 0 and dist[pos - 1] > value:
+                dist[pos] = dist[pos - 1]
+                idx[pos] = idx[pos - 1]
+                pos -= 1
+            dist[pos] = value
+            idx[pos] = j
+
+
+@njit(cache=True, nogil=True)
+def lof_of_row(
+    row: FloatArray,
+    reference_t: FloatArray,
+    k_distance: FloatArray,
+    lrd: FloatArray,
+    k: int,
+    scratch: FloatArray,
+    dist: FloatArray,
+    idx: IntArray,
+) -> float:  # pragma: no cover
+    """LOF of one vector against a transposed reference (``scratch``: ``n_reference`` floats,
+    ``dist``/``idx``: ``k`` each). The same neighbours and distances as ``_lof_small``."""
+    sq_dists_t(row, reference_t, scratch)
+    select_k(scratch, k, dist, idx)
+    return _lof_value(dist, idx, k_distance, lrd, k)
 
 
 def lof_score(

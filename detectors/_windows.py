@@ -6,6 +6,7 @@ import abc
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
 from numpy.lib.stride_tricks import as_strided
 
 from detectors.base import Detector, FloatArray, Param
@@ -63,19 +64,76 @@ def channel_stats(x: FloatArray, floor: float = 1e-8) -> tuple[FloatArray, Float
     return mean, std
 
 
-def znorm_windows(w: FloatArray, n_channels: int, floor: float = 0.01) -> FloatArray:
+ZNORM_FLOOR = 0.01
+#: at most this many windows, ``WindowDetector`` scores through ``_score_stream`` (streaming:
+#: a few new points per series) instead of the array path with its fixed per-call cost
+STREAM_WINDOWS = 16
+
+
+@njit(cache=True, nogil=True)
+def _znorm_row(row: FloatArray, n_channels: int, floor: float) -> None:  # pragma: no cover
+    """Z-normalise one flattened window in place, per channel (sums left to right)."""
+    length = row.shape[0] // n_channels
+    for ch in range(n_channels):
+        total = 0.0
+        for r in range(length):
+            total += row[r * n_channels + ch]
+        mean = total / length
+        var = 0.0
+        for r in range(length):
+            diff = row[r * n_channels + ch] - mean
+            var += diff * diff
+        std = max(np.sqrt(var / length), floor)
+        for r in range(length):
+            row[r * n_channels + ch] = (row[r * n_channels + ch] - mean) / std
+
+
+@njit(cache=True, nogil=True)
+def _znorm_rows(w: FloatArray, n_channels: int, floor: float) -> FloatArray:  # pragma: no cover
+    out = w.copy()
+    for i in range(out.shape[0]):
+        _znorm_row(out[i], n_channels, floor)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def feature_row(
+    x: FloatArray,
+    mean: FloatArray,
+    std: FloatArray,
+    end: int,
+    window: int,
+    znorm: bool,
+    row: FloatArray,
+) -> bool:  # pragma: no cover
+    """Write the features of the window ending at ``end`` into ``row``; False if it has NaN.
+
+    The same values as ``windows((x - mean) / std, window)[end - window + 1]``, followed by
+    ``znorm_windows`` when ``znorm``: the compiled streaming kernels and the array path of a
+    ``WindowDetector`` see bit-identical features.
+    """
+    n_channels = x.shape[1]
+    start = end - window + 1
+    for r in range(window):
+        for ch in range(n_channels):
+            value = (x[start + r, ch] - mean[ch]) / std[ch]
+            if np.isnan(value):
+                return False
+            row[r * n_channels + ch] = value
+    if znorm:
+        _znorm_row(row, n_channels, ZNORM_FLOOR)
+    return True
+
+
+def znorm_windows(w: FloatArray, n_channels: int, floor: float = ZNORM_FLOOR) -> FloatArray:
     """Z-normalise each flattened window per channel with its own mean and std (std >= floor).
 
     Keeps the shape of each window and drops its level and scale (for shape-based detection).
     The floor (default 0.01, in the units of ``w``: training standard deviations after
     ``channel_stats`` scaling) keeps near-flat windows from blowing rounding noise up to unit
-    scale.
+    scale. Compiled, with sums left to right (the same arithmetic as ``feature_row``).
     """
-    v = w.reshape(len(w), -1, n_channels)
-    mean = v.mean(axis=1, keepdims=True)
-    std = np.maximum(v.std(axis=1, keepdims=True), floor)
-    out: FloatArray = ((v - mean) / std).reshape(len(w), -1)
-    return out
+    return _znorm_rows(np.ascontiguousarray(w, dtype=np.float64), n_channels, floor)
 
 
 def window_param(default: int, minimum: int) -> Param:
@@ -141,5 +199,15 @@ class WindowDetector(Detector):
         """Score standardised windows without NaN (apply ``_features`` first)."""
 
     def _score(self, x: FloatArray) -> FloatArray:
+        if len(x) - int(self.window) + 1 <= STREAM_WINDOWS:
+            return self._score_stream(x)
+        return self._score_array(x)
+
+    def _score_array(self, x: FloatArray) -> FloatArray:
         w = windows((x - self.mean_) / self.std_, self.window)
         return to_points(score_valid(w, self._score_windows), len(x), self.window)
+
+    def _score_stream(self, x: FloatArray) -> FloatArray:
+        """``_score`` of a few windows: override with one compiled pass giving the same values
+        (``feature_row`` builds the features)."""
+        return self._score_array(x)

@@ -249,9 +249,9 @@ class _WindowAE(Detector):
         return _score_all([(self, x)])[0]
 
     @classmethod
-    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+    def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series; networks of equal shape run stacked in one forward pass."""
-        return _score_all([(det, det._check_input(values)) for det, values in items])
+        return _score_all(items)
 
 
 def _train_all(pending: Sequence[tuple[_WindowAE, FloatArray]]) -> None:

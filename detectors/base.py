@@ -199,7 +199,12 @@ class Detector(abc.ABC):
     @classmethod
     def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
         """Score many series (each with its own fitted detector of this class) in one call."""
-        return [det.score(values) for det, values in items]
+        return cls._score_many([(det, det._check_input(values)) for det, values in items])
+
+    @classmethod
+    def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        """``score_many`` of validated 2-D inputs (override to share work across series)."""
+        return [det._score(x) for det, x in items]
 
     @abc.abstractmethod
     def _score(self, x: FloatArray) -> FloatArray:
@@ -376,7 +381,7 @@ class StreamScorer:
         for i, s in enumerate(scorers):
             groups.setdefault(type(s.detector), []).append(i)
         for cls, idx in groups.items():
-            scores = cls.score_many([(scorers[i].detector, fulls[i]) for i in idx])
+            scores = cls._score_many([(scorers[i].detector, fulls[i]) for i in idx])
             for i, sc in zip(idx, scores, strict=True):
                 n_new = len(fulls[i]) - len(scorers[i].context)
                 out[i] = scorers[i].advance(fulls[i], n_new, sc)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
-import numpy.typing as npt
 
 from detectors import registry
 from detectors.base import Detector, FloatArray, Param
@@ -128,9 +127,9 @@ class Ensemble(Detector):
         return [top - det.context_length for det in self.members_]
 
     @classmethod
-    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+    def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series: the members of one class run in one batched call across series."""
-        xs = [det._check_input(values) for det, values in items]
+        xs = [x for _, x in items]
         groups: dict[type[Detector], list[tuple[int, int]]] = {}
         for i, (det, _) in enumerate(items):
             for j, member in enumerate(det.members_):
@@ -139,7 +138,7 @@ class Ensemble(Detector):
         raw: dict[tuple[int, int], FloatArray] = {}
         for member_cls, keys in groups.items():
             batch = [(items[i][0].members_[j], xs[i][skips[i][j] :]) for i, j in keys]
-            raw.update(zip(keys, member_cls.score_many(batch), strict=True))
+            raw.update(zip(keys, member_cls._score_many(batch), strict=True))
         return [
             _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
             for i, (det, _) in enumerate(items)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from detectors._knn import lof_fit, lof_score
-from detectors._windows import NORMALIZE, WindowDetector, window_param
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score
+from detectors._windows import NORMALIZE, WindowDetector, feature_row, window_param
 from detectors.base import FloatArray, Param
 
 __all__ = ["WindowLOF", "lof_fit", "lof_score"]
@@ -70,9 +75,50 @@ class WindowLOF(WindowDetector):
             )
 
     def _fit_windows(self, w: FloatArray) -> None:
-        self.reference_ = w
+        # kept transposed (dim, n): the streaming kernel runs along the references
+        self.reference_t_ = np.ascontiguousarray(w.T)
         self.k_distance_, self.lrd_ = lof_fit(w, int(self.n_neighbors))
 
     def _score_windows(self, w: FloatArray) -> FloatArray:
-        ref = (self.reference_, self.k_distance_, self.lrd_)
+        ref = (self.reference_t_.T, self.k_distance_, self.lrd_)
         return lof_score(self._features(w), *ref, int(self.n_neighbors))
+
+    def _score_stream(self, x: FloatArray) -> FloatArray:
+        znorm = self.normalize == "window"
+        ref = (self.reference_t_, self.k_distance_, self.lrd_, int(self.n_neighbors))
+        return _lof_stream(x, self.mean_, self.std_, int(self.window), znorm, *ref)
+
+    # saved row by row under ``reference_`` (the file format does not depend on the layout)
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = super().state_arrays()
+        arrays["reference_"] = np.ascontiguousarray(arrays.pop("reference_t_").T)
+        return arrays
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        own = dict(arrays)
+        own["reference_t_"] = np.ascontiguousarray(own.pop("reference_").T)
+        super().load_state(own, meta)
+
+
+@njit(cache=True, nogil=True)
+def _lof_stream(
+    x: FloatArray,
+    mean: FloatArray,
+    std: FloatArray,
+    window: int,
+    znorm: bool,
+    reference_t: FloatArray,
+    k_distance: FloatArray,
+    lrd: FloatArray,
+    k: int,
+) -> FloatArray:  # pragma: no cover
+    """Scores of every point of ``x`` (NaN without a full window or with NaN in it)."""
+    out = np.full(x.shape[0], np.nan)
+    row = np.empty(reference_t.shape[0])
+    scratch = np.empty(reference_t.shape[1])
+    dist = np.empty(k)
+    idx: IntArray = np.empty(k, dtype=np.int64)
+    for end in range(window - 1, x.shape[0]):
+        if feature_row(x, mean, std, end, window, znorm, row):
+            out[end] = lof_of_row(row, reference_t, k_distance, lrd, k, scratch, dist, idx)
+    return out

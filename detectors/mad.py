@@ -74,9 +74,9 @@ class RollingMAD(Detector):
         return _score_all([(self, x)])[0]
 
     @classmethod
-    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+    def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series in one compiled call (the windows of a series stay its own)."""
-        return _score_all([(det, det._check_input(values)) for det, values in items])
+        return _score_all(items)
 
 
 def _score_all(items: Sequence[tuple[RollingMAD, FloatArray]]) -> list[FloatArray]:

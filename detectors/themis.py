@@ -176,10 +176,9 @@ class Themis(Detector):
         return _score_batch([self], [x])[0]
 
     @classmethod
-    def score_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[FloatArray]:
+    def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series with one shared encoder pass (chunks of ``batch_size`` windows)."""
-        xs = [det._check_input(values) for det, values in items]
-        return _score_batch([det for det, _ in items], xs)
+        return _score_batch([det for det, _ in items], [x for _, x in items])
 
     def _check_encoder(self) -> None:
         found = self._encoder().fingerprint
