@@ -65,9 +65,11 @@ def channel_stats(x: FloatArray, floor: float = 1e-8) -> tuple[FloatArray, Float
 
 
 ZNORM_FLOOR = 0.01
-#: at most this many windows, ``WindowDetector`` scores through ``_score_stream`` (streaming:
-#: a few new points per series) instead of the array path with its fixed per-call cost
-STREAM_WINDOWS = 16
+#: at most this many windows, ``WindowDetector`` scores through ``_score_stream`` (one compiled
+#: pass; streaming sends a few new points per series) instead of the array path. Measured with
+#: 256 and 3,000 training windows, the compiled pass was faster than the array path up to 256
+#: windows and within 10% of it at 1,024 (the array path's fixed per-call cost dominates).
+STREAM_WINDOWS = 256
 
 
 @njit(cache=True, nogil=True)

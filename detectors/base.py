@@ -154,6 +154,11 @@ class Detector(abc.ABC):
     # ------------------------------------------------------------------ fitting
     def fit(self, train: npt.ArrayLike) -> Self:
         """Validate parameters, then learn from ``train`` of shape (n_points[, n_channels])."""
+        self._fit(self._prepare_fit(train))
+        return self
+
+    def _prepare_fit(self, train: npt.ArrayLike) -> FloatArray:
+        """Validate parameters and ``train``, record its channel count; the 2-D ``train``."""
         self.validate_params()
         x = as_2d(train, name="train")
         need = self.min_train_points()
@@ -164,8 +169,7 @@ class Detector(abc.ABC):
                 f"{self.get_params()}. Got {n_ok} instead: send more history or lower `window`."
             )
         self.n_channels_ = int(x.shape[1])
-        self._fit(x)
-        return self
+        return x
 
     @classmethod
     def fit_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[Self]:
@@ -403,12 +407,31 @@ def fit_calibrated(
     (132 series), so in-sample is the default.
     """
     x = as_2d(train, name="train")
-    detector.fit(x)
     cut = int(len(x) * (1.0 - holdout))
     if holdout > 0:
+        detector.fit(x)
         probe = type(detector)(**detector.get_params())
         if cut >= probe.min_train_points():
             scores = probe.fit(x[:cut]).score(x)[cut:]
             if np.isfinite(scores).sum() >= MIN_HOLDOUT_SCORES:
                 return Calibrator(quantile=quantile).fit(scores)
-    return Calibrator(quantile=quantile).fit(detector.score(x))
+        return Calibrator(quantile=quantile).fit(detector.score(x))
+    return fit_calibrated_many([(detector, x)], quantiles=[quantile])[0]
+
+
+def fit_calibrated_many(
+    items: Sequence[tuple[Detector, npt.ArrayLike]], *, quantiles: Sequence[float]
+) -> list[Calibrator]:
+    """``fit_calibrated`` (in-sample calibration) of many detectors of one class at once.
+
+    One ``fit_many`` call (which shares work across series where the class can: stacked
+    autoencoder training) and one ``score_many`` call; ``quantiles[i]`` is the calibration
+    quantile of item ``i``. Raises like ``fit_many`` when any item cannot be fitted.
+    """
+    if not items:
+        return []
+    cls = type(items[0][0])
+    xs = [as_2d(train, name="train") for _, train in items]
+    dets = cls.fit_many([(det, x) for (det, _), x in zip(items, xs, strict=True)])
+    scores = cls.score_many(list(zip(dets, xs, strict=True)))
+    return [Calibrator(quantile=q).fit(s) for q, s in zip(quantiles, scores, strict=True)]

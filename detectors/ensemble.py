@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from detectors import registry
 from detectors.base import Detector, FloatArray, Param
@@ -96,16 +97,35 @@ class Ensemble(Detector):
         )
 
     def _fit(self, x: FloatArray) -> None:
+        _fit_all([(self, x)])
+
+    @classmethod
+    def fit_many(cls, items: Sequence[tuple[Self, npt.ArrayLike]]) -> list[Self]:
+        """Fit many ensembles: the members of one class fit in one ``fit_many`` call across
+        series (the autoencoders train stacked). Raises when any item cannot be fitted, and
+        then leaves every item unfitted."""
+        prepared = []
+        try:
+            prepared = [(det, det._prepare_fit(train)) for det, train in items]
+            _fit_all(prepared)
+        except Exception:
+            for det, _ in items:
+                vars(det).pop("n_channels_", None)
+            raise
+        return [det for det, _ in prepared]
+
+    def _make_members(self, x: FloatArray) -> list[Detector]:
+        """Unfitted members, ``auto`` windows resolved on the training span ``x``."""
         self.windows_ = [
             w if w is not None else _auto_window(x) for _, w, _ in parse_members(self.members)
         ]
-        self.members_ = [
-            registry.create(n, {**p, "window": w}).fit(x)
-            for (n, _, p), w in zip(parse_members(self.members), self.windows_, strict=True)
-        ]
+        specs = zip(parse_members(self.members), self.windows_, strict=True)
+        return [registry.create(n, {**p, "window": w}) for (n, _, p), w in specs]
+
+    def _standardise_members(self, train_scores: Sequence[FloatArray]) -> None:
+        """Each member's training median -> 0 and training ``quantile`` -> 1."""
         center, scale = [], []
-        for det in self.members_:
-            train = det.score(x)
+        for train in train_scores:
             train = train[np.isfinite(train)]
             med = float(np.median(train)) if train.size else 0.0
             top = float(np.quantile(train, self.quantile)) if train.size else 1.0
@@ -167,6 +187,24 @@ class Ensemble(Detector):
             own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             det.load_state(own, meta["members_"][i])
             self.members_.append(det)
+
+
+def _fit_all(items: Sequence[tuple[Ensemble, FloatArray]]) -> None:
+    """Fit ensembles on validated inputs: members of one class in one ``fit_many`` call, then
+    each member standardised on its scores of the training span."""
+    groups: dict[type[Detector], list[tuple[Detector, FloatArray]]] = {}
+    members = [det._make_members(x) for det, x in items]
+    for (_, x), own in zip(items, members, strict=True):
+        for member in own:
+            groups.setdefault(type(member), []).append((member, x))
+    train_scores: dict[int, FloatArray] = {}
+    for member_cls, pairs in groups.items():
+        member_cls.fit_many(pairs)  # fits the members in place
+        scores = member_cls._score_many(pairs)
+        train_scores.update((id(m), s) for (m, _), s in zip(pairs, scores, strict=True))
+    for (det, _), own in zip(items, members, strict=True):
+        det.members_ = own
+        det._standardise_members([train_scores[id(m)] for m in own])
 
 
 def _combine(det: Ensemble, member_scores: Sequence[FloatArray], n: int) -> FloatArray:

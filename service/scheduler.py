@@ -19,13 +19,14 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import Calibrator, StreamScorer, fit_calibrated
+from detectors.base import Calibrator, Detector, StreamScorer, fit_calibrated, fit_calibrated_many
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
@@ -54,23 +55,85 @@ class Work:
         return len(self.values)
 
 
-def fit_job(
-    store: Store, state_id: str, config: SeriesConfig, boundary: int, n_channels: int, gen: int
-) -> FitResult:
-    """Fit detector + calibrator on the ``train_points`` points before ``boundary``."""
+@dataclass(eq=False)
+class FitRequest:
+    """A fit the scheduler asked for: ``config``'s detector on the points before ``boundary``."""
+
+    state: SeriesState
+    config: SeriesConfig
+    boundary: int
+    n_channels: int
+    generation: int
+
+
+def fit_job(store: Store, req: FitRequest) -> FitResult:
+    """Fit detector + calibrator on the ``train_points`` points before ``req.boundary``."""
     started = time.perf_counter()
-    result = FitResult(generation=gen, boundary=boundary)
+    result = FitResult(generation=req.generation, boundary=req.boundary)
     try:
-        train = store.read_range(state_id, boundary - config.train_points, boundary, n_channels)
-        det = registry.create(config.detector, config.params)
-        cal = fit_calibrated(det, train.values, quantile=config.quantile)
-        result.meta, result.state = dump_detector(det)
-        result.detector, result.calibrator, result.context = det, cal, train.values
+        train = _training_values(store, req)
+        det = registry.create(req.config.detector, req.config.params)
+        cal = fit_calibrated(det, train, quantile=req.config.quantile)
+        _fill(result, det, cal, train)
     except Exception as exc:  # a failed fit marks the series, it never stops the service
-        log.warning("fit of series %s failed: %s", state_id, exc)
-        result.error = f"fit failed: {exc}"
+        log.warning("fit of series %s failed: %s", req.state.id, exc)
+        result = _failed(req, exc)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def fit_batch(store: Store, requests: list[FitRequest]) -> list[FitResult]:
+    """Fit many series; those with the same detector fit together (``fit_calibrated_many``:
+    the autoencoders train stacked). Should that fail, each series of the group is fitted on
+    its own, so one bad series only fails itself. ``seconds`` = the group's time per series.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, req in enumerate(requests):
+        groups.setdefault(req.config.detector, []).append(i)
+    results: dict[int, FitResult] = {}
+    for idx in groups.values():
+        reqs = [requests[i] for i in idx]
+        done = _fit_together(store, reqs) if len(reqs) > 1 else None
+        if done is None:
+            done = [fit_job(store, req) for req in reqs]
+        results.update(zip(idx, done, strict=True))
+    return [results[i] for i in range(len(requests))]
+
+
+def _fit_together(store: Store, reqs: list[FitRequest]) -> list[FitResult] | None:
+    started = time.perf_counter()
+    try:
+        trains = [_training_values(store, req) for req in reqs]
+        dets = [registry.create(req.config.detector, req.config.params) for req in reqs]
+        quantiles = [req.config.quantile for req in reqs]
+        cals = fit_calibrated_many(list(zip(dets, trains, strict=True)), quantiles=quantiles)
+        results = [FitResult(generation=req.generation, boundary=req.boundary) for req in reqs]
+        for result, det, cal, train in zip(results, dets, cals, trains, strict=True):
+            _fill(result, det, cal, train)
+    except Exception as exc:
+        log.info("batched fit of %d series failed (%s); fitting them one by one", len(reqs), exc)
+        return None
+    for result in results:
+        result.seconds = (time.perf_counter() - started) / len(reqs)
+    return results
+
+
+def _failed(req: FitRequest, exc: Exception) -> FitResult:
+    result = FitResult(generation=req.generation, boundary=req.boundary)
+    result.error = f"fit failed: {exc}"
+    return result
+
+
+def _training_values(store: Store, req: FitRequest) -> npt.NDArray[np.float64]:
+    lo = req.boundary - req.config.train_points
+    return store.read_range(req.state.id, lo, req.boundary, req.n_channels).values
+
+
+def _fill(
+    result: FitResult, det: Detector, cal: Calibrator, train: npt.NDArray[np.float64]
+) -> None:
+    result.meta, result.state = dump_detector(det)
+    result.detector, result.calibrator, result.context = det, cal, train
 
 
 class Scheduler:
@@ -87,6 +150,9 @@ class Scheduler:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._fits = ThreadPoolExecutor(settings.fit_workers, thread_name_prefix="anomalyd-fit")
+        self._fit_lock = threading.Lock()
+        self._fit_queue: deque[FitRequest] = deque()
+        self._fit_batches_running = 0
         self._count_lock = threading.Lock()
         self.pending_total = 0
         telemetry.queue_depth.set_function(lambda: self.pending_total)
@@ -153,12 +219,34 @@ class Scheduler:
             self._cond.notify()
         return fut.result()  # type: ignore[return-value]
 
-    def _deliver(self, state: SeriesState, fut: Future[FitResult]) -> None:
+    def _pump_fits(self) -> None:
+        """Hand queued fits to free fit workers, up to ``fit_batch_max`` series per batch."""
+        started = []
+        with self._fit_lock:
+            while self._fit_queue and self._fit_batches_running < self.settings.fit_workers:
+                if self._stopping:
+                    return
+                n = min(len(self._fit_queue), self.settings.fit_batch_max)
+                batch = [self._fit_queue.popleft() for _ in range(n)]
+                self._fit_batches_running += 1
+                started.append((batch, self._fits.submit(fit_batch, self.store, batch)))
+        for batch, fut in started:  # outside the lock: a finished future calls back at once
+            fut.add_done_callback(partial(self._deliver, batch))
+
+    def _deliver(self, batch: list[FitRequest], fut: Future[list[FitResult]]) -> None:
+        with self._fit_lock:
+            self._fit_batches_running -= 1
         if fut.cancelled():
             return
+        try:
+            results = fut.result()
+        except Exception as exc:  # fit_batch reports failures per series; this is a bug guard
+            log.exception("fit batch failed")
+            results = [_failed(req, exc) for req in batch]
         with self._cond:
-            self._fit_results.append((state, fut.result()))
+            self._fit_results.extend(zip((r.state for r in batch), results, strict=True))
             self._cond.notify()
+        self._pump_fits()
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
@@ -311,16 +399,12 @@ class Scheduler:
         if state.n_channels is None:
             return
         state.fitting = True
-        fut = self._fits.submit(
-            fit_job,
-            self.store,
-            state.id,
-            state.config,
-            state.next_boundary,
-            state.n_channels,
-            state.generation,
+        req = FitRequest(
+            state, state.config, state.next_boundary, state.n_channels, state.generation
         )
-        fut.add_done_callback(lambda f: self._deliver(state, f))
+        with self._fit_lock:
+            self._fit_queue.append(req)
+        self._pump_fits()
 
     def _accept_fit(self, state: SeriesState, result: FitResult) -> None:
         if result.generation != state.generation or state.deleted:

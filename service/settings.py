@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         10.0, ge=0.0, description="How long a REST write waits for its scores."
     )
     fit_workers: int = Field(1, ge=1)
+    fit_batch_max: int = Field(
+        64,
+        ge=1,
+        description="Series fitted together in one batch when fits queue up (warm-up of many "
+        "series: the autoencoders train stacked).",
+    )
     worker_threads: int = Field(
         64, ge=4, description="Threads serving sync routes (writes wait there for scores)."
     )

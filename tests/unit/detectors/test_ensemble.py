@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from detectors import registry
+from detectors.base import NotFittedError
 from detectors.ensemble import parse_members
 
 
@@ -48,3 +49,18 @@ def test_members_are_standardised_on_training_span(series: np.ndarray) -> None:
     # each member maps its training median to 0 and its 0.9 quantile to 1
     assert abs(np.nanmedian(train)) < 0.5
     assert np.nanmax(det.score(series)[295:310]) > 1.0
+
+
+def test_fit_many_fits_members_together_and_all_or_nothing(series: np.ndarray) -> None:
+    spec = {"members": "lof:8,ae:8:epochs=2,subpca:8"}
+    ens = type(registry.create("ensemble", spec))
+    dets = ens.fit_many([(registry.create("ensemble", spec), series[:200]) for _ in range(2)])
+    alone = registry.create("ensemble", spec).fit(series[:200])
+    for det in dets:
+        np.testing.assert_allclose(det.score(series), alone.score(series), atol=1e-6)
+    good, bad = registry.create("ensemble", spec), registry.create("ensemble", spec)
+    with pytest.raises(ValueError, match=r"`train` needs at least \d+ points without NaN"):
+        ens.fit_many([(good, series[:200]), (bad, series[:5])])
+    for det in (good, bad):
+        with pytest.raises(NotFittedError, match="is not fitted yet"):
+            det.score(series)

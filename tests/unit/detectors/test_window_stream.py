@@ -40,10 +40,8 @@ def test_stream_pass_equals_array_path(name: str, params: dict[str, Any], channe
     x[-1, -1] += 5.0
     stream, array = det._score_stream(x), det._score_array(x)
     np.testing.assert_array_equal(np.isnan(stream), np.isnan(array))
-    if name == "lof":  # same features, same summation order: bit-identical
-        np.testing.assert_array_equal(stream, array)
-    else:  # loops instead of BLAS
-        np.testing.assert_allclose(stream, array, rtol=1e-12, atol=1e-12)
+    # same features and neighbours; means and projections summed in another order
+    np.testing.assert_allclose(stream, array, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(("name", "params"), CASES[:2] + CASES[3:4])

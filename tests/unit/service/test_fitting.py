@@ -50,13 +50,13 @@ def test_slow_fit_does_not_block_writes(
     make_client: ClientFactory, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = threading.Event()
-    real_job = scheduler.fit_job
+    real_batch = scheduler.fit_batch
 
-    def slow_job(*args: Any) -> Any:
+    def slow_batch(*args: Any) -> Any:
         gate.wait(10)
-        return real_job(*args)
+        return real_batch(*args)
 
-    monkeypatch.setattr(scheduler, "fit_job", slow_job)
+    monkeypatch.setattr(scheduler, "fit_batch", slow_batch)
     x = series_values
     with make_client(score_wait_timeout_s=0.05) as client:
         r = post(client, "s", np.arange(TRAIN + 5), x[: TRAIN + 5])
@@ -85,9 +85,72 @@ def test_scoring_error_marks_series_failed(
 
     det = state.model.detector
     monkeypatch.setattr(det, "_score", fail)  # one by one
-    monkeypatch.setattr(type(det), "score_many", classmethod(lambda cls, items: fail(items)))
+    monkeypatch.setattr(type(det), "_score_many", classmethod(lambda cls, items: fail(items)))
     r = post(client, "e", [60, 61], x[60:62])
     assert r.status_code == 200 and r.json()["scores"][0]["raw_score"] is None
     info = client.get("/v1/series/e").json()
     assert info["status"] == "failed" and "scoring failed: kaput" in info["error"]
     assert client.get("/readyz").status_code == 200
+
+
+def _gate_first_batch(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[int]]:
+    """Hold the first fit batch until the event is set; record every batch's size."""
+    gate, sizes = threading.Event(), []
+    real_batch = scheduler.fit_batch
+
+    def gated(store: Any, requests: list[Any]) -> Any:
+        sizes.append(len(requests))
+        if len(sizes) == 1:
+            gate.wait(10)
+        return real_batch(store, requests)
+
+    monkeypatch.setattr(scheduler, "fit_batch", gated)
+    return gate, sizes
+
+
+@pytest.mark.parametrize("batched_fit_fails", [False, True])
+def test_fits_that_queue_up_run_as_one_batch(
+    make_client: ClientFactory,
+    series_values: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    batched_fit_fails: bool,
+) -> None:
+    gate, sizes = _gate_first_batch(monkeypatch)
+    if batched_fit_fails:  # then every series of the batch is fitted on its own
+        monkeypatch.setattr(scheduler, "fit_calibrated_many", lambda *a, **k: 1 / 0)
+    x = series_values
+    with make_client(score_wait_timeout_s=0.0) as client:
+        for sid in "abcd":
+            post(client, sid, np.arange(TRAIN + 3), x[: TRAIN + 3])
+        gate.set()
+        infos = [wait_scored(client, sid) for sid in "abcd"]
+        scores = client.get("/v1/series/d/scores").json()["points"]
+    assert sizes == [1, 3]
+    assert all(info["status"] == "ready" for info in infos)
+    det = registry.create("mad", {"window": 8}).fit(x[:TRAIN])
+    got = as_array([p["raw_score"] for p in scores])
+    np.testing.assert_allclose(got[TRAIN:], det.score(x[: TRAIN + 3])[TRAIN:], atol=1e-9)
+
+
+def test_one_bad_series_in_a_fit_batch_fails_alone(
+    make_client: ClientFactory, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, sizes = _gate_first_batch(monkeypatch)
+    real_create = registry.create
+
+    def breaks_window_9(name: str, params: dict[str, Any] | None = None) -> Any:
+        det = real_create(name, params)
+        if (params or {}).get("window") == 9:
+            det._fit = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))  # type: ignore[method-assign]
+        return det
+
+    monkeypatch.setattr(scheduler.registry, "create", breaks_window_9)
+    x = series_values
+    with make_client(score_wait_timeout_s=0.0) as client:
+        client.put("/v1/series/bad", json={"params": {"window": 9}})
+        for sid in ("first", "ok1", "bad", "ok2"):
+            post(client, sid, np.arange(TRAIN + 3), x[: TRAIN + 3])
+        gate.set()
+        status = {sid: wait_scored(client, sid)["status"] for sid in ("ok1", "bad", "ok2")}
+    assert sizes == [1, 3]
+    assert status == {"ok1": "ready", "bad": "failed", "ok2": "ready"}
