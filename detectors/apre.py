@@ -22,10 +22,11 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 import torch
+from numba import njit
 
 from detectors._knn import knn
 from detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
-from detectors._windows import to_points, windows
+from detectors._windows import feature_row, to_points, windows
 from detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
@@ -167,6 +168,7 @@ class _WindowAE(Detector):
     """Shared machinery: windows, frozen z-scoring, stacked training and stacked scoring."""
 
     n_out_per_input: ClassVar[int]
+    _has_stream_pass: ClassVar[bool] = False
     window: int
     epochs: int
     batch_size: int
@@ -246,12 +248,29 @@ class _WindowAE(Detector):
         )
 
     def _score(self, x: FloatArray) -> FloatArray:
-        return _score_all([(self, x)])[0]
+        return self._score_many([(self, x)])[0]
 
     @classmethod
     def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        """Score many series; networks of equal shape run stacked in one forward pass."""
-        return _score_all(items)
+        """Score many series; networks of equal shape run stacked in one forward pass, and on
+        the CPU a series with few new windows takes its compiled pass (``_score_stream``)."""
+        out: dict[int, FloatArray] = {}
+        rest = []
+        for i, (det, x) in enumerate(items):
+            if det._streams(len(x)):
+                out[i] = det._score_stream(x)
+            else:
+                rest.append(i)
+        out.update(zip(rest, _score_all([items[i] for i in rest]), strict=True))
+        return [out[i] for i in range(len(items))]
+
+    def _streams(self, n_points: int) -> bool:
+        """Whether ``n_points`` take the compiled pass (few windows, CPU, a class that has one)."""
+        few = n_points - int(self.window) + 1 <= STREAM_AE_WINDOWS
+        return self._has_stream_pass and few and pick_device(self.device).type == "cpu"
+
+    def _score_stream(self, x: FloatArray) -> FloatArray:
+        raise NotImplementedError
 
 
 def _train_all(pending: Sequence[tuple[_WindowAE, FloatArray]]) -> None:
@@ -285,6 +304,61 @@ def _score_all(items: Sequence[tuple[_WindowAE, FloatArray]]) -> list[FloatArray
         s[ok] = det._window_scores(z, out)
         result.append(to_points(s, len(x), det.window))
     return result
+
+
+#: at most this many windows per series, a CPU autoencoder scores through its compiled pass
+#: (one call per series, no stacking or tensors) instead of the stacked torch forward pass;
+#: measured on 200 series (window 64): 7 vs 10 ms at 10 windows each, slower from about 20 on
+STREAM_AE_WINDOWS = 16
+
+
+@njit(cache=True, nogil=True)
+def _mlp_into(
+    flat: FloatArray, sizes: IntArray, a: FloatArray, b: FloatArray
+) -> None:  # pragma: no cover
+    """``forward`` of one network on one row: input in ``a[:sizes[0]]``, output left in ``a``."""
+    at = 0
+    for layer in range(len(sizes) - 1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
+        bias = at + n_in * n_out
+        for j in range(n_out):
+            b[j] = flat[bias + j]
+        for i in range(n_in):
+            h = a[i]
+            row = at + i * n_out
+            for j in range(n_out):
+                b[j] += h * flat[row + j]
+        last = layer == len(sizes) - 2
+        for j in range(n_out):
+            a[j] = b[j] if last or b[j] > 0.0 else 0.0
+        at = bias + n_out
+
+
+@njit(cache=True, nogil=True)
+def _mse_stream(
+    x: FloatArray,
+    mean: FloatArray,
+    std: FloatArray,
+    window: int,
+    flat: FloatArray,
+    sizes: IntArray,
+) -> FloatArray:  # pragma: no cover
+    """``PlainAE`` scores of every window of ``x`` in one pass (loops instead of batched
+    products: equal up to rounding). NaN without a full window or with NaN in it."""
+    out = np.full(x.shape[0], np.nan)
+    row = np.empty(sizes[0])
+    a, b = np.empty(sizes.max()), np.empty(sizes.max())
+    for end in range(window - 1, x.shape[0]):
+        if not feature_row(x, mean, std, end, window, False, row):
+            continue
+        a[: sizes[0]] = row
+        _mlp_into(flat, sizes, a, b)
+        total = 0.0
+        for j in range(sizes[0]):
+            diff = row[j] - a[j]
+            total += diff * diff
+        out[end] = total
+    return out
 
 
 class PlainAE(_WindowAE):
@@ -323,6 +397,13 @@ class PlainAE(_WindowAE):
 
     def _window_scores(self, z: FloatArray, out: FloatArray) -> FloatArray:
         return ((z - out) ** 2).sum(axis=1)
+
+    _has_stream_pass = True
+
+    def _score_stream(self, x: FloatArray) -> FloatArray:
+        sizes = np.asarray(self._sizes(), dtype=np.int64)
+        args = (self.mean_, self.std_, int(self.window), self.weights_, sizes)
+        return _mse_stream(x, *args)
 
 
 class APRE(_WindowAE):

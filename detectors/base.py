@@ -25,6 +25,7 @@ import abc
 import inspect
 import json
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -129,6 +130,9 @@ class Detector(abc.ABC):
     """Base class. Raw score: one float per point, **higher = more anomalous**, causal."""
 
     name: ClassVar[str]
+    #: ``_score_many``'s work is per series, in compiled code that releases the GIL: parts of
+    #: a batch can run on several threads (``StreamScorer.update_many(..., pool=...)``)
+    split_batches: ClassVar[bool] = False
     params: ClassVar[tuple[Param, ...]]
 
     # ------------------------------------------------------------------ parameters
@@ -376,20 +380,53 @@ class StreamScorer:
 
     @staticmethod
     def update_many(
-        scorers: Sequence[StreamScorer], news: Sequence[npt.ArrayLike]
+        scorers: Sequence[StreamScorer],
+        news: Sequence[npt.ArrayLike],
+        *,
+        pool: Executor | None = None,
+        parts: int = 1,
     ) -> list[FloatArray]:
-        """Score new points of many series, grouped by detector class into batched calls."""
+        """Score new points of many series, grouped by detector class into batched calls.
+
+        With a ``pool`` and ``parts > 1``, the batch of a class with ``split_batches`` runs in
+        up to ``parts`` parts at once (one on the calling thread, the others on ``pool``, which
+        needs ``parts - 1`` threads); the scores do not depend on it.
+        """
         fulls = [s.window_for(n) for s, n in zip(scorers, news, strict=True)]
         out: list[FloatArray | None] = [None] * len(scorers)
         groups: dict[type[Detector], list[int]] = {}
         for i, s in enumerate(scorers):
             groups.setdefault(type(s.detector), []).append(i)
         for cls, idx in groups.items():
-            scores = cls._score_many([(scorers[i].detector, fulls[i]) for i in idx])
+            items = [(scorers[i].detector, fulls[i]) for i in idx]
+            scores = _score_in_parts(cls, items, pool, parts)
             for i, sc in zip(idx, scores, strict=True):
                 n_new = len(fulls[i]) - len(scorers[i].context)
                 out[i] = scorers[i].advance(fulls[i], n_new, sc)
         return [o for o in out if o is not None]
+
+
+#: fewer series than this per part, a batch is not split across threads
+SPLIT_MIN_SERIES = 16
+
+
+def _score_in_parts(
+    cls: type[Detector],
+    items: list[tuple[Detector, FloatArray]],
+    pool: Executor | None,
+    parts: int,
+) -> list[FloatArray]:
+    """``cls._score_many(items)``, in parts on ``pool``'s threads and this one when it pays."""
+    parts = min(parts, len(items) // SPLIT_MIN_SERIES)
+    if pool is None or parts < 2 or not cls.split_batches:
+        return cls._score_many(items)
+    bounds = np.linspace(0, len(items), parts + 1).round().astype(int)
+    chunks = [items[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    futures = [pool.submit(cls._score_many, chunk) for chunk in chunks[1:]]
+    out = cls._score_many(chunks[0])
+    for fut in futures:
+        out += fut.result()
+    return out
 
 
 def fit_calibrated(

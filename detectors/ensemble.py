@@ -68,6 +68,7 @@ class Ensemble(Detector):
     """
 
     name = "ensemble"
+    split_batches = True
     params = (
         Param("members", str, DEFAULT_MEMBERS, "comma-separated detector:window members"),
         Param("quantile", float, 0.99, "training quantile mapped to 1", minimum=0.5, maximum=1.0),
@@ -88,7 +89,16 @@ class Ensemble(Detector):
     def context_length(self) -> int:
         """The largest member context (auto windows resolved on the training span)."""
         self._check_fitted()
-        return max(det.context_length for det in self.members_)
+        return self._layout()[0]
+
+    def _layout(self) -> tuple[int, list[int]]:
+        """(context length, ``_skips``), computed once per set of members (hot in streaming)."""
+        cached = vars(self).get("_layout_of")
+        if cached is None or cached[0] is not self.members_:
+            top = max(det.context_length for det in self.members_)
+            cached = (self.members_, (top, [top - det.context_length for det in self.members_]))
+            self._layout_of = cached
+        return cached[1]
 
     def min_train_points(self) -> int:
         return max(
@@ -143,8 +153,7 @@ class Ensemble(Detector):
     def _skips(self) -> list[int]:
         """Leading points each member can skip: the ensemble scores NaN until its largest member
         has a full window, and a member's score of ``t`` depends on its own context only."""
-        top = self.context_length
-        return [top - det.context_length for det in self.members_]
+        return self._layout()[1]
 
     @classmethod
     def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:

@@ -150,6 +150,11 @@ class Scheduler:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._fits = ThreadPoolExecutor(settings.fit_workers, thread_name_prefix="anomalyd-fit")
+        self._score_pool = (
+            ThreadPoolExecutor(settings.score_threads - 1, thread_name_prefix="anomalyd-score")
+            if settings.score_threads > 1
+            else None
+        )
         self._fit_lock = threading.Lock()
         self._fit_queue: deque[FitRequest] = deque()
         self._fit_batches_running = 0
@@ -172,6 +177,8 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._fits.shutdown(wait=False, cancel_futures=True)
+        if self._score_pool is not None:
+            self._score_pool.shutdown(wait=False)
         for _, fut in self._commands:
             fut.set_exception(Unavailable("The service is shutting down."))
 
@@ -328,7 +335,9 @@ class Scheduler:
         scorers = [w.model.scorer for w in todo if w.model is not None]
         saved = [s.context for s in scorers]
         try:
-            raws = StreamScorer.update_many(scorers, [w.values for w in todo])
+            parts = self.settings.score_threads
+            news = [w.values for w in todo]
+            raws = StreamScorer.update_many(scorers, news, pool=self._score_pool, parts=parts)
         except Exception:
             for s, ctx in zip(scorers, saved, strict=True):
                 s.context = ctx

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         10.0, ge=0.0, description="How long a REST write waits for its scores."
     )
     fit_workers: int = Field(1, ge=1)
+    score_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Threads one scoring batch runs on (detectors whose compiled scoring "
+        "releases the GIL score parts of a batch at once; 1 = the scheduler thread only).",
+    )
     fit_batch_max: int = Field(
         64,
         ge=1,

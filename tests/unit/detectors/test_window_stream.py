@@ -1,7 +1,8 @@
-"""The compiled streaming pass of window detectors equals their array path."""
+"""Streaming fast paths: compiled passes equal the array paths, batches split across threads."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,8 @@ import pytest
 
 from detectors import registry
 from detectors._windows import STREAM_WINDOWS, WindowDetector, znorm_windows
+from detectors.apre import STREAM_AE_WINDOWS, _score_all
+from detectors.base import SPLIT_MIN_SERIES, StreamScorer
 
 CASES = [
     ("lof", {"window": 8, "n_neighbors": 5}),
@@ -64,3 +67,42 @@ def test_znorm_windows_standardises_each_window_and_channel() -> None:
     got = znorm_windows(w, 2)
     np.testing.assert_allclose(got, want.reshape(50, 12), rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(got[0], 0.0)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_autoencoder_stream_pass_equals_stacked_forward(channels: int) -> None:
+    det = registry.create("ae", {"window": 8, "epochs": 3}).fit(_series(300, channels, seed=1))
+    x = _series(7 + STREAM_AE_WINDOWS, channels, seed=2) * 1.5
+    x[10, 0] = np.nan
+    assert det._streams(len(x)) and not det._streams(len(x) + 1)
+    stream, stacked = det._score_stream(x), _score_all([(det, x)])[0]
+    np.testing.assert_array_equal(np.isnan(stream), np.isnan(stacked))
+    np.testing.assert_allclose(stream, stacked, rtol=1e-12, atol=1e-12)
+
+
+def test_apre_has_no_stream_pass() -> None:
+    det = registry.create("apre", {"window": 8, "epochs": 1}).fit(_series(300, 1, seed=1))
+    assert not det._streams(10)
+
+
+def test_update_many_in_parts_on_a_pool_gives_the_same_scores() -> None:
+    n = 3 * SPLIT_MIN_SERIES
+    xs = [_series(130, 1, seed=s) for s in range(n)]
+    dets = [registry.create("lof", {"window": 8, "n_neighbors": 5}).fit(x[:100]) for x in xs]
+    submitted: list[int] = []
+
+    class Spy(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(len(args[0]))
+            return super().submit(fn, *args, **kwargs)
+
+    def run(**kw: Any) -> list[np.ndarray]:
+        scorers = [StreamScorer(d, context=x[:100]) for d, x in zip(dets, xs, strict=True)]
+        return StreamScorer.update_many(scorers, [x[100:] for x in xs], **kw)
+
+    with Spy(2) as pool:
+        parted = run(pool=pool, parts=3)
+    assert submitted == [SPLIT_MIN_SERIES, SPLIT_MIN_SERIES]  # the first part ran here
+    for got, want, det, x in zip(parted, run(), dets, xs, strict=True):
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got, det.score(x)[100:], rtol=1e-12)
