@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Self
 
 import numpy as np
 from numba import njit
@@ -202,15 +203,26 @@ class WindowDetector(Detector):
         """Score standardised windows without NaN (apply ``_features`` first)."""
 
     def _score(self, x: FloatArray) -> FloatArray:
-        if len(x) - int(self.window) + 1 <= STREAM_WINDOWS:
-            return self._score_stream(x)
-        return self._score_array(x)
+        return self._score_many([(self, x)])[0]
+
+    @classmethod
+    def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        """Series with at most ``STREAM_WINDOWS`` windows go through ``_score_stream_many`` at
+        once; longer ones through the array path one by one."""
+        few = [i for i, (det, x) in enumerate(items) if len(x) - det.window + 1 <= STREAM_WINDOWS]
+        stream = cls._score_stream_many([items[i] for i in few]) if few else []
+        out = dict(zip(few, stream, strict=True))
+        return [out[i] if i in out else det._score_array(x) for i, (det, x) in enumerate(items)]
 
     def _score_array(self, x: FloatArray) -> FloatArray:
         w = windows((x - self.mean_) / self.std_, self.window)
         return to_points(score_valid(w, self._score_windows), len(x), self.window)
 
     def _score_stream(self, x: FloatArray) -> FloatArray:
-        """``_score`` of a few windows: override with one compiled pass giving the same values
-        (``feature_row`` builds the features)."""
-        return self._score_array(x)
+        return self._score_stream_many([(self, x)])[0]
+
+    @classmethod
+    def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        """The scores of a few windows of many series: override with one compiled call over
+        all of them (``_ragged``; ``feature_row`` builds the features) giving the same values."""
+        return [det._score_array(x) for det, x in items]

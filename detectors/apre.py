@@ -25,6 +25,7 @@ import torch
 from numba import njit
 
 from detectors._knn import knn
+from detectors._ragged import Packed, addresses, series_input, view
 from detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
 from detectors._windows import feature_row, to_points, windows
 from detectors.base import Detector, FloatArray, Param
@@ -254,14 +255,11 @@ class _WindowAE(Detector):
     def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series; networks of equal shape run stacked in one forward pass, and on
         the CPU a series with few new windows takes its compiled pass (``_score_stream``)."""
-        out: dict[int, FloatArray] = {}
-        rest = []
-        for i, (det, x) in enumerate(items):
-            if det._streams(len(x)):
-                out[i] = det._score_stream(x)
-            else:
-                rest.append(i)
-        out.update(zip(rest, _score_all([items[i] for i in rest]), strict=True))
+        few = [i for i, (det, x) in enumerate(items) if det._streams(len(x))]
+        rest = sorted(set(range(len(items))) - set(few))
+        out = dict(zip(rest, _score_all([items[i] for i in rest]), strict=True))
+        if few:
+            out.update(zip(few, cls._score_stream_many([items[i] for i in few]), strict=True))
         return [out[i] for i in range(len(items))]
 
     def _streams(self, n_points: int) -> bool:
@@ -270,6 +268,11 @@ class _WindowAE(Detector):
         return self._has_stream_pass and few and pick_device(self.device).type == "cpu"
 
     def _score_stream(self, x: FloatArray) -> FloatArray:
+        return self._score_stream_many([(self, x)])[0]
+
+    @classmethod
+    def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        """One compiled pass over many series (classes with ``_has_stream_pass``)."""
         raise NotImplementedError
 
 
@@ -361,6 +364,33 @@ def _mse_stream(
     return out
 
 
+@njit(cache=True, nogil=True)
+def _mse_stream_many(
+    flat: FloatArray,
+    starts: IntArray,
+    points_at: IntArray,
+    channels: IntArray,
+    channels_at: IntArray,
+    means: FloatArray,
+    stds: FloatArray,
+    windows: IntArray,
+    znorm: npt.NDArray[np.bool_],
+    addrs: IntArray,
+    n_weights: IntArray,
+    sizes_flat: IntArray,
+    sizes_at: IntArray,
+) -> FloatArray:  # pragma: no cover
+    """``_mse_stream`` of every series of a ``Packed`` (weights by address)."""
+    out = np.empty(points_at[-1])
+    for s in range(len(channels)):
+        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+        weights = view(addrs[s], 1, n_weights[s])[0]
+        sizes = sizes_flat[sizes_at[s] : sizes_at[s + 1]]
+        scores = _mse_stream(x, mean, std, windows[s], weights, sizes)
+        out[points_at[s] : points_at[s + 1]] = scores
+    return out
+
+
 class PlainAE(_WindowAE):
     """Plain MLP autoencoder (APRE's architecture, ``d`` outputs) trained with MSE.
 
@@ -400,10 +430,16 @@ class PlainAE(_WindowAE):
 
     _has_stream_pass = True
 
-    def _score_stream(self, x: FloatArray) -> FloatArray:
-        sizes = np.asarray(self._sizes(), dtype=np.int64)
-        args = (self.mean_, self.std_, int(self.window), self.weights_, sizes)
-        return _mse_stream(x, *args)
+    @classmethod
+    def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        packed = Packed.of(items)
+        addrs = np.array([addresses(det, det.weights_)[0] for det, _ in items], dtype=np.int64)
+        n_weights = np.array([len(det.weights_) for det, _ in items], dtype=np.int64)
+        sizes = [det._sizes() for det, _ in items]
+        sizes_flat = np.array([n for size in sizes for n in size], dtype=np.int64)
+        sizes_at = np.cumsum([0] + [len(size) for size in sizes], dtype=np.int64)
+        args = (addrs, n_weights, sizes_flat, sizes_at)
+        return packed.split(_mse_stream_many(*packed.args(), *args))  # type: ignore[call-arg]
 
 
 class APRE(_WindowAE):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from detectors import registry
+from detectors._ragged import addresses
 from detectors._windows import STREAM_WINDOWS, WindowDetector, znorm_windows
 from detectors.apre import STREAM_AE_WINDOWS, _score_all
 from detectors.base import SPLIT_MIN_SERIES, StreamScorer
@@ -106,3 +107,28 @@ def test_update_many_in_parts_on_a_pool_gives_the_same_scores() -> None:
     for got, want, det, x in zip(parted, run(), dets, xs, strict=True):
         np.testing.assert_array_equal(got, want)
         np.testing.assert_allclose(got, det.score(x)[100:], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "params"), [CASES[0], CASES[3], ("ae", {"window": 8})])
+def test_refit_and_reload_pass_their_own_arrays_to_the_kernels(
+    name: str, params: dict[str, Any], tmp_path: Any
+) -> None:
+    det = registry.create(name, {**params, **({"epochs": 2} if name == "ae" else {})})
+    x = _series(20, 1, seed=5)
+    det.fit(_series(300, 1, seed=1))
+    first = det._score_stream(x)  # caches the fitted arrays' addresses
+    det.fit(_series(300, 1, seed=9) * 3.0)
+    again = det._score_stream(x)
+    assert not np.allclose(again[7:], first[7:])
+    np.testing.assert_allclose(again, det.score(_series(20, 1, seed=5)), rtol=1e-12)
+    det.save(tmp_path)
+    loaded = registry.load(tmp_path)
+    np.testing.assert_array_equal(loaded._score_stream(x), again)
+
+
+def test_addresses_need_contiguous_float64() -> None:
+    class Owner:
+        pass
+
+    with pytest.raises(ValueError, match="must be C-contiguous float64"):
+        addresses(Owner(), np.zeros((4, 4))[:, ::2])

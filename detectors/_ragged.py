@@ -1,0 +1,137 @@
+"""Many series in one compiled call: inputs packed flat, fitted arrays passed by address.
+
+Streaming scores a few new points of hundreds of series per batch. One compiled call per
+series pays Python and dispatch costs per series, and every call takes and gives back the GIL,
+so two threads scoring halves of a batch hand the GIL back and forth hundreds of times. The
+``*_many`` kernels instead take every series of a batch at once: the inputs concatenated
+(``Packed``), and each series' fitted arrays by their address (``addresses``), viewed inside
+the kernel with ``view``. The arrays stay owned (and kept alive) by their detectors, which hold
+them C-contiguous float64; nothing is copied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from numba import carray, njit, types
+from numba.extending import intrinsic
+
+from detectors.base import FloatArray
+
+IntArray = npt.NDArray[np.int64]
+
+
+@intrinsic
+def _f64_pointer(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
+    """An int64 address as a ``float64*`` (for ``numba.carray``)."""
+    sig = types.CPointer(types.float64)(types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.float64)))
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def view(address: int, rows: int, cols: int) -> FloatArray:  # pragma: no cover
+    """The C-contiguous float64 ``(rows, cols)`` array at ``address``."""
+    return carray(_f64_pointer(address), (rows, cols))  # type: ignore[call-arg]
+
+
+def addresses(owner: object, *arrays: FloatArray) -> tuple[int, ...]:
+    """Data addresses of ``arrays`` (C-contiguous float64), cached on ``owner`` per array set
+    (the cache holds the arrays, so their ids identify them)."""
+    ids = tuple(map(id, arrays))
+    cached = vars(owner).get("_addresses_of")
+    if cached is None or cached[1] != ids:
+        for a in arrays:
+            if a.dtype != np.float64 or not a.flags.c_contiguous:
+                raise ValueError("fitted arrays must be C-contiguous float64")
+        cached = (arrays, ids, tuple(int(a.ctypes.data) for a in arrays))
+        vars(owner)["_addresses_of"] = cached
+    return cached[2]
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Validated 2-D inputs of many series, concatenated, with what a window kernel needs.
+
+    Series ``s`` is ``flat[starts[s]:starts[s + 1]]`` reshaped to ``(points, channels[s])``;
+    its scores go to ``out[points_at[s]:points_at[s + 1]]``; its training mean/std per channel
+    are ``means``/``stds`` from ``channels_at[s]``.
+    """
+
+    flat: FloatArray
+    starts: IntArray
+    points_at: IntArray
+    channels: IntArray
+    channels_at: IntArray
+    means: FloatArray
+    stds: FloatArray
+    windows: IntArray
+    znorm: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, items: Sequence[tuple[Any, FloatArray]]) -> Packed:
+        """Pack ``(window detector, x)`` pairs (``mean_``, ``std_``, ``window``, ``normalize``)."""
+        xs = [x for _, x in items]
+        dets = [det for det, _ in items]
+        channels = [x.shape[1] for x in xs]
+        return cls(
+            flat=np.concatenate([x.ravel() for x in xs]).astype(np.float64, copy=False),
+            starts=_offsets([x.size for x in xs]),
+            points_at=_offsets([len(x) for x in xs]),
+            channels=np.array(channels, dtype=np.int64),
+            channels_at=_offsets(channels),
+            means=np.concatenate([d.mean_ for d in dets]).astype(np.float64),
+            stds=np.concatenate([d.std_ for d in dets]).astype(np.float64),
+            windows=np.array([int(d.window) for d in dets], dtype=np.int64),
+            znorm=np.array([getattr(d, "normalize", "none") == "window" for d in dets]),
+        )
+
+    def args(self) -> tuple[Any, ...]:
+        """The packed arrays in the order the ``*_many`` kernels take them."""
+        return (
+            self.flat,
+            self.starts,
+            self.points_at,
+            self.channels,
+            self.channels_at,
+            self.means,
+            self.stds,
+            self.windows,
+            self.znorm,
+        )
+
+    def split(self, out: FloatArray) -> list[FloatArray]:
+        """Per-series pieces of a kernel's flat output."""
+        at = self.points_at.tolist()
+        return [out[lo:hi] for lo, hi in zip(at[:-1], at[1:], strict=True)]
+
+
+def _offsets(sizes: Sequence[int]) -> IntArray:
+    out = np.zeros(len(sizes) + 1, dtype=np.int64)
+    out[1:] = np.cumsum(sizes)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def series_input(
+    s: int,
+    flat: FloatArray,
+    starts: IntArray,
+    points_at: IntArray,
+    channels: IntArray,
+    channels_at: IntArray,
+    means: FloatArray,
+    stds: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover
+    """Series ``s`` of a ``Packed``: ``(x, mean, std)``."""
+    n = points_at[s + 1] - points_at[s]
+    x = flat[starts[s] : starts[s + 1]].reshape((n, channels[s]))
+    lo, hi = channels_at[s], channels_at[s + 1]
+    return x, means[lo:hi], stds[lo:hi]
