@@ -3,10 +3,12 @@
 Ingestion stores points durably, appends them to the series' pending buffer and marks the
 series dirty. The scheduler thread gathers the pending points of every dirty series (up to
 ``batch_max_points``), scores them in one :meth:`StreamScorer.update_many` call (grouped by
-detector class), calibrates, and commits the scores in one transaction. Fits run in a worker
-pool and hand their result back; the scheduler installs a model only when every point before
-its boundary has been scored, so the model of each point is fixed by the data alone (restarts
-and timing never change a score). Reconfiguration and deletion also run on this thread.
+detector class; in ``score_threads`` parts at once where the detector allows), calibrates, and
+commits the scores in one transaction. Fits run in a worker pool (fits that queue up go in
+batches of up to ``fit_batch_max``) and hand their result back; the scheduler installs a model
+only when every point before its boundary has been scored, so the model of each point is fixed
+by the data alone (restarts and timing never change a score). Reconfiguration and deletion
+also run on this thread.
 """
 
 from __future__ import annotations
