@@ -2,12 +2,11 @@
 
 Streaming scores a few new points of hundreds of series per batch. One compiled call per
 series pays Python and dispatch costs per series, and every call takes and gives back the GIL,
-so two threads scoring halves of a batch hand the GIL back and forth hundreds of times.
-``score_packed`` instead runs a detector's compiled per-series function over every series of a
-batch in one call: the inputs concatenated (``Packed``), and each series' fitted arrays by
-their address (``addresses``), viewed inside the per-series function with ``view``. The arrays
-stay owned (and kept alive) by their detectors, which hold them C-contiguous float64; nothing
-is copied.
+so two threads scoring halves of a batch hand the GIL back and forth hundreds of times. The
+``*_many`` kernels instead take every series of a batch at once: the inputs concatenated
+(``Packed``), and each series' fitted arrays by their address (``addresses``), viewed inside
+the kernel with ``view``. The arrays stay owned (and kept alive) by their detectors, which hold
+them C-contiguous float64; nothing is copied.
 """
 
 from __future__ import annotations
@@ -94,11 +93,22 @@ class Packed:
             znorm=np.array([getattr(d, "normalize", "none") == "window" for d in dets]),
         )
 
-    def score(self, score_one: Any, addrs: IntArray, shapes: IntArray) -> list[FloatArray]:
-        """Per-series scores of ``score_packed(score_one, ...)`` (one compiled call)."""
-        args: tuple[Any, ...] = (self.flat, self.starts, self.points_at, self.channels)
-        args += (self.channels_at, self.means, self.stds, self.windows, self.znorm)
-        out = score_packed(score_one, *args, addrs, shapes)  # type: ignore[call-arg]
+    def args(self) -> tuple[Any, ...]:
+        """The packed arrays in the order the ``*_many`` kernels take them."""
+        return (
+            self.flat,
+            self.starts,
+            self.points_at,
+            self.channels,
+            self.channels_at,
+            self.means,
+            self.stds,
+            self.windows,
+            self.znorm,
+        )
+
+    def split(self, out: FloatArray) -> list[FloatArray]:
+        """Per-series pieces of a kernel's flat output."""
         at = self.points_at.tolist()
         return [out[lo:hi] for lo, hi in zip(at[:-1], at[1:], strict=True)]
 
@@ -110,8 +120,8 @@ def _offsets(sizes: Sequence[int]) -> IntArray:
 
 
 @njit(cache=True, nogil=True)
-def score_packed(
-    score_one: Any,
+def series_input(
+    s: int,
     flat: FloatArray,
     starts: IntArray,
     points_at: IntArray,
@@ -119,19 +129,9 @@ def score_packed(
     channels_at: IntArray,
     means: FloatArray,
     stds: FloatArray,
-    windows: IntArray,
-    znorm: npt.NDArray[np.bool_],
-    addrs: IntArray,
-    shapes: IntArray,
-) -> FloatArray:  # pragma: no cover
-    """``score_one(x, mean, std, window, znorm, addrs[s], shapes[s])`` of every series ``s``,
-    concatenated: ``addrs[s]`` holds the addresses of its fitted arrays, ``shapes[s]`` their
-    sizes and any other integers the compiled ``score_one`` needs."""
-    out = np.empty(points_at[-1])
-    for s in range(len(channels)):
-        n = points_at[s + 1] - points_at[s]
-        x = flat[starts[s] : starts[s + 1]].reshape((n, channels[s]))
-        lo, hi = channels_at[s], channels_at[s + 1]
-        scores = score_one(x, means[lo:hi], stds[lo:hi], windows[s], znorm[s], addrs[s], shapes[s])
-        out[points_at[s] : points_at[s + 1]] = scores
-    return out
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover
+    """Series ``s`` of a ``Packed``: ``(x, mean, std)``."""
+    n = points_at[s + 1] - points_at[s]
+    x = flat[starts[s] : starts[s + 1]].reshape((n, channels[s]))
+    lo, hi = channels_at[s], channels_at[s + 1]
+    return x, means[lo:hi], stds[lo:hi]

@@ -25,7 +25,7 @@ import torch
 from numba import njit
 
 from detectors._knn import knn
-from detectors._ragged import Packed, addresses, view
+from detectors._ragged import Packed, addresses, series_input, view
 from detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
 from detectors._windows import feature_row, to_points, windows
 from detectors.base import Detector, FloatArray, Param
@@ -365,19 +365,30 @@ def _mse_stream(
 
 
 @njit(cache=True, nogil=True)
-def _mse_one(
-    x: FloatArray,
-    mean: FloatArray,
-    std: FloatArray,
-    window: int,
-    znorm: bool,
+def _mse_stream_many(
+    flat: FloatArray,
+    starts: IntArray,
+    points_at: IntArray,
+    channels: IntArray,
+    channels_at: IntArray,
+    means: FloatArray,
+    stds: FloatArray,
+    windows: IntArray,
+    znorm: npt.NDArray[np.bool_],
     addrs: IntArray,
-    shapes: IntArray,
+    n_weights: IntArray,
+    sizes_flat: IntArray,
+    sizes_at: IntArray,
 ) -> FloatArray:  # pragma: no cover
-    """``_mse_stream`` of one packed series: weights by address, then their count, the number
-    of layer sizes and the sizes in ``shapes``."""
-    weights = view(addrs[0], 1, shapes[0])[0]
-    return _mse_stream(x, mean, std, window, weights, shapes[2 : 2 + shapes[1]])
+    """``_mse_stream`` of every series of a ``Packed`` (weights by address)."""
+    out = np.empty(points_at[-1])
+    for s in range(len(channels)):
+        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+        weights = view(addrs[s], 1, n_weights[s])[0]
+        sizes = sizes_flat[sizes_at[s] : sizes_at[s + 1]]
+        scores = _mse_stream(x, mean, std, windows[s], weights, sizes)
+        out[points_at[s] : points_at[s + 1]] = scores
+    return out
 
 
 class PlainAE(_WindowAE):
@@ -421,12 +432,14 @@ class PlainAE(_WindowAE):
 
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        addrs = [addresses(det, det.weights_) for det, _ in items]
+        packed = Packed.of(items)
+        addrs = np.array([addresses(det, det.weights_)[0] for det, _ in items], dtype=np.int64)
+        n_weights = np.array([len(det.weights_) for det, _ in items], dtype=np.int64)
         sizes = [det._sizes() for det, _ in items]
-        shapes = np.zeros((len(items), 2 + max(map(len, sizes))), dtype=np.int64)
-        for row, (det, _), size in zip(shapes, items, sizes, strict=True):
-            row[: 2 + len(size)] = (len(det.weights_), len(size), *size)
-        return Packed.of(items).score(_mse_one, np.array(addrs, dtype=np.int64), shapes)
+        sizes_flat = np.array([n for size in sizes for n in size], dtype=np.int64)
+        sizes_at = np.cumsum([0] + [len(size) for size in sizes], dtype=np.int64)
+        args = (addrs, n_weights, sizes_flat, sizes_at)
+        return packed.split(_mse_stream_many(*packed.args(), *args))  # type: ignore[call-arg]
 
 
 class APRE(_WindowAE):

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score
-from detectors._ragged import Packed, addresses, view
+from detectors._ragged import Packed, addresses, series_input, view
 from detectors._windows import NORMALIZE, WindowDetector, feature_row, window_param
 from detectors.base import FloatArray, Param
 
@@ -87,10 +88,13 @@ class WindowLOF(WindowDetector):
 
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        packed = Packed.of(items)
         fitted = [(det, det.reference_t_, det.k_distance_, det.lrd_) for det, _ in items]
         addrs = np.array([addresses(*f) for f in fitted], dtype=np.int64).reshape(-1, 3)
-        shapes = [(*r.shape, int(det.n_neighbors)) for det, r, _, _ in fitted]
-        return Packed.of(items).score(_lof_one, addrs, np.array(shapes, dtype=np.int64))
+        shapes = np.array([r.shape for _, r, _, _ in fitted], dtype=np.int64).reshape(-1, 2)
+        ks = np.array([int(det.n_neighbors) for det, _ in items], dtype=np.int64)
+        out = _lof_stream_many(*packed.args(), addrs, shapes, ks)  # type: ignore[call-arg]
+        return packed.split(out)
 
     # saved row by row under ``reference_`` (the file format does not depend on the layout)
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -105,20 +109,30 @@ class WindowLOF(WindowDetector):
 
 
 @njit(cache=True, nogil=True)
-def _lof_one(
-    x: FloatArray,
-    mean: FloatArray,
-    std: FloatArray,
-    window: int,
-    znorm: bool,
+def _lof_stream_many(
+    flat: FloatArray,
+    starts: IntArray,
+    points_at: IntArray,
+    channels: IntArray,
+    channels_at: IntArray,
+    means: FloatArray,
+    stds: FloatArray,
+    windows: IntArray,
+    znorm: npt.NDArray[np.bool_],
     addrs: IntArray,
     shapes: IntArray,
+    ks: IntArray,
 ) -> FloatArray:  # pragma: no cover
-    """``_lof_stream`` of one packed series: reference, k-distances, lrd by address."""
-    dim, n_ref, k = shapes[0], shapes[1], shapes[2]
-    ref_t = view(addrs[0], dim, n_ref)
-    k_distance, lrd = view(addrs[1], 1, n_ref)[0], view(addrs[2], 1, n_ref)[0]
-    return _lof_stream(x, mean, std, window, znorm, ref_t, k_distance, lrd, k)
+    """``_lof_stream`` of every series of a ``Packed`` (fitted arrays by address)."""
+    out = np.empty(points_at[-1])
+    for s in range(len(channels)):
+        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+        n_ref = shapes[s, 1]
+        ref_t = view(addrs[s, 0], shapes[s, 0], n_ref)
+        k_distance, lrd = view(addrs[s, 1], 1, n_ref)[0], view(addrs[s, 2], 1, n_ref)[0]
+        scores = _lof_stream(x, mean, std, windows[s], znorm[s], ref_t, k_distance, lrd, ks[s])
+        out[points_at[s] : points_at[s + 1]] = scores
+    return out
 
 
 @njit(cache=True, nogil=True)

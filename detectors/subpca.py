@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Self
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
-from detectors._ragged import IntArray, Packed, addresses, view
+from detectors._ragged import IntArray, Packed, addresses, series_input, view
 from detectors._windows import (
     MAX_TRAIN_WINDOWS,
     NORMALIZE,
@@ -91,26 +92,37 @@ class SubPCA(WindowDetector):
 
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        packed = Packed.of(items)
         fitted = [(det, det.center_, det.components_) for det, _ in items]
         addrs = np.array([addresses(*f) for f in fitted], dtype=np.int64).reshape(-1, 2)
         shapes = np.array([c.shape for _, _, c in fitted], dtype=np.int64).reshape(-1, 2)
-        return Packed.of(items).score(_spe_one, addrs, shapes)
+        out = _spe_stream_many(*packed.args(), addrs, shapes)  # type: ignore[call-arg]
+        return packed.split(out)
 
 
 @njit(cache=True, nogil=True)
-def _spe_one(
-    x: FloatArray,
-    mean: FloatArray,
-    std: FloatArray,
-    window: int,
-    znorm: bool,
+def _spe_stream_many(
+    flat: FloatArray,
+    starts: IntArray,
+    points_at: IntArray,
+    channels: IntArray,
+    channels_at: IntArray,
+    means: FloatArray,
+    stds: FloatArray,
+    windows: IntArray,
+    znorm: npt.NDArray[np.bool_],
     addrs: IntArray,
     shapes: IntArray,
 ) -> FloatArray:  # pragma: no cover
-    """``_spe_stream`` of one packed series: centre and components by address."""
-    n_comp, dim = shapes[0], shapes[1]
-    center, components = view(addrs[0], 1, dim)[0], view(addrs[1], n_comp, dim)
-    return _spe_stream(x, mean, std, window, znorm, center, components)
+    """``_spe_stream`` of every series of a ``Packed`` (fitted arrays by address)."""
+    out = np.empty(points_at[-1])
+    for s in range(len(channels)):
+        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+        n_comp, dim = shapes[s, 0], shapes[s, 1]
+        center, components = view(addrs[s, 0], 1, dim)[0], view(addrs[s, 1], n_comp, dim)
+        scores = _spe_stream(x, mean, std, windows[s], znorm[s], center, components)
+        out[points_at[s] : points_at[s + 1]] = scores
+    return out
 
 
 @njit(cache=True, nogil=True)
