@@ -51,3 +51,12 @@ def test_remote_write_decode_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--series", "5", "--per-series", "3", "--repeats", "2"]) == 0
     printed = capsys.readouterr().out
     assert "same result: True" in printed and "ratio (parser / scanner)" in printed
+
+
+def test_stream_paths_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("stream_paths")
+    argv = ["--windows", "4", "--trains", "200", "--repeats", "1", "--series", "4"]
+    assert bench.main([*argv, "--batches", "2", "--pause", "0.01"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("x\n") >= 3 + 2  # three path rows and two thread rows with ratios
+    assert "two parts" in printed
