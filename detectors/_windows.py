@@ -66,10 +66,11 @@ def channel_stats(x: FloatArray, floor: float = 1e-8) -> tuple[FloatArray, Float
 
 
 ZNORM_FLOOR = 0.01
-#: at most this many windows, ``WindowDetector`` scores through ``_score_stream`` (one compiled
-#: pass) instead of the array path. Streaming sends a few new points per series, but a service
-#: that fell behind scores hundreds per series at once. Measured (LOF, Sub-PCA; 1,024 windows):
-#: faster than the array path with 256 training windows, within 10% of it with 3,000.
+#: at most this many windows, ``WindowDetector`` scores through ``_score_stream_many`` (one
+#: compiled call for many series) instead of the array path. Streaming sends a few new points
+#: per series, but a service that fell behind scores hundreds per series at once. Measured
+#: (``benchmarks/stream_paths.py``): LOF 1.5-2.4x faster than the array path up to 1,024
+#: windows with 256 training windows; with 3,000, faster at 16 but 0.8x at 256-1,024.
 STREAM_WINDOWS = 1024
 
 
