@@ -94,7 +94,7 @@ class Packed:
         )
 
     def args(self) -> tuple[Any, ...]:
-        """The packed arrays in the order the ``*_many`` kernels take them."""
+        """The packed arrays as the one tuple the ``*_many`` kernels take first."""
         return (
             self.flat,
             self.starts,
@@ -121,17 +121,12 @@ def _offsets(sizes: Sequence[int]) -> IntArray:
 
 @njit(cache=True, nogil=True)
 def series_input(
-    s: int,
-    flat: FloatArray,
-    starts: IntArray,
-    points_at: IntArray,
-    channels: IntArray,
-    channels_at: IntArray,
-    means: FloatArray,
-    stds: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:  # pragma: no cover
-    """Series ``s`` of a ``Packed``: ``(x, mean, std)``."""
-    n = points_at[s + 1] - points_at[s]
-    x = flat[starts[s] : starts[s + 1]].reshape((n, channels[s]))
-    lo, hi = channels_at[s], channels_at[s + 1]
-    return x, means[lo:hi], stds[lo:hi]
+    s: int, packed: tuple[Any, ...]
+) -> tuple[FloatArray, FloatArray, FloatArray, int, bool, int, int]:  # pragma: no cover
+    """Series ``s`` of ``Packed.args()``: ``(x, mean, std, window, znorm, lo, hi)``, its
+    scores going to ``out[lo:hi]``."""
+    flat, starts, points_at, channels, channels_at, means, stds, windows, znorm = packed
+    lo, hi = points_at[s], points_at[s + 1]
+    x = flat[starts[s] : starts[s + 1]].reshape((hi - lo, channels[s]))
+    c_lo, c_hi = channels_at[s], channels_at[s + 1]
+    return x, means[c_lo:c_hi], stds[c_lo:c_hi], windows[s], znorm[s], lo, hi

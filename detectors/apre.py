@@ -366,28 +366,19 @@ def _mse_stream(
 
 @njit(cache=True, nogil=True)
 def _mse_stream_many(
-    flat: FloatArray,
-    starts: IntArray,
-    points_at: IntArray,
-    channels: IntArray,
-    channels_at: IntArray,
-    means: FloatArray,
-    stds: FloatArray,
-    windows: IntArray,
-    znorm: npt.NDArray[np.bool_],
+    packed: tuple[Any, ...],
     addrs: IntArray,
     n_weights: IntArray,
     sizes_flat: IntArray,
     sizes_at: IntArray,
 ) -> FloatArray:  # pragma: no cover
-    """``_mse_stream`` of every series of a ``Packed`` (weights by address)."""
-    out = np.empty(points_at[-1])
-    for s in range(len(channels)):
-        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+    """``_mse_stream`` of every series of ``Packed.args()`` (weights by address)."""
+    out = np.empty(packed[2][-1])
+    for s in range(len(addrs)):
+        x, mean, std, window, _, lo, hi = series_input(s, packed)
         weights = view(addrs[s], 1, n_weights[s])[0]
         sizes = sizes_flat[sizes_at[s] : sizes_at[s + 1]]
-        scores = _mse_stream(x, mean, std, windows[s], weights, sizes)
-        out[points_at[s] : points_at[s + 1]] = scores
+        out[lo:hi] = _mse_stream(x, mean, std, window, weights, sizes)
     return out
 
 
@@ -439,7 +430,7 @@ class PlainAE(_WindowAE):
         sizes_flat = np.array([n for size in sizes for n in size], dtype=np.int64)
         sizes_at = np.cumsum([0] + [len(size) for size in sizes], dtype=np.int64)
         args = (addrs, n_weights, sizes_flat, sizes_at)
-        return packed.split(_mse_stream_many(*packed.args(), *args))  # type: ignore[call-arg]
+        return packed.split(_mse_stream_many(packed.args(), *args))
 
 
 class APRE(_WindowAE):

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
-import numpy.typing as npt
 from numba import njit
 
 from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score
@@ -93,7 +92,7 @@ class WindowLOF(WindowDetector):
         addrs = np.array([addresses(*f) for f in fitted], dtype=np.int64).reshape(-1, 3)
         shapes = np.array([r.shape for _, r, _, _ in fitted], dtype=np.int64).reshape(-1, 2)
         ks = np.array([int(det.n_neighbors) for det, _ in items], dtype=np.int64)
-        out = _lof_stream_many(*packed.args(), addrs, shapes, ks)  # type: ignore[call-arg]
+        out = _lof_stream_many(packed.args(), addrs, shapes, ks)
         return packed.split(out)
 
     # saved row by row under ``reference_`` (the file format does not depend on the layout)
@@ -110,28 +109,16 @@ class WindowLOF(WindowDetector):
 
 @njit(cache=True, nogil=True)
 def _lof_stream_many(
-    flat: FloatArray,
-    starts: IntArray,
-    points_at: IntArray,
-    channels: IntArray,
-    channels_at: IntArray,
-    means: FloatArray,
-    stds: FloatArray,
-    windows: IntArray,
-    znorm: npt.NDArray[np.bool_],
-    addrs: IntArray,
-    shapes: IntArray,
-    ks: IntArray,
+    packed: tuple[Any, ...], addrs: IntArray, shapes: IntArray, ks: IntArray
 ) -> FloatArray:  # pragma: no cover
-    """``_lof_stream`` of every series of a ``Packed`` (fitted arrays by address)."""
-    out = np.empty(points_at[-1])
-    for s in range(len(channels)):
-        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+    """``_lof_stream`` of every series of ``Packed.args()`` (fitted arrays by address)."""
+    out = np.empty(packed[2][-1])
+    for s in range(len(ks)):
+        x, mean, std, window, znorm, lo, hi = series_input(s, packed)
         n_ref = shapes[s, 1]
         ref_t = view(addrs[s, 0], shapes[s, 0], n_ref)
         k_distance, lrd = view(addrs[s, 1], 1, n_ref)[0], view(addrs[s, 2], 1, n_ref)[0]
-        scores = _lof_stream(x, mean, std, windows[s], znorm[s], ref_t, k_distance, lrd, ks[s])
-        out[points_at[s] : points_at[s + 1]] = scores
+        out[lo:hi] = _lof_stream(x, mean, std, window, znorm, ref_t, k_distance, lrd, ks[s])
     return out
 
 

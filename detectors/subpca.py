@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
-import numpy.typing as npt
 from numba import njit
 
 from detectors._ragged import IntArray, Packed, addresses, series_input, view
@@ -96,32 +95,21 @@ class SubPCA(WindowDetector):
         fitted = [(det, det.center_, det.components_) for det, _ in items]
         addrs = np.array([addresses(*f) for f in fitted], dtype=np.int64).reshape(-1, 2)
         shapes = np.array([c.shape for _, _, c in fitted], dtype=np.int64).reshape(-1, 2)
-        out = _spe_stream_many(*packed.args(), addrs, shapes)  # type: ignore[call-arg]
+        out = _spe_stream_many(packed.args(), addrs, shapes)
         return packed.split(out)
 
 
 @njit(cache=True, nogil=True)
 def _spe_stream_many(
-    flat: FloatArray,
-    starts: IntArray,
-    points_at: IntArray,
-    channels: IntArray,
-    channels_at: IntArray,
-    means: FloatArray,
-    stds: FloatArray,
-    windows: IntArray,
-    znorm: npt.NDArray[np.bool_],
-    addrs: IntArray,
-    shapes: IntArray,
+    packed: tuple[Any, ...], addrs: IntArray, shapes: IntArray
 ) -> FloatArray:  # pragma: no cover
-    """``_spe_stream`` of every series of a ``Packed`` (fitted arrays by address)."""
-    out = np.empty(points_at[-1])
-    for s in range(len(channels)):
-        x, mean, std = series_input(s, flat, starts, points_at, channels, channels_at, means, stds)
+    """``_spe_stream`` of every series of ``Packed.args()`` (fitted arrays by address)."""
+    out = np.empty(packed[2][-1])
+    for s in range(len(addrs)):
+        x, mean, std, window, znorm, lo, hi = series_input(s, packed)
         n_comp, dim = shapes[s, 0], shapes[s, 1]
         center, components = view(addrs[s, 0], 1, dim)[0], view(addrs[s, 1], n_comp, dim)
-        scores = _spe_stream(x, mean, std, windows[s], znorm[s], center, components)
-        out[points_at[s] : points_at[s + 1]] = scores
+        out[lo:hi] = _spe_stream(x, mean, std, window, znorm, center, components)
     return out
 
 
