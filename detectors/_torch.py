@@ -13,6 +13,7 @@ detectors save them to safetensors like any other fitted array.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,11 +29,17 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 
 
+@functools.cache
+def _cuda_available() -> bool:
+    """Asked once per process (``pick_device`` runs per series on the streaming hot path)."""
+    return torch.cuda.is_available()
+
+
 def pick_device(name: str) -> torch.device:
     """``"auto"``: CUDA when available, else CPU; ``"cpu"``; ``"cuda"`` (ValueError without one)."""
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
+    if name == "cpu" or (name == "auto" and not _cuda_available()):
         return torch.device("cpu")
-    if not torch.cuda.is_available():
+    if not _cuda_available():
         raise ValueError("`device` is 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'.")
     return torch.device("cuda")
 
