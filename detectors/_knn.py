@@ -224,15 +224,32 @@ def sq_dists_t(
     """``out[j]`` = squared distance of ``row`` to column ``j`` of ``reference_t`` (dim, n).
 
     The sum over dimensions runs left to right like ``_sq_dist`` (bit-identical distances);
-    the inner loop runs along the references, so it vectorises.
+    the inner loops run along the references, so they vectorise, and take four dimensions per
+    pass so ``out`` is loaded and stored once per four terms.
     """
     out[:] = 0.0
-    for c in range(reference_t.shape[0]):
+    dim = reference_t.shape[0]
+    tail = dim - dim % 4
+    for c in range(0, tail, 4):
+        _add_four(row, reference_t, c, out)
+    for c in range(tail, dim):
         value = row[c]
         column = reference_t[c]
         for j in range(reference_t.shape[1]):
             diff = value - column[j]
             out[j] += diff * diff
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_four(
+    row: FloatArray, reference_t: FloatArray, c: int, out: FloatArray
+) -> None:  # pragma: no cover
+    """Add the squared differences of dimensions ``c .. c + 3`` to ``out``, in that order."""
+    v0, v1, v2, v3 = row[c], row[c + 1], row[c + 2], row[c + 3]
+    r0, r1, r2, r3 = reference_t[c], reference_t[c + 1], reference_t[c + 2], reference_t[c + 3]
+    for j in range(reference_t.shape[1]):
+        d0, d1, d2, d3 = v0 - r0[j], v1 - r1[j], v2 - r2[j], v3 - r3[j]
+        out[j] = out[j] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
 
 
 @njit(cache=True, nogil=True)

@@ -11,9 +11,9 @@ them C-contiguous float64; nothing is copied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,7 @@ from numba.extending import intrinsic
 from detectors.base import FloatArray
 
 IntArray = npt.NDArray[np.int64]
+T = TypeVar("T")
 
 
 @intrinsic
@@ -36,23 +37,50 @@ def _f64_pointer(typingctx: Any, address: Any) -> Any:  # pragma: no cover - com
     return sig, codegen
 
 
+@intrinsic
+def _i64_pointer(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
+    """An int64 address as an ``int64*`` (for ``numba.carray``)."""
+    sig = types.CPointer(types.int64)(types.int64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True)
 def view(address: int, rows: int, cols: int) -> FloatArray:  # pragma: no cover
     """The C-contiguous float64 ``(rows, cols)`` array at ``address``."""
     return carray(_f64_pointer(address), (rows, cols))  # type: ignore[call-arg]
 
 
+@njit(cache=True, nogil=True)
+def view_int(address: int, n: int) -> IntArray:  # pragma: no cover
+    """The contiguous int64 vector of length ``n`` at ``address``."""
+    return carray(_i64_pointer(address), (n,))  # type: ignore[call-arg]
+
+
 def addresses(owner: object, *arrays: FloatArray) -> tuple[int, ...]:
     """Data addresses of ``arrays`` (C-contiguous float64), cached on ``owner`` per array set
     (the cache holds the arrays, so their ids identify them)."""
+    return cached_on(owner, "_addresses_of", arrays, lambda: _addresses(arrays))
+
+
+def _addresses(arrays: Sequence[npt.NDArray[Any]]) -> tuple[int, ...]:
+    for a in arrays:
+        if a.dtype not in (np.float64, np.int64) or not a.flags.c_contiguous:
+            raise ValueError("fitted arrays must be C-contiguous float64 (int64: layer sizes)")
+    return tuple(int(a.__array_interface__["data"][0]) for a in arrays)
+
+
+def cached_on(owner: object, key: str, arrays: Sequence[object], make: Callable[[], T]) -> T:
+    """``make()``, cached in ``vars(owner)[key]`` for as long as ``arrays`` are the same objects
+    (the cache holds them, so their ids identify them)."""
     ids = tuple(map(id, arrays))
-    cached = vars(owner).get("_addresses_of")
+    cached = vars(owner).get(key)
     if cached is None or cached[1] != ids:
-        for a in arrays:
-            if a.dtype != np.float64 or not a.flags.c_contiguous:
-                raise ValueError("fitted arrays must be C-contiguous float64")
-        cached = (arrays, ids, tuple(int(a.ctypes.data) for a in arrays))
-        vars(owner)["_addresses_of"] = cached
+        cached = (tuple(arrays), ids, make())
+        vars(owner)[key] = cached
     return cached[2]
 
 
@@ -83,10 +111,10 @@ class Packed:
         channels = [x.shape[1] for x in xs]
         return cls(
             flat=np.concatenate([x.ravel() for x in xs]).astype(np.float64, copy=False),
-            starts=_offsets([x.size for x in xs]),
-            points_at=_offsets([len(x) for x in xs]),
+            starts=offsets([x.size for x in xs]),
+            points_at=offsets([len(x) for x in xs]),
             channels=np.array(channels, dtype=np.int64),
-            channels_at=_offsets(channels),
+            channels_at=offsets(channels),
             means=np.concatenate([d.mean_ for d in dets]).astype(np.float64),
             stds=np.concatenate([d.std_ for d in dets]).astype(np.float64),
             windows=np.array([int(d.window) for d in dets], dtype=np.int64),
@@ -113,7 +141,7 @@ class Packed:
         return [out[lo:hi] for lo, hi in zip(at[:-1], at[1:], strict=True)]
 
 
-def _offsets(sizes: Sequence[int]) -> IntArray:
+def offsets(sizes: Sequence[int]) -> IntArray:
     out = np.zeros(len(sizes) + 1, dtype=np.int64)
     out[1:] = np.cumsum(sizes)
     return out
@@ -130,3 +158,27 @@ def series_input(
     x = flat[starts[s] : starts[s + 1]].reshape((hi - lo, channels[s]))
     c_lo, c_hi = channels_at[s], channels_at[s + 1]
     return x, means[c_lo:c_hi], stds[c_lo:c_hi], windows[s], znorm[s], lo, hi
+
+
+#: kinds of member kernels the fused ensemble pass (``detectors._fused``) dispatches to
+KIND_LOF, KIND_SPE, KIND_MSE = 1, 2, 3
+#: fields of a member record (int64): kind, window, znorm flag, leading points to skip (set by
+#: the ensemble), addresses of the channel mean/std and of up to three fitted arrays, two
+#: dimensions and one more integer (LOF's ``k``)
+RECORD_FIELDS = 12
+SKIP_FIELD = 3
+
+
+def member_record(
+    det: Any, kind: int, fitted: Sequence[npt.NDArray[Any]], dims: tuple[int, int], k: int = 0
+) -> IntArray:
+    """The record of a fitted window detector ``det`` (cached on it while its arrays stay)."""
+    arrays = (det.mean_, det.std_, *fitted)
+
+    def make() -> IntArray:
+        addrs = list(_addresses(arrays)) + [0] * (5 - len(arrays))
+        znorm = int(getattr(det, "normalize", "none") == "window")
+        rec = [kind, int(det.window), znorm, 0, *addrs, *dims, k]
+        return np.array(rec, dtype=np.int64)
+
+    return cached_on(det, "_record_of", arrays, make)

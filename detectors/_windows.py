@@ -101,10 +101,18 @@ def _znorm_rows(w: FloatArray, n_channels: int, floor: float) -> FloatArray:  # 
 
 
 @njit(cache=True, nogil=True)
+def standardize(x: FloatArray, mean: FloatArray, std: FloatArray) -> FloatArray:  # pragma: no cover
+    """``(x - mean) / std`` per channel (NaN stays NaN): each point once, not once per window."""
+    z = np.empty(x.shape)
+    for t in range(x.shape[0]):
+        for ch in range(x.shape[1]):
+            z[t, ch] = (x[t, ch] - mean[ch]) / std[ch]
+    return z
+
+
+@njit(cache=True, nogil=True)
 def feature_row(
-    x: FloatArray,
-    mean: FloatArray,
-    std: FloatArray,
+    z: FloatArray,
     end: int,
     window: int,
     znorm: bool,
@@ -112,15 +120,16 @@ def feature_row(
 ) -> bool:  # pragma: no cover
     """Write the features of the window ending at ``end`` into ``row``; False if it has NaN.
 
-    The same values as ``windows((x - mean) / std, window)[end - window + 1]``, followed by
-    ``znorm_windows`` when ``znorm``: the compiled streaming kernels and the array path of a
-    ``WindowDetector`` see bit-identical features.
+    ``z`` is ``standardize(x, mean, std)``. The same values as
+    ``windows((x - mean) / std, window)[end - window + 1]``, followed by ``znorm_windows`` when
+    ``znorm``: the compiled streaming kernels and the array path of a ``WindowDetector`` see
+    bit-identical features.
     """
-    n_channels = x.shape[1]
+    n_channels = z.shape[1]
     start = end - window + 1
     for r in range(window):
         for ch in range(n_channels):
-            value = (x[start + r, ch] - mean[ch]) / std[ch]
+            value = z[start + r, ch]
             if np.isnan(value):
                 return False
             row[r * n_channels + ch] = value

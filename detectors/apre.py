@@ -25,9 +25,17 @@ import torch
 from numba import njit
 
 from detectors._knn import knn
-from detectors._ragged import Packed, addresses, series_input, view
+from detectors._ragged import (
+    KIND_MSE,
+    Packed,
+    addresses,
+    cached_on,
+    member_record,
+    series_input,
+    view,
+)
 from detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
-from detectors._windows import feature_row, to_points, windows
+from detectors._windows import feature_row, standardize, to_points, windows
 from detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
@@ -326,7 +334,16 @@ def _mlp_into(
         bias = at + n_in * n_out
         for j in range(n_out):
             b[j] = flat[bias + j]
-        for i in range(n_in):
+        tail = n_in - n_in % 4
+        for i in range(0, tail, 4):  # four inputs per pass: ``b`` loaded and stored once per four
+            h0, h1, h2, h3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            w0 = flat[at + i * n_out : at + (i + 1) * n_out]
+            w1 = flat[at + (i + 1) * n_out : at + (i + 2) * n_out]
+            w2 = flat[at + (i + 2) * n_out : at + (i + 3) * n_out]
+            w3 = flat[at + (i + 3) * n_out : at + (i + 4) * n_out]
+            for j in range(n_out):
+                b[j] = b[j] + h0 * w0[j] + h1 * w1[j] + h2 * w2[j] + h3 * w3[j]
+        for i in range(tail, n_in):
             h = a[i]
             row = at + i * n_out
             for j in range(n_out):
@@ -349,10 +366,11 @@ def _mse_stream(
     """``PlainAE`` scores of every window of ``x`` in one pass (loops instead of batched
     products: equal up to rounding). NaN without a full window or with NaN in it."""
     out = np.full(x.shape[0], np.nan)
+    z = standardize(x, mean, std)
     row = np.empty(sizes[0])
     a, b = np.empty(sizes.max()), np.empty(sizes.max())
     for end in range(window - 1, x.shape[0]):
-        if not feature_row(x, mean, std, end, window, False, row):
+        if not feature_row(z, end, window, False, row):
             continue
         a[: sizes[0]] = row
         _mlp_into(flat, sizes, a, b)
@@ -420,6 +438,15 @@ class PlainAE(_WindowAE):
         return ((z - out) ** 2).sum(axis=1)
 
     _has_stream_pass = True
+
+    def stream_record(self) -> npt.NDArray[np.int64] | None:
+        if pick_device(self.device).type != "cpu":
+            return None
+        sizes = cached_on(
+            self, "_sizes_of", (self.weights_,), lambda: np.array(self._sizes(), dtype=np.int64)
+        )
+        dims = (len(self.weights_), len(sizes))
+        return member_record(self, KIND_MSE, (self.weights_, sizes), dims)
 
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:

@@ -135,6 +135,17 @@ class Detector(abc.ABC):
     split_batches: ClassVar[bool] = False
     params: ClassVar[tuple[Param, ...]]
 
+    def stream_record(self) -> npt.NDArray[np.int64] | None:
+        """This fitted detector as a member of the ensemble's fused streaming pass
+        (``detectors._fused``: a record of its kernel kind and fitted arrays), or None when it
+        has no such kernel (the ensemble then scores it through ``_score_many``)."""
+        return None
+
+    def prepare_streaming(self) -> None:
+        """Precompute what streaming this fitted detector needs (``StreamScorer`` calls it; the
+        service calls it right after a fit, on the fit worker, off the scoring path)."""
+        return None
+
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, Any]:
         """The declared parameters and their current values."""
@@ -355,6 +366,7 @@ class StreamScorer:
 
     def __init__(self, detector: Detector, context: npt.ArrayLike | None = None) -> None:
         self.detector = detector
+        detector.prepare_streaming()
         width = detector.context_length
         empty = np.empty((0, detector.n_channels_))
         self.context = empty if context is None else as_2d(context, name="context")[-width:]

@@ -9,6 +9,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
+from detectors._ragged import SKIP_FIELD, cached_on, offsets
+from detectors.apre import STREAM_AE_WINDOWS
 from detectors.base import Detector, FloatArray, Param
 
 DEFAULT_MEMBERS = (
@@ -16,6 +18,9 @@ DEFAULT_MEMBERS = (
     "lof:auto:normalize=window:max_train_windows=2000,subpca:64,ae:64"
 )
 AUTO_FALLBACK = 8
+#: at most this many new windows per series take the fused streaming pass (the autoencoder's
+#: compiled pass pays up to this many; more go member class by member class)
+FUSED_WINDOWS = STREAM_AE_WINDOWS
 
 
 Member = tuple[str, int | None, dict[str, Any]]
@@ -157,21 +162,38 @@ class Ensemble(Detector):
 
     @classmethod
     def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        """Score many series: the members of one class run in one batched call across series."""
-        xs = [x for _, x in items]
-        groups: dict[type[Detector], list[tuple[int, int]]] = {}
-        for i, (det, _) in enumerate(items):
-            for j, member in enumerate(det.members_):
-                groups.setdefault(type(member), []).append((i, j))
-        skips = [det._skips() for det, _ in items]
-        raw: dict[tuple[int, int], FloatArray] = {}
-        for member_cls, keys in groups.items():
-            batch = [(items[i][0].members_[j], xs[i][skips[i][j] :]) for i, j in keys]
-            raw.update(zip(keys, member_cls._score_many(batch), strict=True))
-        return [
-            _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
-            for i, (det, _) in enumerate(items)
-        ]
+        """Score many series: a few new windows of series whose members all have a compiled
+        streaming kernel in one fused call (``_fused``), the others member class by class."""
+        few = [i for i, (det, x) in enumerate(items) if det._fuses(len(x))]
+        rest = sorted(set(range(len(items))) - set(few))
+        out = dict(zip(rest, _score_by_member([items[i] for i in rest]), strict=True))
+        if few:
+            out.update(zip(few, _score_fused([items[i] for i in few]), strict=True))
+        return [out[i] for i in range(len(items))]
+
+    def _fuses(self, n_points: int) -> bool:
+        """Whether ``n_points`` take the fused pass (few new windows, every member has one)."""
+        return n_points - self.context_length <= FUSED_WINDOWS and self._records() is not None
+
+    def prepare_streaming(self) -> None:
+        """Build the members' records and load the fused kernel (off the scoring path)."""
+        if self._records() is not None:
+            from detectors._fused import warm
+
+            warm()
+
+    def _records(self) -> tuple[npt.NDArray[np.int64], FloatArray] | None:
+        """The members' records (``_fused``) with their skips, and their (median, scale)."""
+
+        def make() -> tuple[npt.NDArray[np.int64], FloatArray] | None:
+            records = [det.stream_record() for det in self.members_]
+            if any(r is None for r in records):
+                return None
+            table = np.stack(records)  # type: ignore[arg-type]
+            table[:, SKIP_FIELD] = self._skips()
+            return table, np.column_stack([self.center_, self.scale_])
+
+        return cached_on(self, "_records_of", (self.members_, self.center_, self.scale_), make)
 
     # Members are detectors: save their state under a prefix per member.
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -214,6 +236,45 @@ def _fit_all(items: Sequence[tuple[Ensemble, FloatArray]]) -> None:
     for (det, _), own in zip(items, members, strict=True):
         det.members_ = own
         det._standardise_members([train_scores[id(m)] for m in own])
+
+
+def _score_by_member(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[FloatArray]:
+    """The members of one class run in one ``_score_many`` call across series."""
+    xs = [x for _, x in items]
+    groups: dict[type[Detector], list[tuple[int, int]]] = {}
+    for i, (det, _) in enumerate(items):
+        for j, member in enumerate(det.members_):
+            groups.setdefault(type(member), []).append((i, j))
+    skips = [det._skips() for det, _ in items]
+    raw: dict[tuple[int, int], FloatArray] = {}
+    for member_cls, keys in groups.items():
+        batch = [(items[i][0].members_[j], xs[i][skips[i][j] :]) for i, j in keys]
+        raw.update(zip(keys, member_cls._score_many(batch), strict=True))
+    return [
+        _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
+        for i, (det, _) in enumerate(items)
+    ]
+
+
+def _score_fused(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[FloatArray]:
+    """``_score_by_member``'s scores in one compiled call (``_fused.ensemble_stream_many``)."""
+    from detectors._fused import ensemble_stream_many  # imports the member kernels
+
+    xs = [x for _, x in items]
+    tables = [det._records() for det, _ in items]
+    records = np.concatenate([t[0] for t in tables if t is not None])
+    center_scale = np.concatenate([t[1] for t in tables if t is not None])
+    members_at = offsets([len(det.members_) for det, _ in items])
+    points_at = offsets([len(x) for x in xs])
+    packed = (
+        np.concatenate([x.ravel() for x in xs]),
+        offsets([x.size for x in xs]),
+        points_at,
+        np.array([x.shape[1] for x in xs], dtype=np.int64),
+    )
+    out = ensemble_stream_many(packed, records, members_at, center_scale)
+    at = points_at.tolist()
+    return [out[lo:hi] for lo, hi in zip(at[:-1], at[1:], strict=True)]
 
 
 def _combine(det: Ensemble, member_scores: Sequence[FloatArray], n: int) -> FloatArray:

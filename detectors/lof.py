@@ -9,8 +9,8 @@ import numpy as np
 from numba import njit
 
 from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score
-from detectors._ragged import Packed, addresses, series_input, view
-from detectors._windows import NORMALIZE, WindowDetector, feature_row, window_param
+from detectors._ragged import KIND_LOF, Packed, addresses, member_record, series_input, view
+from detectors._windows import NORMALIZE, WindowDetector, feature_row, standardize, window_param
 from detectors.base import FloatArray, Param
 
 __all__ = ["WindowLOF", "lof_fit", "lof_score"]
@@ -95,6 +95,11 @@ class WindowLOF(WindowDetector):
         out = _lof_stream_many(packed.args(), addrs, shapes, ks)
         return packed.split(out)
 
+    def stream_record(self) -> IntArray:
+        fitted = (self.reference_t_, self.k_distance_, self.lrd_)
+        dims = self.reference_t_.shape
+        return member_record(self, KIND_LOF, fitted, dims, int(self.n_neighbors))
+
     # saved row by row under ``reference_`` (the file format does not depend on the layout)
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = super().state_arrays()
@@ -136,11 +141,12 @@ def _lof_stream(
 ) -> FloatArray:  # pragma: no cover
     """Scores of every point of ``x`` (NaN without a full window or with NaN in it)."""
     out = np.full(x.shape[0], np.nan)
+    z = standardize(x, mean, std)
     row = np.empty(reference_t.shape[0])
     scratch = np.empty(reference_t.shape[1])
     dist = np.empty(k)
     idx: IntArray = np.empty(k, dtype=np.int64)
     for end in range(window - 1, x.shape[0]):
-        if feature_row(x, mean, std, end, window, znorm, row):
+        if feature_row(z, end, window, znorm, row):
             out[end] = lof_of_row(row, reference_t, k_distance, lrd, k, scratch, dist, idx)
     return out

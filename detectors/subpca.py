@@ -8,12 +8,21 @@ from typing import Any, Self
 import numpy as np
 from numba import njit
 
-from detectors._ragged import IntArray, Packed, addresses, series_input, view
+from detectors._ragged import (
+    KIND_SPE,
+    IntArray,
+    Packed,
+    addresses,
+    member_record,
+    series_input,
+    view,
+)
 from detectors._windows import (
     MAX_TRAIN_WINDOWS,
     NORMALIZE,
     WindowDetector,
     feature_row,
+    standardize,
     window_param,
 )
 from detectors.base import FloatArray, Param
@@ -98,6 +107,10 @@ class SubPCA(WindowDetector):
         out = _spe_stream_many(packed.args(), addrs, shapes)
         return packed.split(out)
 
+    def stream_record(self) -> IntArray:
+        dims = self.components_.shape
+        return member_record(self, KIND_SPE, (self.center_, self.components_), dims)
+
 
 @njit(cache=True, nogil=True)
 def _spe_stream_many(
@@ -126,10 +139,11 @@ def _spe_stream(
     """``_score_windows`` of every window of ``x`` in one pass (loops instead of BLAS: equal
     up to rounding). NaN without a full window or with NaN in it."""
     out = np.full(x.shape[0], np.nan)
+    z = standardize(x, mean, std)
     row = np.empty(center.shape[0])
     proj = np.empty(components.shape[0])
     for end in range(window - 1, x.shape[0]):
-        if not feature_row(x, mean, std, end, window, znorm, row):
+        if not feature_row(z, end, window, znorm, row):
             continue
         row -= center
         for c in range(components.shape[0]):

@@ -135,6 +135,7 @@ def _fill(
     result: FitResult, det: Detector, cal: Calibrator, train: npt.NDArray[np.float64]
 ) -> None:
     result.meta, result.state = dump_detector(det)
+    det.prepare_streaming()  # here on the fit worker, not on the scheduler's scoring thread
     result.detector, result.calibrator, result.context = det, cal, train
 
 

@@ -13,6 +13,7 @@ from detectors._ragged import addresses
 from detectors._windows import STREAM_WINDOWS, WindowDetector, znorm_windows
 from detectors.apre import STREAM_AE_WINDOWS, _score_all
 from detectors.base import SPLIT_MIN_SERIES, StreamScorer
+from detectors.ensemble import FUSED_WINDOWS, _score_by_member, _score_fused
 
 CASES = [
     ("lof", {"window": 8, "n_neighbors": 5}),
@@ -132,3 +133,58 @@ def test_addresses_need_contiguous_float64() -> None:
 
     with pytest.raises(ValueError, match="must be C-contiguous float64"):
         addresses(Owner(), np.zeros((4, 4))[:, ::2])
+
+
+FUSED_SPECS = [
+    "lof:8,lof:12:normalize=window,subpca:10,ae:8:epochs=2",
+    "lof:auto:normalize=window,ae:6:epochs=2",
+]
+
+
+def _ensembles(spec: str, channels: int, n: int) -> list[Any]:
+    dets = [registry.create("ensemble", {"members": spec}) for _ in range(n)]
+    trains = [_series(300, channels, seed=s) * (1 + s) for s in range(n)]
+    return type(dets[0]).fit_many(list(zip(dets, trains, strict=True)))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("spec", FUSED_SPECS)
+def test_fused_ensemble_pass_equals_member_by_member(spec: str, channels: int) -> None:
+    dets = _ensembles(spec, channels, 3)
+    xs = []
+    for s, det in enumerate(dets):
+        x = _series(det.context_length + FUSED_WINDOWS, channels, seed=20 + s)
+        if s == 2:
+            x[det.context_length + 2, 0] = np.nan  # NaN windows
+        xs.append(x)
+    xs[1] = xs[1][: dets[1].context_length - 1]  # shorter than the context: all NaN
+    items = list(zip(dets, xs, strict=True))
+    assert all(det._fuses(len(x)) for det, x in items)
+    fused, by_member = _score_fused(items), _score_by_member(items)
+    for got, want in zip(fused, by_member, strict=True):
+        np.testing.assert_array_equal(got, want)  # bit for bit
+    assert np.isnan(fused[1]).all() and np.isfinite(fused[0][-3:]).all()
+    assert np.isnan(fused[2][-FUSED_WINDOWS + 2]) and np.isfinite(fused[2][-FUSED_WINDOWS + 1])
+
+
+def test_ensemble_takes_the_fused_pass_only_when_every_member_has_a_kernel() -> None:
+    det = _ensembles(FUSED_SPECS[0], 1, 1)[0]
+    assert det._fuses(det.context_length + FUSED_WINDOWS)
+    assert not det._fuses(det.context_length + FUSED_WINDOWS + 1)  # catching up: member path
+    other = registry.create("ensemble", {"members": "lof:8,mad:8"}).fit(_series(300, 1, 3))
+    assert other.stream_record() is None and not other._fuses(10)
+    x = _series(40, 1, seed=4)
+    np.testing.assert_allclose(other._score_many([(other, x)])[0], other.score(x), rtol=1e-12)
+
+
+def test_fused_pass_follows_a_refit_and_a_reload(tmp_path: Any) -> None:
+    det = _ensembles(FUSED_SPECS[0], 1, 1)[0]
+    x = _series(det.context_length + 5, 1, seed=7)
+    first = det._score_many([(det, x)])[0]  # caches the member records
+    det.fit(_series(300, 1, seed=8) * 4.0)
+    again = det._score_many([(det, x)])[0]
+    assert not np.allclose(again[-5:], first[-5:])
+    np.testing.assert_array_equal(again, _score_by_member([(det, x)])[0])
+    det.save(tmp_path)
+    loaded = registry.load(tmp_path)
+    np.testing.assert_array_equal(loaded._score_many([(loaded, x)])[0], again)
