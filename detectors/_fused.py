@@ -16,7 +16,15 @@ import functools
 import numpy as np
 from numba import njit
 
-from detectors._ragged import KIND_LOF, KIND_SPE, RECORD_FIELDS, IntArray, view, view_int
+from detectors._ragged import (
+    KIND_LOF,
+    KIND_LOF_SLIDING,
+    KIND_SPE,
+    RECORD_FIELDS,
+    IntArray,
+    view,
+    view_int,
+)
 from detectors.apre import _mse_stream
 from detectors.base import FloatArray
 from detectors.lof import _lof_stream
@@ -29,13 +37,13 @@ def _member_scores(rec: IntArray, x: FloatArray) -> FloatArray:  # pragma: no co
     kind, window, znorm = rec[0], rec[1], rec[2] != 0
     mean, std = view(rec[4], 1, x.shape[1])[0], view(rec[5], 1, x.shape[1])[0]
     rows, cols = rec[9], rec[10]
-    if kind == KIND_LOF:
-        ref_t, k_distance, lrd = (
-            view(rec[6], rows, cols),
-            view(rec[7], 1, cols)[0],
-            view(rec[8], 1, cols)[0],
-        )
-        return _lof_stream(x, mean, std, window, znorm, ref_t, k_distance, lrd, rec[11])
+    if kind in (KIND_LOF, KIND_LOF_SLIDING):
+        sliding = kind == KIND_LOF_SLIDING
+        n_ref = cols - (window - 1 if sliding else 0)
+        reference = view(rec[6], rows, cols)
+        k_distance, lrd = view(rec[7], 1, n_ref)[0], view(rec[8], 1, n_ref)[0]
+        fitted = (reference, sliding, k_distance, lrd, rec[11])
+        return _lof_stream(x, mean, std, window, znorm, *fitted)
     if kind == KIND_SPE:
         center, components = view(rec[6], 1, cols)[0], view(rec[7], rows, cols)
         return _spe_stream(x, mean, std, window, znorm, center, components)

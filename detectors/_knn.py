@@ -231,25 +231,79 @@ def sq_dists_t(
     dim = reference_t.shape[0]
     tail = dim - dim % 4
     for c in range(0, tail, 4):
-        _add_four(row, reference_t, c, out)
+        r = reference_t
+        _add_four(row, c, r[c], r[c + 1], r[c + 2], r[c + 3], out)
     for c in range(tail, dim):
-        value = row[c]
-        column = reference_t[c]
-        for j in range(reference_t.shape[1]):
-            diff = value - column[j]
-            out[j] += diff * diff
+        _add_one(row[c], reference_t[c], out)
+
+
+@njit(cache=True, nogil=True)
+def sq_dists_sliding(
+    row: FloatArray, series_t: FloatArray, out: FloatArray
+) -> None:  # pragma: no cover
+    """``sq_dists_t`` for a reference of consecutive windows of one series, kept as the series
+    itself (``series_t``: channels x points): window ``j`` is points ``j .. j + window - 1``
+    and its value ``d`` (point ``d // channels``, channel ``d % channels``) is
+    ``series_t[d % channels, j + d // channels]``. Same values, same sums: bit-identical, and
+    a few KiB to read instead of ``window`` times that."""
+    out[:] = 0.0
+    dim, n = row.shape[0], out.shape[0]
+    tail = dim - dim % 4
+    for c in range(0, tail, 4):
+        r0, r1 = _slide(series_t, c, n), _slide(series_t, c + 1, n)
+        r2, r3 = _slide(series_t, c + 2, n), _slide(series_t, c + 3, n)
+        _add_four(row, c, r0, r1, r2, r3, out)
+    for c in range(tail, dim):
+        _add_one(row[c], _slide(series_t, c, n), out)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _slide(series_t: FloatArray, d: int, n: int) -> FloatArray:  # pragma: no cover
+    """Value ``d`` of windows ``0 .. n - 1`` (see ``sq_dists_sliding``)."""
+    channels = series_t.shape[0]
+    start = d // channels
+    return series_t[d % channels, start : start + n]
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _add_four(
-    row: FloatArray, reference_t: FloatArray, c: int, out: FloatArray
+    row: FloatArray,
+    c: int,
+    r0: FloatArray,
+    r1: FloatArray,
+    r2: FloatArray,
+    r3: FloatArray,
+    out: FloatArray,
 ) -> None:  # pragma: no cover
-    """Add the squared differences of dimensions ``c .. c + 3`` to ``out``, in that order."""
+    """Add the squared differences of dimensions ``c .. c + 3`` (references' values ``r0 ..
+    r3``) to ``out``, in that order."""
     v0, v1, v2, v3 = row[c], row[c + 1], row[c + 2], row[c + 3]
-    r0, r1, r2, r3 = reference_t[c], reference_t[c + 1], reference_t[c + 2], reference_t[c + 3]
-    for j in range(reference_t.shape[1]):
+    for j in range(out.shape[0]):
         d0, d1, d2, d3 = v0 - r0[j], v1 - r1[j], v2 - r2[j], v3 - r3[j]
         out[j] = out[j] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_one(value: float, column: FloatArray, out: FloatArray) -> None:  # pragma: no cover
+    for j in range(out.shape[0]):
+        diff = value - column[j]
+        out[j] += diff * diff
+
+
+def sliding_series(reference_t: FloatArray, channels: int) -> FloatArray | None:
+    """``reference_t`` (dim, n) as the series ``sq_dists_sliding`` reads, when its columns
+    are consecutive windows of one series (training windows none dropped or thinned); else
+    None. Checked value by value, so the distances stay exactly the same."""
+    dim, n = reference_t.shape
+    if dim <= channels or n < 2:
+        return None
+    if not np.array_equal(reference_t[channels:, :-1], reference_t[:-channels, 1:]):
+        return None
+    width = dim // channels
+    out = np.empty((channels, n + width - 1))
+    out[:, :n] = reference_t[:channels]
+    out[:, n:] = reference_t[channels:, -1].reshape(width - 1, channels).T
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -272,7 +326,8 @@ def select_k(d2: FloatArray, k: int, dist: FloatArray, idx: IntArray) -> None:  
 @njit(cache=True, nogil=True)
 def lof_of_row(
     row: FloatArray,
-    reference_t: FloatArray,
+    reference: FloatArray,
+    sliding: bool,
     k_distance: FloatArray,
     lrd: FloatArray,
     k: int,
@@ -280,9 +335,13 @@ def lof_of_row(
     dist: FloatArray,
     idx: IntArray,
 ) -> float:  # pragma: no cover
-    """LOF of one vector against a transposed reference (``scratch``: ``n_reference`` floats,
-    ``dist``/``idx``: ``k`` each). The same neighbours and distances as ``_lof_small``."""
-    sq_dists_t(row, reference_t, scratch)
+    """LOF of one vector against a transposed reference, or with ``sliding`` the series of
+    consecutive windows it holds (``scratch``: ``n_reference`` floats, ``dist``/``idx``:
+    ``k`` each). The same neighbours and distances as ``_lof_small``."""
+    if sliding:
+        sq_dists_sliding(row, reference, scratch)
+    else:
+        sq_dists_t(row, reference, scratch)
     select_k(scratch, k, dist, idx)
     return _lof_value(dist, idx, k_distance, lrd, k)
 

@@ -161,7 +161,7 @@ def series_input(
 
 
 #: kinds of member kernels the fused ensemble pass (``detectors._fused``) dispatches to
-KIND_LOF, KIND_SPE, KIND_MSE = 1, 2, 3
+KIND_LOF, KIND_SPE, KIND_MSE, KIND_LOF_SLIDING = 1, 2, 3, 4
 #: fields of a member record (int64): kind, window, znorm flag, leading points to skip (set by
 #: the ensemble), addresses of the channel mean/std and of up to three fitted arrays, two
 #: dimensions and one more integer (LOF's ``k``)

@@ -6,12 +6,24 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
-from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score
-from detectors._ragged import KIND_LOF, Packed, addresses, member_record, series_input, view
+from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score, sliding_series
+from detectors._ragged import (
+    KIND_LOF,
+    KIND_LOF_SLIDING,
+    Packed,
+    addresses,
+    cached_on,
+    member_record,
+    series_input,
+    view,
+)
 from detectors._windows import NORMALIZE, WindowDetector, feature_row, standardize, window_param
 from detectors.base import FloatArray, Param
+
+BoolArray = npt.NDArray[np.bool_]
 
 __all__ = ["WindowLOF", "lof_fit", "lof_score"]
 
@@ -88,17 +100,33 @@ class WindowLOF(WindowDetector):
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         packed = Packed.of(items)
-        fitted = [(det, det.reference_t_, det.k_distance_, det.lrd_) for det, _ in items]
+        refs = [det._stream_reference() for det, _ in items]
+        fitted = [
+            (det, ref, det.k_distance_, det.lrd_)
+            for (det, _), (ref, _) in zip(items, refs, strict=True)
+        ]
         addrs = np.array([addresses(*f) for f in fitted], dtype=np.int64).reshape(-1, 3)
-        shapes = np.array([r.shape for _, r, _, _ in fitted], dtype=np.int64).reshape(-1, 2)
+        shapes = np.array([ref.shape for ref, _ in refs], dtype=np.int64).reshape(-1, 2)
+        sliding = np.array([flag for _, flag in refs], dtype=np.bool_)
         ks = np.array([int(det.n_neighbors) for det, _ in items], dtype=np.int64)
-        out = _lof_stream_many(packed.args(), addrs, shapes, ks)
+        out = _lof_stream_many(packed.args(), addrs, shapes, sliding, ks)
         return packed.split(out)
 
+    def _stream_reference(self) -> tuple[FloatArray, bool]:
+        """What the streaming kernels read: the training series itself when the reference
+        windows are its consecutive windows (``_knn.sliding_series``), else ``reference_t_``."""
+
+        def make() -> tuple[FloatArray, bool]:
+            series = sliding_series(self.reference_t_, self.n_channels_)
+            return (self.reference_t_, False) if series is None else (series, True)
+
+        return cached_on(self, "_stream_reference_of", (self.reference_t_,), make)
+
     def stream_record(self) -> IntArray:
-        fitted = (self.reference_t_, self.k_distance_, self.lrd_)
-        dims = self.reference_t_.shape
-        return member_record(self, KIND_LOF, fitted, dims, int(self.n_neighbors))
+        reference, sliding = self._stream_reference()
+        fitted = (reference, self.k_distance_, self.lrd_)
+        kind = KIND_LOF_SLIDING if sliding else KIND_LOF
+        return member_record(self, kind, fitted, reference.shape, int(self.n_neighbors))
 
     # saved row by row under ``reference_`` (the file format does not depend on the layout)
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -114,16 +142,17 @@ class WindowLOF(WindowDetector):
 
 @njit(cache=True, nogil=True)
 def _lof_stream_many(
-    packed: tuple[Any, ...], addrs: IntArray, shapes: IntArray, ks: IntArray
+    packed: tuple[Any, ...], addrs: IntArray, shapes: IntArray, sliding: BoolArray, ks: IntArray
 ) -> FloatArray:  # pragma: no cover
     """``_lof_stream`` of every series of ``Packed.args()`` (fitted arrays by address)."""
     out = np.empty(packed[2][-1])
     for s in range(len(ks)):
         x, mean, std, window, znorm, lo, hi = series_input(s, packed)
-        n_ref = shapes[s, 1]
-        ref_t = view(addrs[s, 0], shapes[s, 0], n_ref)
+        reference = view(addrs[s, 0], shapes[s, 0], shapes[s, 1])
+        n_ref = shapes[s, 1] - (window - 1 if sliding[s] else 0)
         k_distance, lrd = view(addrs[s, 1], 1, n_ref)[0], view(addrs[s, 2], 1, n_ref)[0]
-        out[lo:hi] = _lof_stream(x, mean, std, window, znorm, ref_t, k_distance, lrd, ks[s])
+        args = (reference, sliding[s], k_distance, lrd, ks[s])
+        out[lo:hi] = _lof_stream(x, mean, std, window, znorm, *args)
     return out
 
 
@@ -134,19 +163,22 @@ def _lof_stream(
     std: FloatArray,
     window: int,
     znorm: bool,
-    reference_t: FloatArray,
+    reference: FloatArray,
+    sliding: bool,
     k_distance: FloatArray,
     lrd: FloatArray,
     k: int,
 ) -> FloatArray:  # pragma: no cover
-    """Scores of every point of ``x`` (NaN without a full window or with NaN in it)."""
+    """Scores of every point of ``x`` (NaN without a full window or with NaN in it) against
+    ``reference`` (``lof_of_row``: transposed windows, or with ``sliding`` their series)."""
     out = np.full(x.shape[0], np.nan)
     z = standardize(x, mean, std)
-    row = np.empty(reference_t.shape[0])
-    scratch = np.empty(reference_t.shape[1])
+    row = np.empty(window * x.shape[1])
+    scratch = np.empty(k_distance.shape[0])
     dist = np.empty(k)
     idx: IntArray = np.empty(k, dtype=np.int64)
     for end in range(window - 1, x.shape[0]):
         if feature_row(z, end, window, znorm, row):
-            out[end] = lof_of_row(row, reference_t, k_distance, lrd, k, scratch, dist, idx)
+            fitted = (k_distance, lrd, k, scratch, dist, idx)
+            out[end] = lof_of_row(row, reference, sliding, *fitted)
     return out

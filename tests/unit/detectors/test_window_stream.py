@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from detectors import registry
-from detectors._ragged import addresses
-from detectors._windows import STREAM_WINDOWS, WindowDetector, znorm_windows
+from detectors._knn import sliding_series, sq_dists_sliding, sq_dists_t
+from detectors._ragged import KIND_LOF, KIND_LOF_SLIDING, addresses
+from detectors._windows import STREAM_WINDOWS, WindowDetector, windows, znorm_windows
 from detectors.apre import STREAM_AE_WINDOWS, _score_all
 from detectors.base import SPLIT_MIN_SERIES, StreamScorer
 from detectors.ensemble import FUSED_WINDOWS, _score_by_member, _score_fused
@@ -21,6 +22,7 @@ CASES = [
     ("lof", {"window": 1, "n_neighbors": 3}),
     ("subpca", {"window": 8}),
     ("subpca", {"window": 6, "normalize": "window"}),
+    ("lof", {"window": 8, "n_neighbors": 5, "max_train_windows": 100}),  # thinned: no slide
 ]
 
 
@@ -59,6 +61,31 @@ def test_short_inputs_take_the_stream_pass(
     monkeypatch.setattr(type(det), "_score_array", lambda self, x: pytest.fail("array path"))
     got = det.score(x[1:])  # STREAM_WINDOWS windows
     np.testing.assert_allclose(got[det.window - 1 :], want[det.window :], rtol=1e-12)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("window", [5, 8])
+def test_sliding_reference_gives_bit_identical_distances(channels: int, window: int) -> None:
+    z = _series(60, channels, seed=3)
+    reference_t = np.ascontiguousarray(windows(z, window).T)
+    series = sliding_series(reference_t, channels)
+    assert series is not None and series.shape == (channels, 60)
+    np.testing.assert_array_equal(series, z.T)
+    row = _series(window, channels, seed=4).ravel()
+    got, want = np.empty(reference_t.shape[1]), np.empty(reference_t.shape[1])
+    sq_dists_sliding(row, series, got)
+    sq_dists_t(row, reference_t, want)
+    np.testing.assert_array_equal(got, want)
+    thinned = np.ascontiguousarray(reference_t[:, ::2])
+    assert sliding_series(thinned, channels) is None
+    assert sliding_series(np.ascontiguousarray(windows(z, 1).T), channels) is None
+
+
+def test_lof_streams_from_the_series_only_when_its_windows_are_consecutive() -> None:
+    full = _fitted("lof", {"window": 8, "n_neighbors": 5}, 2)
+    thinned = _fitted("lof", {"window": 8, "n_neighbors": 5, "max_train_windows": 100}, 2)
+    assert full._stream_reference()[1] and full.stream_record()[0] == KIND_LOF_SLIDING
+    assert not thinned._stream_reference()[1] and thinned.stream_record()[0] == KIND_LOF
 
 
 def test_znorm_windows_standardises_each_window_and_channel() -> None:
