@@ -24,6 +24,7 @@ from __future__ import annotations
 import abc
 import inspect
 import json
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -400,9 +401,9 @@ class StreamScorer:
     ) -> list[FloatArray]:
         """Score new points of many series, grouped by detector class into batched calls.
 
-        With a ``pool`` and ``parts > 1``, the batch of a class with ``split_batches`` runs in
-        up to ``parts`` parts at once (one on the calling thread, the others on ``pool``, which
-        needs ``parts - 1`` threads); the scores do not depend on it.
+        With a ``pool`` and ``parts > 1``, the batch of a class with ``split_batches`` runs on
+        up to ``parts`` threads at once (the calling thread and ``parts - 1`` of ``pool``'s),
+        cut into smaller pieces that they take in turn; the scores do not depend on it.
         """
         fulls = [s.window_for(n) for s, n in zip(scorers, news, strict=True)]
         out: list[FloatArray | None] = [None] * len(scorers)
@@ -420,25 +421,41 @@ class StreamScorer:
 
 #: fewer series than this per part, a batch is not split across threads
 SPLIT_MIN_SERIES = 16
+#: a split batch is cut into this many parts per thread, which the threads take in turn: one
+#: thread that finishes early (cheaper series, or the other was descheduled) takes the rest
+PARTS_PER_THREAD = 4
 
 
 def _score_in_parts(
     cls: type[Detector],
     items: list[tuple[Detector, FloatArray]],
     pool: Executor | None,
-    parts: int,
+    threads: int,
 ) -> list[FloatArray]:
     """``cls._score_many(items)``, in parts on ``pool``'s threads and this one when it pays."""
-    parts = min(parts, len(items) // SPLIT_MIN_SERIES)
-    if pool is None or parts < 2 or not cls.split_batches:
+    threads = min(threads, len(items) // SPLIT_MIN_SERIES)
+    if pool is None or threads < 2 or not cls.split_batches:
         return cls._score_many(items)
-    bounds = np.linspace(0, len(items), parts + 1).round().astype(int)
-    chunks = [items[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    futures = [pool.submit(cls._score_many, chunk) for chunk in chunks[1:]]
-    out = cls._score_many(chunks[0])
-    for fut in futures:
-        out += fut.result()
-    return out
+    n_parts = min(threads * PARTS_PER_THREAD, len(items) // SPLIT_MIN_SERIES)
+    bounds = np.linspace(0, len(items), n_parts + 1).round().astype(int).tolist()
+    parts = [items[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    done: list[list[FloatArray]] = [[] for _ in parts]
+    todo = iter(range(len(parts)))
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            done[i] = cls._score_many(parts[i])
+
+    helpers = [pool.submit(drain) for _ in range(threads - 1)]
+    drain()
+    for helper in helpers:
+        helper.result()
+    return [scores for part in done for scores in part]
 
 
 def fit_calibrated(

@@ -114,25 +114,33 @@ def test_apre_has_no_stream_pass() -> None:
     assert not det._streams(10)
 
 
-def test_update_many_in_parts_on_a_pool_gives_the_same_scores() -> None:
-    n = 3 * SPLIT_MIN_SERIES
+def test_update_many_in_parts_on_a_pool_gives_the_same_scores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    n = 3 * SPLIT_MIN_SERIES + 5
     xs = [_series(130, 1, seed=s) for s in range(n)]
     dets = [registry.create("lof", {"window": 8, "n_neighbors": 5}).fit(x[:100]) for x in xs]
-    submitted: list[int] = []
+    cls = type(dets[0])
+    parts: list[int] = []
+    score_many = cls._score_many.__func__  # type: ignore[attr-defined]
 
-    class Spy(ThreadPoolExecutor):
-        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-            submitted.append(len(args[0]))
-            return super().submit(fn, *args, **kwargs)
+    def spy(c: Any, items: Any) -> Any:
+        parts.append(len(items))
+        return score_many(c, items)
 
     def run(**kw: Any) -> list[np.ndarray]:
         scorers = [StreamScorer(d, context=x[:100]) for d, x in zip(dets, xs, strict=True)]
         return StreamScorer.update_many(scorers, [x[100:] for x in xs], **kw)
 
-    with Spy(2) as pool:
+    monkeypatch.setattr(cls, "_score_many", classmethod(spy))
+    with ThreadPoolExecutor(2) as pool:
         parted = run(pool=pool, parts=3)
-    assert submitted == [SPLIT_MIN_SERIES, SPLIT_MIN_SERIES]  # the first part ran here
-    for got, want, det, x in zip(parted, run(), dets, xs, strict=True):
+    # three threads, at most PARTS_PER_THREAD parts each, none under SPLIT_MIN_SERIES series
+    assert sorted(parts) == [17, 18, 18]
+    parts.clear()
+    alone = run()
+    assert parts == [n]  # without a pool: one call
+    for got, want, det, x in zip(parted, alone, dets, xs, strict=True):
         np.testing.assert_array_equal(got, want)
         np.testing.assert_allclose(got, det.score(x)[100:], rtol=1e-12)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from service import storage
 from service.storage import ROWS_PER_STATEMENT, PointBlock, ScoreBlock, Store
 
 
@@ -72,3 +74,21 @@ def test_writes_larger_than_one_statement(store: Store) -> None:
     last = store.read_range(f"s{n - 1}", 0, 2, 2)
     np.testing.assert_array_equal(last.raw, [n - 1, 0.5])
     np.testing.assert_array_equal(last.score, [1.0, n - 1])
+
+
+def test_the_wal_is_checkpointed_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "CHECKPOINT_INTERVAL_S", 0.05)
+    s = Store(tmp_path)
+    try:
+        before = s.path.stat().st_size
+        blocks = [_block(f"s{i}", 0, 50) for i in range(200)]
+        s.write(lambda c: Store.insert_blocks(c, blocks))  # into the WAL only
+        deadline = time.monotonic() + 10
+        while s.path.stat().st_size == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert s.path.stat().st_size > before  # copied into the database file, no write waited
+        assert s.read_range("s7", 0, 50, 2).idx.tolist() == list(range(50))
+    finally:
+        s.close()
