@@ -37,6 +37,8 @@ from service.storage import ModelRow, Row, ScoreBlock, Store
 from service.telemetry import Telemetry
 
 log = logging.getLogger("anomalyd.scheduler")
+#: no scheduler cycle for this many ``batch_linger_s``: the next write is scored without lingering
+LINGER_IDLE_FACTOR = 25
 T = TypeVar("T")
 
 
@@ -260,6 +262,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
+        last_cycle = 0.0
         while True:
             with self._cond:
                 while not (self._stopping or self._dirty or self._commands or self._fit_results):
@@ -267,13 +270,20 @@ class Scheduler:
                 if self._stopping:
                     return
                 only_points = not (self._commands or self._fit_results)
-            if only_points and self.settings.batch_linger_s:
+            if only_points and self._linger(time.monotonic() - last_cycle):
                 time.sleep(self.settings.batch_linger_s)
+            last_cycle = time.monotonic()
             try:
                 self._cycle()
             except Exception:  # keep scoring other series; the failed batch is retried
                 log.exception("scheduler cycle failed; retrying in 1s")
                 time.sleep(1.0)
+
+    def _linger(self, since_last_cycle: float) -> bool:
+        """Wait ``batch_linger_s`` for more writes only while writes keep coming: after an idle
+        spell (no cycle for ``LINGER_IDLE_FACTOR`` lingers) a write is scored at once."""
+        linger = self.settings.batch_linger_s
+        return linger > 0 and since_last_cycle < LINGER_IDLE_FACTOR * linger
 
     def _cycle(self) -> None:
         with self._cond:

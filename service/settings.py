@@ -40,7 +40,12 @@ class Settings(BaseSettings):
         1_000_000, ge=1, description="Points accepted but not yet scored, over all series."
     )
     batch_max_points: int = Field(100_000, ge=1, description="Points per scoring batch.")
-    batch_linger_s: float = Field(0.002, ge=0.0, description="Wait to gather a batch.")
+    batch_linger_s: float = Field(
+        0.002,
+        ge=0.0,
+        description="Wait to gather a batch while writes keep coming (after an idle spell of "
+        "25 lingers, a write is scored at once).",
+    )
     score_wait_timeout_s: float = Field(
         10.0, ge=0.0, description="How long a REST write waits for its scores."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from fastapi.testclient import TestClient
 
 from detectors import registry
 from service import scheduler
+from service.scheduler import Scheduler
+from service.settings import Settings
 from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, post, wait_scored
 
 
@@ -154,3 +157,14 @@ def test_one_bad_series_in_a_fit_batch_fails_alone(
         status = {sid: wait_scored(client, sid)["status"] for sid in ("ok1", "bad", "ok2")}
     assert sizes == [1, 3]
     assert status == {"ok1": "ready", "bad": "failed", "ok2": "ready"}
+
+
+@pytest.mark.parametrize(
+    ("linger", "idle", "expected"),
+    [(0.002, 0.01, True), (0.002, 1.0, False), (0.0, 0.0, False)],
+)
+def test_the_scheduler_lingers_only_while_writes_keep_coming(
+    linger: float, idle: float, expected: bool
+) -> None:
+    owner = SimpleNamespace(settings=Settings(batch_linger_s=linger))
+    assert Scheduler._linger(owner, idle) is expected  # type: ignore[arg-type]
