@@ -10,6 +10,11 @@
    service's ``ANOMALYD_SCORE_THREADS=2`` does), back to back and with a 0.4 s idle pause before
    each batch (a 2,000-sample remote-write request every 0.4 s is 5,000 points/s). Ratio = one
    part / two parts.
+3. ``fused``: the default ensemble's fused streaming pass (``_fused``: every member of every
+   series and their combination in one compiled call) vs scoring it member class by member
+   class (one compiled call per class, then ``_combine`` per series in Python; the path before
+   the fused pass), on ``--series`` series x 10 new points, one thread; the scores are checked
+   bit for bit. Ratio = member by member / fused.
 
     .venv/bin/python benchmarks/stream_paths.py
 """
@@ -30,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._timing import best_of  # noqa: E402
 from detectors import registry  # noqa: E402
 from detectors.base import StreamScorer  # noqa: E402
-from detectors.ensemble import Ensemble  # noqa: E402
+from detectors.ensemble import Ensemble, _score_by_member, _score_fused  # noqa: E402
 
 PATHS = [
     ("lof", {"window": 64, "max_train_windows": 3000}),
@@ -88,6 +93,21 @@ def bench_threads(n_series: int, batches: int, pause: float) -> None:
             )
 
 
+def bench_fused(n_series: int, repeats: int) -> None:
+    x = series(n_series, 256 + 10)
+    dets = Ensemble.fit_many([(registry.create("ensemble", {}), s[:256, None]) for s in x])
+    items = [(d, s[256 - d.context_length :, None]) for d, s in zip(dets, x, strict=True)]
+    for got, want in zip(_score_fused(items), _score_by_member(items), strict=True):
+        np.testing.assert_array_equal(got, want)
+    fused = best_of(lambda: _score_fused(items), repeats, warmup=True)
+    by_member = best_of(lambda: _score_by_member(items), repeats, warmup=True)
+    print(
+        f"ensemble, {n_series} series x 10 points, one thread: member by member "
+        f"{1e3 * by_member:.1f} ms, fused {1e3 * fused:.1f} ms (same scores), "
+        f"ratio {by_member / fused:.2f}x"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--windows", type=int, nargs="+", default=[16, 256, 1024])
@@ -99,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     bench_paths(args.windows, args.trains, args.repeats)
     bench_threads(args.series, args.batches, args.pause)
+    bench_fused(args.series, args.repeats)
     return 0
 
 

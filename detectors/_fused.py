@@ -7,6 +7,10 @@ series of a batch goes through all its members and the combination in one call t
 the GIL: each member is a record (``_ragged.member_record``: its kernel kind and the addresses
 of its fitted arrays), and the per-member kernels are the ones the member classes use for their
 own streaming pass, so the scores are the same, bit for bit.
+
+Developers: numba's on-disk cache of a kernel is keyed by its own file only, so after editing a
+member kernel (``lof.py``, ``subpca.py``, ``apre.py``, ``_knn.py``, ``_windows.py``) delete the
+``*.nbi``/``*.nbc`` files under ``detectors/__pycache__`` (a fresh install or clone has none).
 """
 
 from __future__ import annotations

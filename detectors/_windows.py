@@ -69,8 +69,9 @@ ZNORM_FLOOR = 0.01
 #: at most this many windows, ``WindowDetector`` scores through ``_score_stream_many`` (one
 #: compiled call for many series) instead of the array path. Streaming sends a few new points
 #: per series, but a service that fell behind scores hundreds per series at once. Measured
-#: (``benchmarks/stream_paths.py``): LOF 1.5-2.4x faster than the array path up to 1,024
-#: windows with 256 training windows; with 3,000, faster at 16 but 0.8x at 256-1,024.
+#: (``benchmarks/stream_paths.py``): LOF 1.3-2.1x faster than the array path up to 1,024
+#: windows with 256 training windows, 1.4-4.9x with 3,000 (consecutive training windows, read
+#: as the series; 0.8x at 256-1,024 windows when they were read as a window matrix).
 STREAM_WINDOWS = 1024
 
 

@@ -58,5 +58,5 @@ def test_stream_paths_quick(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--windows", "4", "--trains", "200", "--repeats", "1", "--series", "4"]
     assert bench.main([*argv, "--batches", "2", "--pause", "0.01"]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("x\n") >= 3 + 2  # three path rows and two thread rows with ratios
-    assert "two parts" in printed
+    assert printed.count("x\n") >= 3 + 2 + 1  # 3 path rows, 2 thread rows, the fused row
+    assert "two parts" in printed and "fused" in printed
