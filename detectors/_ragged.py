@@ -26,38 +26,34 @@ IntArray = npt.NDArray[np.int64]
 T = TypeVar("T")
 
 
-@intrinsic
-def _f64_pointer(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
-    """An int64 address as a ``float64*`` (for ``numba.carray``)."""
-    sig = types.CPointer(types.float64)(types.int64)
+def _pointer_intrinsic(dtype: Any) -> Any:
+    """A compiled function turning an int64 address into a ``dtype*`` (for ``numba.carray``)."""
+    pointer = types.CPointer(dtype)
 
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.float64)))
+    @intrinsic
+    def cast(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.inttoptr(args[0], context.get_value_type(pointer))
 
-    return sig, codegen
+        return pointer(types.int64), codegen
+
+    return cast
 
 
-@intrinsic
-def _i64_pointer(typingctx: Any, address: Any) -> Any:  # pragma: no cover - compiled
-    """An int64 address as an ``int64*`` (for ``numba.carray``)."""
-    sig = types.CPointer(types.int64)(types.int64)
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(types.int64)))
-
-    return sig, codegen
+_f64_pointer = _pointer_intrinsic(types.float64)
+_i64_pointer = _pointer_intrinsic(types.int64)
 
 
 @njit(cache=True, nogil=True)
 def view(address: int, rows: int, cols: int) -> FloatArray:  # pragma: no cover
     """The C-contiguous float64 ``(rows, cols)`` array at ``address``."""
-    return carray(_f64_pointer(address), (rows, cols))  # type: ignore[call-arg]
+    return carray(_f64_pointer(address), (rows, cols))
 
 
 @njit(cache=True, nogil=True)
 def view_int(address: int, n: int) -> IntArray:  # pragma: no cover
     """The contiguous int64 vector of length ``n`` at ``address``."""
-    return carray(_i64_pointer(address), (n,))  # type: ignore[call-arg]
+    return carray(_i64_pointer(address), (n,))
 
 
 def addresses(owner: object, *arrays: FloatArray) -> tuple[int, ...]:
