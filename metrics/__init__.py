@@ -2,9 +2,12 @@
 
 Exact, fast re-implementations: PATE equals PyPI ``PATE==0.1.1`` and VUS-PR / VUS-ROC equal
 TSB-AD's ``generate_curve(..., version='opt', thre=250)`` to 1e-9. Scores follow the
-convention "higher = more anomalous"; labels are 0/1 per point.
+convention "higher = more anomalous"; labels are 0/1 per point. ``alert_metrics`` judges the
+one threshold the service alerts on (false-alarm rate, event recall); ``constant_scores``
+flags a dead model.
 """
 
+from metrics.alerts import alert_metrics, constant_scores
 from metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
 from metrics.evaluate import evaluate
 from metrics.pate import pate, pate_f1
@@ -12,9 +15,11 @@ from metrics.vus import vus_pr, vus_roc
 from metrics.window import sliding_window
 
 __all__ = [
+    "alert_metrics",
     "auc_pr",
     "auc_roc",
     "best_f1",
+    "constant_scores",
     "evaluate",
     "pa_f1",
     "pate",

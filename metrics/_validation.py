@@ -70,3 +70,28 @@ def check_int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"`{name}` must be an int >= {minimum}. Got {value!r} instead.")
     return int(value)
+
+
+def check_flags(flags: npt.ArrayLike, n: int, *, name: str) -> npt.NDArray[np.bool_]:
+    """Return ``flags`` (bool or 0/1 per point, length ``n``) as a 1-D bool array."""
+    arr = np.asarray(flags)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"`{name}` must be a 1-D array with one True/False (or 0/1) per point. "
+            f"Got an array of shape {arr.shape} instead."
+        )
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"`labels` and `{name}` must have the same length. "
+            f"Got {n} labels and {arr.shape[0]} {name} instead."
+        )
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"`{name}` must be bool or 0/1 values. Got dtype {arr.dtype} instead.")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"`{name}` must contain only True/False or 0/1. "
+            f"Got {arr[first].item()!r} at index {first} instead."
+        )
+    return arr.astype(np.bool_)
