@@ -4,12 +4,17 @@ Per series and detector: fit on rows ``[0, train_end)``, score all rows (the tra
 the causal context), and compute on rows ``[train_end:]``: VUS-PR / VUS-ROC (window W from
 ``metrics.sliding_window``), PATE with one buffer pair e = d = W (``include_zero=False``,
 all thresholds), PATE-F1 of the calibrated detections (``anomaly_score > 1``), AUC-PR, AUC-ROC,
-best F1 and PA-F1, with fit and score times.
+best F1 and PA-F1, with fit and score times. The same detections give the alert-quality metrics
+of ``metrics.alert_metrics`` (false-alarm rate on normal points farther than W from a label,
+event recall within W after an event, alerts per 1,000 normal points), and
+``constant_scores`` flags a detector whose test scores never move (a dead model, which PATE
+rates about 0.5, so it looks average in a mean).
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +29,10 @@ from detectors import registry
 from detectors.base import fit_calibrated
 from service.suite import LabelledSeries
 
-METRIC_KEYS = ("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1", "pa_f1")
+METRIC_KEYS = (
+    *("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1", "pa_f1"),
+    *("false_alarm_rate", "event_recall", "alerts_per_1000"),
+)
 
 
 def _fill_warmup(scores: np.ndarray) -> np.ndarray:
@@ -53,19 +61,35 @@ def evaluate_series(
     out["pate_f1"] = metrics.pate_f1(
         labels, alarms.astype(np.int64), e_buffer=window, d_buffer=window, include_zero=False
     )
+    out.update(metrics.alert_metrics(labels, alarms, window=window))
+    out["constant_scores"] = metrics.constant_scores(raw[test])
     out.update(fit_seconds=fit_s, score_seconds=score_s, window=window)
     return out
 
 
 def summarize(per_series: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """Mean of every metric over the series that have it."""
-    keys = [*METRIC_KEYS, "fit_seconds", "score_seconds"]
+    """Mean of every metric over the series where it is defined (a number, not NaN).
+
+    Also ``false_alarm_rate_median`` (a few noisy series dominate the mean) and
+    ``constant_series``: how many series got constant scores (a dead model).
+    """
     out = {}
-    for k in keys:
-        vals = [v[k] for v in per_series.values() if isinstance(v.get(k), int | float)]
+    for k in [*METRIC_KEYS, "fit_seconds", "score_seconds"]:
+        vals = _defined(per_series, k)
         if vals:
             out[k] = float(np.mean(vals))
+    far = _defined(per_series, "false_alarm_rate")
+    if far:
+        out["false_alarm_rate_median"] = float(np.median(far))
+    out["constant_series"] = sum(v.get("constant_scores") is True for v in per_series.values())
     return out
+
+
+def _defined(per_series: dict[str, dict[str, Any]], key: str) -> list[float]:
+    """The values of ``key`` over the series that have it as a number other than NaN."""
+    vals = [v.get(key) for v in per_series.values()]
+    numbers = [x for x in vals if isinstance(x, int | float) and not isinstance(x, bool)]
+    return [float(x) for x in numbers if not math.isnan(x)]
 
 
 def _evaluate_or_error(

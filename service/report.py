@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from service.suite import LabelledSeries
 
 COLUMNS = ("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1")
+ALERT_COLUMNS = {  # key: (header, format of the mean)
+    "false_alarm_rate": ("false alarms", "{:.2%}"),
+    "event_recall": ("event recall", "{:.3f}"),
+    "alerts_per_1000": ("alerts/1k", "{:.2f}"),
+}
+MAX_NAMED = 20
+"""A warning names at most this many series (results.json has them all)."""
 
 
-def _mean(values: list[float]) -> str:
-    return f"{np.mean(values):.3f}" if values else "-"
+def _mean(values: list[float], fmt: str = "{:.3f}") -> str:
+    """Mean of the values that are not NaN (a metric undefined on a series), or "-"."""
+    defined = [v for v in values if not math.isnan(v)]
+    return fmt.format(np.mean(defined)) if defined else "-"
 
 
 def _by_source(
@@ -37,20 +48,43 @@ def print_table(
     sources = {s.name: s.source for s in suite}
     src_names = sorted(set(sources.values()))
     table = Table(title="mean over series (rows \\[train_end:])")
-    for col in ("detector", "n", *COLUMNS, *(f"VUS-PR {s}" for s in src_names), "fit s"):
+    alert_headers = [header for header, _ in ALERT_COLUMNS.values()]
+    per_src_headers = [f"VUS-PR {s}" for s in src_names]
+    for col in ("detector", "n", *COLUMNS, *alert_headers, *per_src_headers, "fit s"):
         table.add_column(col, justify="left" if col == "detector" else "right")
     for run in doc["runs"]:
         ok = {k: v for k, v in run["series"].items() if "vus_pr" in v}
         cells = [_mean([v[c] for v in ok.values()]) for c in COLUMNS]
+        alert_cells = [
+            _mean([v[c] for v in ok.values() if c in v], fmt)
+            for c, (_, fmt) in ALERT_COLUMNS.items()
+        ]
         per_src = _by_source({k: v["vus_pr"] for k, v in ok.items()}, sources, src_names)
         fit = _mean([v["fit_seconds"] for v in ok.values()])
-        table.add_row(run["detector"], str(len(ok)), *cells, *map(_mean, per_src.values()), fit)
+        row = [run["detector"], str(len(ok)), *cells, *alert_cells]
+        table.add_row(*row, *map(_mean, per_src.values()), fit)
     for name, scores in sorted(reference.items()):
         mine = {k: v for k, v in scores.items() if k in sources}
         if not mine:
             continue
         per_src = _by_source(mine, sources, src_names)
-        blanks = ["-"] * (len(COLUMNS) - 1)
+        blanks = ["-"] * (len(COLUMNS) - 1 + len(ALERT_COLUMNS))
         row = [f"{name} (TSB-AD)", str(len(mine)), _mean(list(mine.values())), *blanks]
         table.add_row(*row, *map(_mean, per_src.values()), "-")
     console.print(table)
+    print_dead_models(console, doc)
+
+
+def print_dead_models(console: Console, doc: dict[str, Any]) -> None:
+    """One warning line per detector that gave constant scores on some series."""
+    for run in doc["runs"]:
+        dead = [k for k, v in run["series"].items() if v.get("constant_scores") is True]
+        if not dead:
+            continue
+        names = ", ".join(dead[:MAX_NAMED])
+        more = f" and {len(dead) - MAX_NAMED} more" if len(dead) > MAX_NAMED else ""
+        console.print(
+            f"[bold yellow]warning:[/] {escape(run['detector'])} gave constant scores (a dead "
+            f"model) on {len(dead)} series: {escape(names)}{more}. PATE gives a constant about "
+            "0.5 (AUC-ROC 0.5), so a dead model looks average in the means above."
+        )

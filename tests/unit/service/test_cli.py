@@ -38,7 +38,12 @@ def test_evaluate_writes_results_and_table(tmp_path: Path) -> None:
     for run in doc["runs"]:
         assert set(run["series"]) == {"a", "b"}
         assert 0.0 <= run["summary"]["vus_pr"] <= 1.0 and "pate" in run["summary"]
+        alert_keys = {"false_alarm_rate", "false_alarm_rate_median", "event_recall"}
+        assert alert_keys | {"alerts_per_1000"} <= set(run["summary"])
+        assert run["summary"]["constant_series"] == 0
+        assert all(per["constant_scores"] is False for per in run["series"].values())
     assert "mean over series" in result.output
+    assert "false alarms" in result.output and "warning:" not in result.output
 
 
 def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:

@@ -1,0 +1,101 @@
+"""Alert-quality keys of `anomalyd evaluate`: per series, in the summary, and in the table."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from service.evaluation import evaluate_series, summarize
+from service.report import MAX_NAMED, print_table
+from service.suite import LabelledSeries
+
+N, TRAIN_END = 600, 300
+
+
+def _labels() -> np.ndarray:
+    labels = np.zeros(N, dtype=np.int64)
+    labels[450:460] = 1
+    return labels
+
+
+def _sine_with_jump() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = np.sin(np.arange(N) / 6) + 0.1 * rng.normal(size=N)
+    x[450:460] += 3
+    return x
+
+
+def _ramp() -> np.ndarray:
+    """MAD over the previous window of a straight line is the same everywhere: a dead model."""
+    return np.arange(N, dtype=np.float64)
+
+
+@pytest.mark.parametrize(("make", "dead"), [(_sine_with_jump, False), (_ramp, True)])
+def test_evaluate_series_adds_alert_metrics(make: Any, dead: bool) -> None:
+    series = LabelledSeries("s", "test", make()[:, None], _labels(), TRAIN_END)
+    out = evaluate_series(series, "mad", {"window": 16})
+    assert out["constant_scores"] is dead
+    assert out["n_events"] == 1
+    assert 0.0 <= out["false_alarm_rate"] <= 1.0
+    assert out["event_recall"] == (0.0 if dead else 1.0)  # a 30-sigma jump is caught
+    assert out["alerts_per_1000"] >= 0.0
+
+
+def _per_series(far: float, recall: float, *, dead: bool = False) -> dict[str, Any]:
+    return {
+        "vus_pr": 0.5,
+        "false_alarm_rate": far,
+        "event_recall": recall,
+        "alerts_per_1000": 1000 * far,
+        "constant_scores": dead,
+    }
+
+
+def test_summary_means_skip_undefined_and_count_dead_models() -> None:
+    per = {
+        "a": _per_series(0.01, 1.0),
+        "b": _per_series(0.03, 0.0, dead=True),
+        "c": _per_series(0.11, math.nan),  # no event: recall undefined
+        "d": _per_series(math.nan, 1.0, dead=True),  # no far normal point
+        "e": {"error": "training prefix shorter than the window"},
+    }
+    summary = summarize(per)
+    assert summary["false_alarm_rate"] == pytest.approx(0.05)
+    assert summary["false_alarm_rate_median"] == pytest.approx(0.03)
+    assert summary["event_recall"] == pytest.approx(2 / 3)
+    assert summary["alerts_per_1000"] == pytest.approx(50.0)
+    assert summary["constant_series"] == 2
+
+
+def _doc(detector: str, dead: int, alive: int = 2) -> dict[str, Any]:
+    series = {f"dead{i}": _per_series(0.0, 0.0, dead=True) for i in range(dead)}
+    series.update({f"ok{i}": _per_series(0.004, 1.0) for i in range(alive)})
+    for values in series.values():
+        values.update(dict.fromkeys(("vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc"), 0.5))
+        values.update(best_f1=0.5, fit_seconds=0.1)
+    return {"detector": detector, "params": {}, "series": series}
+
+
+def _printed(runs: list[dict[str, Any]]) -> str:
+    names = [name for run in runs for name in run["series"]]
+    suite = [LabelledSeries(n, "src", np.zeros((1, 1)), np.zeros(1), 0) for n in names]
+    console = Console(file=io.StringIO(), width=2000)  # no wrapped lines
+    print_table(console, {"runs": runs}, suite, {})
+    out = console.file.getvalue()
+    assert isinstance(out, str)
+    return out
+
+
+@pytest.mark.parametrize(("dead", "more"), [(1, ""), (MAX_NAMED + 5, " and 5 more")])
+def test_table_shows_alert_columns_and_warns_of_dead_models(dead: int, more: str) -> None:
+    out = _printed([_doc("lof", dead), _doc("mad", 0)])
+    assert all(h in out for h in ("false alarms", "event recall", "alerts/1k", "0.40%"))
+    [warning] = [line for line in out.splitlines() if line.startswith("warning:")]
+    names = ", ".join(f"dead{i}" for i in range(min(dead, MAX_NAMED)))
+    assert warning.startswith(f"warning: lof gave constant scores (a dead model) on {dead} series")
+    assert f"series: {names}{more}. PATE gives a constant about 0.5" in warning
