@@ -115,7 +115,12 @@ class ChronosEncoder:
         self.fingerprint = _fingerprint(model)
 
     def embed(self, windows: FloatArray, batch_size: int) -> FloatArray:
-        """L2-normalised embeddings ``(n, d)`` of ``windows`` ``(n, window)`` (no NaN)."""
+        """L2-normalised embeddings ``(n, d)`` of ``windows`` ``(n, window)`` (no NaN).
+
+        Each window is centred here in float64: Chronos-Bolt's instance normalisation removes
+        the mean anyway, and a large offset (1e6 + noise) would lose the noise in float32.
+        """
+        windows = windows - windows.mean(axis=1, keepdims=True)
         out = np.empty((len(windows), self.dim))
         for start in range(0, len(windows), batch_size):
             chunk = windows[start : start + batch_size]

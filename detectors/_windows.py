@@ -55,14 +55,26 @@ def train_windows(x: FloatArray, window: int, max_windows: int) -> FloatArray:
     return np.ascontiguousarray(w)
 
 
-def channel_stats(x: FloatArray, floor: float = 1e-8) -> tuple[FloatArray, FloatArray]:
-    """Per-channel mean and standard deviation of ``x`` ignoring NaN; std floored at ``floor``.
+REL_STD_FLOOR = 1e-12
+"""A standard deviation is at least this fraction of the mean's magnitude (float rounding)."""
+
+
+def channel_stats(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Per-channel mean and standard deviation of ``x`` ignoring NaN, each of shape
+    (n_channels,); see :func:`spread_floor` for a channel without spread.
 
     Window detectors compute these on the training span and freeze them, so scoring stays causal.
     """
     mean = np.nanmean(x, axis=0)
-    std = np.maximum(np.nanstd(x, axis=0), floor)
-    return mean, std
+    return mean, spread_floor(np.nanstd(x, axis=0), mean)
+
+
+def spread_floor(spread: FloatArray, level: FloatArray) -> FloatArray:
+    """``spread`` floored at ``REL_STD_FLOOR * |level|``, and 1 where both are 0 (a constant 0).
+
+    Relative, so a series times 1e15 or 1e-12 is standardised to the same numbers."""
+    floored = np.maximum(spread, REL_STD_FLOOR * np.abs(level))
+    return np.where(floored > 0, floored, 1.0)
 
 
 ZNORM_FLOOR = 0.01

@@ -35,12 +35,11 @@ from detectors._ragged import (
     view,
 )
 from detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
-from detectors._windows import feature_row, standardize, to_points, windows
+from detectors._windows import feature_row, spread_floor, standardize, to_points, windows
 from detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
 VAR_FLOOR = 1e-5
-STD_FLOOR = 1e-5
 
 WINDOW = Param("window", int, 64, "points per window sample (the point itself included)", minimum=2)
 EPOCHS = Param("epochs", int, 50, "passes over the training windows", minimum=1, maximum=10_000)
@@ -216,7 +215,7 @@ class _WindowAE(Detector):
 
     def _fit(self, x: FloatArray) -> None:
         self.mean_ = np.nanmean(x, axis=0)
-        self.std_ = np.nanstd(x, axis=0) + STD_FLOOR
+        self.std_ = spread_floor(np.nanstd(x, axis=0), self.mean_)
         w = windows(x, self.window)
         pos = np.flatnonzero(~np.isnan(w).any(axis=1))
         if len(pos) < self._min_windows():

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from detectors._windows import spread_floor
 from detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
@@ -67,8 +68,8 @@ class RollingMAD(Detector):
     def _fit(self, x: FloatArray) -> None:
         med = np.nanmedian(x, axis=0)
         mad = np.nanmedian(np.abs(x - med), axis=0) * _MAD_TO_SIGMA
-        tiny = 1e-9 * (1.0 + np.abs(med))
-        self.floor_ = np.maximum(self.min_scale * mad, tiny)
+        spread = np.where(mad > 0, mad, np.nanstd(x, axis=0))  # zero-inflated: MAD is 0
+        self.floor_ = spread_floor(self.min_scale * spread, med)
 
     def _score(self, x: FloatArray) -> FloatArray:
         return _score_all([(self, x)])[0]

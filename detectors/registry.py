@@ -24,6 +24,7 @@ _CLASSES: dict[str, str] = {
     "apre": "detectors.apre:APRE",
     "themis": "detectors.themis:Themis",
     "ensemble": "detectors.ensemble:Ensemble",
+    "constant": "detectors.constant:ConstantLevel",
 }
 
 DEFAULT_DETECTOR = "ensemble"

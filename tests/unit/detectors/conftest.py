@@ -20,6 +20,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "apre": {"window": 8, "epochs": 3, "seed": 3},
     "themis": {"window": 32, "stride": 1, "seed": 3},
     "ensemble": {"members": "mad:8,subpca:auto,lof:6:normalize=window"},
+    "constant": {},
 }
 
 

@@ -1,78 +1,85 @@
-"""Calibrator (raw score -> anomaly_score, 1.0 = alert line) and fit_calibrated."""
+"""Calibrator: raw score -> anomaly_score, 1.0 at the target false-alarm rate, severity."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from detectors import Calibrator, registry
-from detectors.base import MIN_HOLDOUT_SCORES, fit_calibrated
-
-
-def test_median_maps_to_zero_and_quantile_to_one() -> None:
-    train = np.arange(1001, dtype=float)
-    cal = Calibrator(quantile=0.99).fit(train)
-    got = cal.transform([500.0, 990.0, 0.0, np.nan])
-    np.testing.assert_allclose(got[:3], [0.0, 1.0, 0.0])
-    assert np.isnan(got[3])
+from detectors import Calibrator
+from detectors.calibration import MAX_SCORE
 
 
-def test_constant_training_scores_do_not_divide_by_zero() -> None:
-    cal = Calibrator().fit(np.full(100, 3.0))
-    assert cal.transform([3.0])[0] == 0.0
-    assert cal.transform([3.1])[0] > 1.0
+def test_line_sits_at_the_target_rate_on_a_large_sample() -> None:
+    s = np.random.default_rng(0).exponential(size=200_000)
+    cal = Calibrator(quantile=0.995).fit(s)
+    assert float(np.mean(cal.transform(s) > 1.0)) == pytest.approx(0.005, rel=0.05)
+    # an exponential tail: P(R >= r) = exp(-r), so the score is r / -log(rate)
+    r = np.array([-np.log(0.005), -np.log(0.005**2), -np.log(0.005**3)])
+    np.testing.assert_allclose(cal.transform(r), [1.0, 2.0, 3.0], rtol=0.02)
 
 
-def test_round_trip_dict() -> None:
+def test_tail_equals_scipy_genpareto_beyond_the_threshold() -> None:
+    s = stats.genpareto.rvs(0.3, size=5_000, random_state=np.random.default_rng(1))
+    cal = Calibrator(quantile=0.99).fit(s)
+    assert 0.0 < cal.shape_ <= 0.5
+    r = cal.threshold_ + np.array([0.5, 3.0, 40.0])
+    sf = stats.genpareto.sf(r - cal.threshold_, cal.shape_, scale=cal.sigma_)
+    expected = np.log(cal.tail_ * sf) / np.log(0.01)
+    np.testing.assert_allclose(cal.transform(r), expected, rtol=1e-12)
+
+
+def test_line_beyond_the_largest_score_is_extrapolated() -> None:
+    s = np.random.default_rng(2).normal(size=300)  # 300 scores cannot show a 1e-4 quantile
+    cal = Calibrator(quantile=0.9999).fit(s)
+    line = s.max() + 1e-9
+    assert cal.transform(np.array([line]))[0] < 1.0  # the line lies beyond every score seen
+    assert cal.transform(np.array([s.max() + 3.0]))[0] > 1.0
+
+
+def test_monotone_nonnegative_zero_at_median_nan_kept() -> None:
+    s = np.random.default_rng(3).gamma(2.0, size=1_000)
+    cal = Calibrator().fit(s)
+    r = np.linspace(-5, 50, 500)
+    got = cal.transform(r)
+    assert np.all(np.diff(got) >= 0) and np.all(got >= 0)
+    assert cal.transform(np.array([np.median(s)]))[0] == 0.0
+    assert np.isnan(cal.transform(np.array([np.nan]))[0])
+    assert cal.transform(np.array([1e300]))[0] == MAX_SCORE
+
+
+@pytest.mark.parametrize("level", [0.0, 3.0, -7e12, 4e-15])
+def test_constant_scores_alert_only_on_a_real_departure(level: float) -> None:
+    cal = Calibrator().fit(np.full(200, level))
+    noise = level + 4e-8 * max(abs(level), 1e-300)
+    assert cal.transform(np.array([level, noise])).max() < 1.0
+    assert cal.transform(np.array([level + 1e-3 * max(abs(level), 1.0)]))[0] > 1.0
+
+
+def test_transform_many_equals_transform() -> None:
+    rng = np.random.default_rng(0)
+    cals = [Calibrator(quantile=q).fit(rng.gamma(2.0, size=300)) for q in (0.9, 0.99, 0.995)]
+    raws = [rng.gamma(2.0, size=n) * 3 for n in (5, 0, 17)]
+    got = Calibrator.transform_many(cals, raws)
+    for cal, raw, g in zip(cals, raws, got, strict=True):
+        np.testing.assert_array_equal(g, cal.transform(raw))
+    assert Calibrator.transform_many([], []) == []
+
+
+def test_round_trip() -> None:
     cal = Calibrator(quantile=0.9).fit(np.random.default_rng(0).normal(size=200))
     again = Calibrator.from_dict(cal.to_dict())
-    np.testing.assert_array_equal(again.transform([0.5, 3.0]), cal.transform([0.5, 3.0]))
-
-
-def test_transform_many_equals_one_by_one() -> None:
-    rng = np.random.default_rng(1)
-    cals = [Calibrator(quantile=q).fit(rng.gamma(2.0, size=300)) for q in (0.9, 0.99, 0.995)]
-    raws = [rng.gamma(2.0, size=n) for n in (7, 0, 12)]
-    raws[2][3] = np.nan
-    got = Calibrator.transform_many(cals, raws)
-    for cal, raw, out in zip(cals, raws, got, strict=True):
-        np.testing.assert_array_equal(out, cal.transform(raw))
-    assert Calibrator.transform_many([], []) == []
+    x = np.linspace(-3, 9, 50)
+    np.testing.assert_array_equal(cal.transform(x), again.transform(x))
 
 
 @pytest.mark.parametrize(
     "quantile, scores, match",
     [
         (0.2, [1.0], r"^`quantile` must be a float in \[0.5, 1.0\]. Got 0.2 instead.$"),
-        (0.99, [np.nan], "at least one finite training score"),
+        (0.99, [np.nan, np.inf], "at least one finite score"),
     ],
 )
 def test_calibrator_errors(quantile: float, scores: list[float], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Calibrator(quantile=quantile).fit(scores)
-
-
-def test_fit_calibrated_uses_held_out_scores(series: np.ndarray) -> None:
-    det = registry.create("lof", {"window": 8, "n_neighbors": 5})
-    cal = fit_calibrated(det, series[:300], quantile=0.9, holdout=0.3)
-    probe = registry.create("lof", {"window": 8, "n_neighbors": 5}).fit(series[:210])
-    expected = Calibrator(quantile=0.9).fit(probe.score(series[:300])[210:])
-    assert cal.to_dict() == expected.to_dict()
-    # the detector itself is fitted on the whole training span
-    full = registry.create("lof", {"window": 8, "n_neighbors": 5}).fit(series[:300])
-    np.testing.assert_array_equal(det.score(series), full.score(series))
-
-
-def test_fit_calibrated_falls_back_to_in_sample_when_short(series: np.ndarray) -> None:
-    n = MIN_HOLDOUT_SCORES  # 30% of n is fewer than MIN_HOLDOUT_SCORES held-out scores
-    det = registry.create("mad", {"window": 8})
-    cal = fit_calibrated(det, series[:n], quantile=0.9, holdout=0.3)
-    expected = Calibrator(quantile=0.9).fit(det.score(series[:n]))
-    assert cal.to_dict() == expected.to_dict()
-
-
-def test_fit_calibrated_default_is_in_sample(series: np.ndarray) -> None:
-    det = registry.create("lof", {"window": 8, "n_neighbors": 5})
-    cal = fit_calibrated(det, series[:300], quantile=0.9)
-    expected = Calibrator(quantile=0.9).fit(det.score(series[:300]))
-    assert cal.to_dict() == expected.to_dict()

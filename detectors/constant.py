@@ -1,0 +1,61 @@
+"""The model of a constant training span: how far a point departs from the constant level."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.base import Detector, FloatArray, Param
+
+#: the largest raw score (a departure of this many tolerances)
+MAX_RAW = 1e300
+
+
+class ConstantLevel(Detector):
+    """Departure from the training span's one value per channel, in tolerances:
+    ``max_ch(|x - level| / (tolerance * |level|) - 1)``, at least 0; higher = more anomalous.
+
+    Window detectors learn nothing from a span where every point has the same value (every
+    window is the same, so every later window scores alike and a spike never alerts). The
+    service and ``anomalyd evaluate`` fit this detector instead when a training span is
+    constant (:func:`detectors.crossfit.is_constant`), so a constant input scores exactly 0
+    and any departure beyond the relative ``tolerance`` scores far above the alert line. With
+    a level of 0, any non-zero value departs. Scale- and offset-free: the same series times
+    1e15 or 1e-12 scores alike. Context 0 (each point on its own).
+
+    Attributes
+    ----------
+    level_ : ndarray of shape (n_channels,)
+        The training span's value per channel (NaN ignored).
+    """
+
+    name = "constant"
+    params = (
+        Param(
+            "tolerance",
+            float,
+            1e-9,
+            "relative departure from the level that still counts as the level",
+            minimum=0.0,
+        ),
+    )
+
+    def __init__(self, *, tolerance: float = 1e-9) -> None:
+        self.tolerance = tolerance
+
+    def context_length_for_params(self) -> int:
+        return 0
+
+    def min_train_points(self) -> int:
+        return 1
+
+    def _fit(self, x: FloatArray) -> None:
+        self.level_ = np.nanmedian(x, axis=0)
+
+    def _score(self, x: FloatArray) -> FloatArray:
+        gap = np.abs(x - self.level_)
+        tol = self.tolerance * np.abs(self.level_)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(gap > tol, gap / np.where(tol > 0, tol, 1.0) - 1.0, 0.0)
+            ratio = np.where((tol == 0) & (gap > 0), MAX_RAW, ratio)
+        out: FloatArray = np.minimum(ratio, MAX_RAW).max(axis=1)
+        return np.where(np.isnan(x).any(axis=1), np.nan, out)

@@ -1,0 +1,167 @@
+"""Fit a detector and its alert line: calibration on scores of points the model did not train on.
+
+The one place where the service and ``anomalyd evaluate`` turn a training span into a model and
+an alert line. The training span is cut into ``folds`` contiguous blocks; for each block a copy
+of the detector (same parameters) is fitted on the span with that block masked out (NaN: the
+detector skips every window that touches it) and scores the block. Those out-of-sample scores
+fit the :class:`~detectors.calibration.Calibrator`; the model that scores live points is fitted
+on the whole span. A training window is its own nearest neighbour, so in-sample scores would
+put the line far below the scores of new normal points (a third of an ordinary noisy gauge's
+points alerted that way).
+
+A constant training span fits :class:`~detectors.constant.ConstantLevel` instead of the asked
+detector (window detectors learn nothing from it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.base import Detector, FloatArray, as_2d
+from detectors.calibration import Calibrator
+from detectors.constant import ConstantLevel
+
+CALIBRATION_FOLDS = 3
+"""Contiguous blocks of the training span scored out of sample (default)."""
+MIN_CALIBRATION_SCORES = 50
+"""Fewest out-of-sample scores calibrated on; below, the model's in-sample scores are used."""
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A fitted detector, its alert line, and how the line was fitted (for the series API)."""
+
+    detector: Detector
+    calibrator: Calibrator
+    calibration: str
+
+
+def is_constant(x: FloatArray) -> bool:
+    """Whether every channel of ``x`` (shape (n_points, n_channels)) has one value (NaN
+    ignored)."""
+    lo, hi = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
+    return bool(np.all(lo == hi))
+
+
+def fit_calibrated(
+    detector: Detector,
+    train: npt.ArrayLike,
+    *,
+    quantile: float = 0.995,
+    folds: int = CALIBRATION_FOLDS,
+) -> Calibrated:
+    """Fit ``detector`` on ``train`` (shape (n_points[, n_channels])) and its alert line.
+
+    Raises ValueError when ``train`` cannot fit the detector (see ``Detector.fit``).
+    """
+    return fit_calibrated_many([(detector, train)], quantiles=[quantile], folds=folds)[0]
+
+
+def fit_calibrated_many(
+    items: Sequence[tuple[Detector, npt.ArrayLike]],
+    *,
+    quantiles: Sequence[float],
+    folds: int = CALIBRATION_FOLDS,
+) -> list[Calibrated]:
+    """``fit_calibrated`` of many detectors of one class at once (one ``fit_many`` call for
+    the models, one for the fold copies: the autoencoders train stacked). ``quantiles[i]`` is
+    the alert quantile of item ``i``. Raises like ``fit_many`` when any model cannot be fitted.
+    """
+    if not items:
+        return []
+    xs = [as_2d(train, name="train") for _, train in items]
+    flat = [i for i, x in enumerate(xs) if is_constant(x)]
+    dets = [ConstantLevel() if i in flat else det for i, (det, _) in enumerate(items)]
+    _fit_by_class(list(zip(dets, xs, strict=True)))
+    scores = _out_of_sample(dets, xs, folds)
+    out = []
+    for i, (det, x, q) in enumerate(zip(dets, xs, quantiles, strict=True)):
+        found, how = scores[i]
+        sc = det.score(x) if found is None else found
+        if i in flat:
+            how = "constant training span: any departure from its value alerts"
+        elif found is None:
+            how = "in-sample (the training span is too short for folds)"
+        out.append(Calibrated(det, Calibrator(quantile=q).fit(sc), how))
+    return out
+
+
+def _fit_by_class(items: list[tuple[Detector, FloatArray]]) -> None:
+    groups: dict[type[Detector], list[tuple[Detector, FloatArray]]] = {}
+    for det, x in items:
+        groups.setdefault(type(det), []).append((det, x))
+    for cls, group in groups.items():
+        cls.fit_many(group)
+
+
+def fold_bounds(n_points: int, folds: int) -> list[tuple[int, int]]:
+    """``folds`` contiguous ``(start, stop)`` blocks covering ``range(n_points)``."""
+    edges = np.linspace(0, n_points, folds + 1).round().astype(int).tolist()
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@dataclass
+class _Probe:
+    item: int
+    start: int
+    stop: int
+    detector: Detector
+
+
+def _out_of_sample(
+    dets: list[Detector], xs: list[FloatArray], folds: int
+) -> list[tuple[FloatArray | None, str]]:
+    """Per item: its out-of-sample scores and how they were made, or (None, "") when too few."""
+    pairs = enumerate(zip(dets, xs, strict=True))
+    probes = [p for i, (d, x) in pairs for p in _probes(i, d, x, folds)]
+    fitted = _fit_probes(probes, xs)
+    found: dict[int, list[FloatArray]] = {}
+    for p in fitted:
+        ctx = p.detector.context_length
+        part = xs[p.item][max(p.start - ctx, 0) : p.stop]
+        found.setdefault(p.item, []).append(p.detector.score(part)[-(p.stop - p.start) :])
+    out: list[tuple[FloatArray | None, str]] = []
+    for i in range(len(xs)):
+        sc = np.concatenate(found.get(i, [np.empty(0)]))
+        ok = int(np.isfinite(sc).sum()) >= MIN_CALIBRATION_SCORES
+        out.append((sc, f"cross-fitted ({folds} folds)") if ok else (None, ""))
+    return out
+
+
+def _probes(item: int, det: Detector, x: FloatArray, folds: int) -> list[_Probe]:
+    if isinstance(det, ConstantLevel) or folds < 2:
+        return []
+    need = det.min_train_points()
+    out = []
+    for start, stop in fold_bounds(len(x), folds):
+        n_ok = int((~np.isnan(x).any(axis=1)).sum()) - (stop - start)
+        if n_ok >= need:
+            out.append(_Probe(item, start, stop, type(det)(**det.get_params())))
+    return out
+
+
+def _fit_probes(probes: list[_Probe], xs: list[FloatArray]) -> list[_Probe]:
+    """Fit every probe on its item's span with its block masked; the probes that fitted."""
+
+    def masked(p: _Probe) -> FloatArray:
+        x = xs[p.item].copy()
+        x[p.start : p.stop] = np.nan
+        return x
+
+    try:
+        _fit_by_class([(p.detector, masked(p)) for p in probes])
+        return probes
+    except ValueError:  # one probe cannot fit (e.g. too few windows left): fit one by one
+        return [p for p in probes if _try_fit(p.detector, masked(p))]
+
+
+def _try_fit(det: Detector, x: FloatArray) -> bool:
+    try:
+        det.fit(x)
+    except ValueError:
+        return False
+    return True

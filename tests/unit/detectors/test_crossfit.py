@@ -1,0 +1,93 @@
+"""fit_calibrated: the alert line from out-of-sample scores, and degenerate training spans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors import Calibrator, registry
+from detectors.constant import ConstantLevel
+from detectors.crossfit import fit_calibrated, fit_calibrated_many, fold_bounds
+from tests.unit.detectors.conftest import FAST_PARAMS, available_names
+
+
+def test_line_comes_from_fold_copies_scoring_their_masked_block(series: np.ndarray) -> None:
+    train = series[:300]
+    fitted = fit_calibrated(registry.create("lof", {"window": 8}), train, quantile=0.99)
+    scores = []
+    for lo, hi in fold_bounds(300, 3):
+        masked = train.copy()
+        masked[lo:hi] = np.nan
+        probe = registry.create("lof", {"window": 8}).fit(masked)
+        scores.append(probe.score(train[max(lo - 7, 0) : hi])[-(hi - lo) :])
+    expected = Calibrator(quantile=0.99).fit(np.concatenate(scores))
+    assert fitted.calibrator.to_dict() == expected.to_dict()
+    assert fitted.calibration == "cross-fitted (3 folds)"
+    np.testing.assert_array_equal(
+        fitted.detector.score(series), registry.create("lof", {"window": 8}).fit(train).score(series)
+    )
+
+
+def test_out_of_sample_line_is_above_the_in_sample_one() -> None:
+    x = np.random.default_rng(0).normal(size=1_000)
+    fitted = fit_calibrated(registry.create("lof", {"window": 16}), x)
+    in_sample = Calibrator().fit(fitted.detector.score(x))
+    assert fitted.calibrator.threshold_ > in_sample.threshold_
+    later = np.random.default_rng(1).normal(size=3_000)
+    alerts = fitted.calibrator.transform(fitted.detector.score(later)) > 1
+    assert alerts.mean() < 0.02 < (in_sample.transform(fitted.detector.score(later)) > 1).mean()
+
+
+def test_short_span_falls_back_to_in_sample(series: np.ndarray) -> None:
+    det = registry.create("lof", {"window": 16})
+    fitted = fit_calibrated(det, series[:60])
+    assert fitted.calibration.startswith("in-sample")
+    expected = Calibrator().fit(det.score(series[:60]))
+    assert fitted.calibrator.to_dict() == expected.to_dict()
+
+
+def test_many_equals_one_by_one(series: np.ndarray) -> None:
+    spans = [series[:200], series[50:300], np.full(100, 2.0)]
+    items = [(registry.create("mad", {"window": 8}), x) for x in spans]
+    many = fit_calibrated_many(items, quantiles=[0.9, 0.99, 0.995])
+    for got, x, q in zip(many, spans, [0.9, 0.99, 0.995], strict=True):
+        one = fit_calibrated(registry.create("mad", {"window": 8}), x, quantile=q)
+        assert got.calibrator.to_dict() == one.calibrator.to_dict()
+        assert type(got.detector) is type(one.detector)
+
+
+def _alerts(name: str, train: np.ndarray, values: np.ndarray) -> np.ndarray:
+    fitted = fit_calibrated(registry.create(name, FAST_PARAMS[name]), train)
+    score = fitted.calibrator.transform(fitted.detector.score(values))
+    return np.nan_to_num(score, nan=0.0) > 1.0
+
+
+per_detector = pytest.mark.parametrize("name", available_names())
+
+
+@per_detector
+@pytest.mark.parametrize("level", [0.0, 7.25, -3e9])
+def test_constant_input_raises_no_alert(name: str, level: float) -> None:
+    x = np.full(300, level)
+    assert not _alerts(name, x[:200], x).any()
+
+
+@per_detector
+@pytest.mark.parametrize("level", [0.0, 7.25])
+def test_flat_span_still_flags_a_departure(name: str, level: float) -> None:
+    x = np.full(300, level)
+    x[250] = level + 1.0
+    fitted = fit_calibrated(registry.create(name, FAST_PARAMS[name]), x[:200])
+    assert isinstance(fitted.detector, ConstantLevel)
+    assert fitted.calibration.startswith("constant training span")
+    assert np.flatnonzero(_alerts(name, x[:200], x)).tolist() == [250]
+
+
+@per_detector
+@pytest.mark.parametrize("scale, offset", [(1e15, 0.0), (1e-12, 0.0), (1.0, 1e6), (3.0, -2.0)])
+def test_alerts_do_not_depend_on_scale_or_offset(
+    name: str, series: np.ndarray, scale: float, offset: float
+) -> None:
+    base = _alerts(name, series[:250], series)
+    moved = _alerts(name, series[:250] * scale + offset, series * scale + offset)
+    np.testing.assert_array_equal(moved, base)
