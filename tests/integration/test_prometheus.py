@@ -2,7 +2,8 @@
 
 Prometheus scrapes the service, evaluates the rules shipped in ``deploy/prometheus/`` (their
 ``for:`` durations shortened), sends the alerts to a real Alertmanager, and remote-writes a
-scraped metric into ``/api/v1/write``. Skipped when the binaries are missing, except with
+scraped metric into ``/api/v1/write``. The example Alertmanager configuration mutes a series'
+warning while its critical alert fires. Skipped when the binaries are missing, except with
 ``CI=true`` where that is a failure.
 """
 
@@ -126,9 +127,12 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
         service.stop()
 
 
-def alertmanager_cmd(binary_path: str, tmp: Path, port: int) -> list[str]:
+def alertmanager_cmd(
+    binary_path: str, tmp: Path, port: int, config: str | None = None
+) -> list[str]:
     cfg = tmp / "alertmanager.yml"
-    cfg.write_text("route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n")
+    blackhole = "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"
+    cfg.write_text(blackhole if config is None else config)
     return [
         binary_path,
         f"--config.file={cfg}",
@@ -227,11 +231,11 @@ def test_alert_reaches_alertmanager_and_remote_write_is_scored(stack: dict[str, 
             return [
                 a
                 for a in alerts(am.url)
-                if a["labels"].get("alertname") == "AnomalyDetected"
+                if a["labels"].get("alertname") == "AnomalyWarning"
                 and a["labels"].get("series") == "spiky"
             ]
 
-        [alert] = eventually(anomaly_alert, 90, "AnomalyDetected in Alertmanager", logs)
+        [alert] = eventually(anomaly_alert, 90, "AnomalyWarning in Alertmanager", logs)
         assert alert["labels"]["detector"] == "mad"
         assert alert["labels"]["severity"] == "warning"
         assert alert["annotations"]["summary"].startswith("Anomaly in series spiky")
@@ -264,3 +268,37 @@ def test_alert_reaches_alertmanager_and_remote_write_is_scored(stack: dict[str, 
     result = httpx.get(f"{prom.url}/api/v1/query", params={"query": query}).json()
     [sample] = result["data"]["result"]
     assert float(sample["value"][1]) > 1 and sample["metric"]["detector"] == "mad"
+
+
+def _anomaly(name: str, series: str) -> dict[str, Any]:
+    severity = "critical" if name == "AnomalyCritical" else "warning"
+    labels = {"alertname": name, "series": series, "detector": "mad", "severity": severity}
+    return {"labels": labels, "annotations": {"summary": f"{name} {series}"}}
+
+
+def test_example_alertmanager_mutes_warning_while_critical_fires(tmp_path: Path) -> None:
+    """The shipped inhibit rule: a's warning is muted by a's critical, b's warning is not."""
+    port = free_port()
+    cmd = alertmanager_cmd(
+        binary("prometheus-alertmanager", "alertmanager"), tmp_path, port, AM_EXAMPLE.read_text()
+    )
+    am = Process(cmd, port, tmp_path / "am.log")
+    try:
+        am.wait_ready()
+        sent = [_anomaly("AnomalyCritical", "a"), _anomaly("AnomalyWarning", "a")]
+        sent.append(_anomaly("AnomalyWarning", "b"))
+        assert httpx.post(f"{am.url}/api/v2/alerts", json=sent).status_code == 200
+
+        def states() -> dict[tuple[str, str], str] | None:
+            found = {
+                (a["labels"]["alertname"], a["labels"]["series"]): a["status"]["state"]
+                for a in alerts(am.url)
+            }
+            muted = found.get(("AnomalyWarning", "a")) == "suppressed"
+            return found if muted and len(found) == len(sent) else None
+
+        found = eventually(states, 30, "the warning of series a muted", [am.log])
+        assert found[("AnomalyCritical", "a")] == "active"
+        assert found[("AnomalyWarning", "b")] == "active"
+    finally:
+        am.stop()
