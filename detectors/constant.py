@@ -6,6 +6,8 @@ import numpy as np
 
 from detectors.base import Detector, FloatArray, Param
 
+#: fewest training points: a level seen a few times, not once
+MIN_POINTS = 8
 #: the largest raw score (a departure of this many tolerances)
 MAX_RAW = 1e300
 
@@ -46,7 +48,7 @@ class ConstantLevel(Detector):
         return 0
 
     def min_train_points(self) -> int:
-        return 1
+        return MIN_POINTS
 
     def _fit(self, x: FloatArray) -> None:
         self.level_ = np.nanmedian(x, axis=0)

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import fit_calibrated
+from detectors.crossfit import fit_calibrated
 from service.errors import Unprocessable
 from service.series import detector_class
 
@@ -45,8 +45,8 @@ def detect(
         )
     fit_on = values if train is None else train
     try:
-        det = registry.create(name, params)
-        cal = fit_calibrated(det, fit_on, quantile=quantile)
+        fitted = fit_calibrated(registry.create(name, params), fit_on, quantile=quantile)
+        det, cal = fitted.detector, fitted.calibrator
         full = values if train is None else np.concatenate([train, values])
         raw = det.score(full)[len(full) - len(values) :]
     except (TypeError, ValueError) as exc:

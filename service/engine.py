@@ -28,6 +28,7 @@ from service.series import (
 from service.settings import Settings
 from service.storage import PointBlock, Row, SeriesRow, Store
 from service.telemetry import Telemetry
+from service.training import first_boundary
 
 log = logging.getLogger("anomalyd.engine")
 
@@ -181,7 +182,7 @@ class Engine:
             labels=labels,
             source=source,
             created_at=time.time(),
-            next_boundary=config.train_points,
+            next_boundary=first_boundary(config),
         )
 
     # ------------------------------------------------------------------ configuration
@@ -211,7 +212,7 @@ class Engine:
                 )
             if created or not state.persisted:
                 state.config = config
-                state.next_boundary = config.train_points
+                state.next_boundary = first_boundary(config)
                 state.labels = labels or state.labels
                 self._persist_row(state)
                 return state, created
@@ -230,13 +231,13 @@ class Engine:
             state_row.detector, state_row.params = config.detector, config.params
             state_row.train_points, state_row.refit_every = config.train_points, config.refit_every
             state_row.quantile, state_row.scored = config.quantile, state.count
-            state_row.next_boundary = max(state.count, config.train_points)
+            state_row.next_boundary = max(state.count, first_boundary(config))
             state_row.model_start, state_row.error, state_row.model_version = None, None, 0
             Store.upsert_series(conn, state_row)
             conn.execute("DELETE FROM models WHERE series_id = ?", (state.id,))
         self.scheduler.release(state.pending.clear())
         state.config, state.scored = config, state.count
-        state.next_boundary = max(state.count, config.train_points)
+        state.next_boundary = max(state.count, first_boundary(config))
         state.model, state.error, state.fitting, state.fit_result = None, None, False, None
         state.last_raw = state.last_score = None
         state.release_waiters(everyone=True)
@@ -476,6 +477,10 @@ class Engine:
 
     def _recover_model(self, state: SeriesState, channels: int) -> None:
         stored = self.store.load_model(state.id)
+        if stored is not None and "threshold" not in stored.calibration:
+            log.info("series %s has an alert line of an older format: refitting", state.id)
+            state.next_boundary, state.model_version = state.scored, 0
+            return
         try:
             if stored is None:
                 raise ValueError("the model row is missing")

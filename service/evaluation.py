@@ -26,7 +26,7 @@ import numpy as np
 
 import metrics
 from detectors import registry
-from detectors.base import fit_calibrated
+from detectors.crossfit import fit_calibrated
 from service.suite import LabelledSeries
 
 METRIC_KEYS = (
@@ -46,9 +46,11 @@ def evaluate_series(
     series: LabelledSeries, detector: str, params: dict[str, Any], *, quantile: float = 0.995
 ) -> dict[str, Any]:
     """Fit, score and measure one series with one detector."""
-    det = registry.create(detector, params)
     start = time.perf_counter()
-    cal = fit_calibrated(det, series.values[: series.train_end], quantile=quantile)
+    fitted = fit_calibrated(
+        registry.create(detector, params), series.values[: series.train_end], quantile=quantile
+    )
+    det, cal = fitted.detector, fitted.calibrator
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     raw = det.score(series.values)

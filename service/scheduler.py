@@ -28,13 +28,15 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
-from detectors.base import Calibrator, Detector, StreamScorer, fit_calibrated, fit_calibrated_many
+from detectors.base import Calibrator, StreamScorer
+from detectors.crossfit import Calibrated, fit_calibrated, fit_calibrated_many
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
 from service.settings import Settings
 from service.storage import ModelRow, Row, ScoreBlock, Store
 from service.telemetry import Telemetry
+from service.training import min_train_points, next_boundary, training_span
 
 log = logging.getLogger("anomalyd.scheduler")
 #: no scheduler cycle for this many ``batch_linger_s``: the next write is scored without lingering
@@ -71,14 +73,14 @@ class FitRequest:
 
 
 def fit_job(store: Store, req: FitRequest) -> FitResult:
-    """Fit detector + calibrator on the ``train_points`` points before ``req.boundary``."""
+    """Fit detector + calibrator on the training span before ``req.boundary``
+    (``service.training``: up to ``train_points`` points, alerted points masked)."""
     started = time.perf_counter()
     result = FitResult(generation=req.generation, boundary=req.boundary)
     try:
-        train = _training_values(store, req)
+        train, context = _training_values(store, req)
         det = registry.create(req.config.detector, req.config.params)
-        cal = fit_calibrated(det, train, quantile=req.config.quantile)
-        _fill(result, det, cal, train)
+        _fill(result, fit_calibrated(det, train, quantile=req.config.quantile), context)
     except Exception as exc:  # a failed fit marks the series, it never stops the service
         log.warning("fit of series %s failed: %s", req.state.id, exc)
         result = _failed(req, exc)
@@ -107,13 +109,13 @@ def fit_batch(store: Store, requests: list[FitRequest]) -> list[FitResult]:
 def _fit_together(store: Store, reqs: list[FitRequest]) -> list[FitResult] | None:
     started = time.perf_counter()
     try:
-        trains = [_training_values(store, req) for req in reqs]
+        trains, contexts = zip(*(_training_values(store, req) for req in reqs), strict=True)
         dets = [registry.create(req.config.detector, req.config.params) for req in reqs]
         quantiles = [req.config.quantile for req in reqs]
         cals = fit_calibrated_many(list(zip(dets, trains, strict=True)), quantiles=quantiles)
         results = [FitResult(generation=req.generation, boundary=req.boundary) for req in reqs]
-        for result, det, cal, train in zip(results, dets, cals, trains, strict=True):
-            _fill(result, det, cal, train)
+        for result, fitted, context in zip(results, cals, contexts, strict=True):
+            _fill(result, fitted, context)
     except Exception as exc:
         log.info("batched fit of %d series failed (%s); fitting them one by one", len(reqs), exc)
         return None
@@ -128,17 +130,25 @@ def _failed(req: FitRequest, exc: Exception) -> FitResult:
     return result
 
 
-def _training_values(store: Store, req: FitRequest) -> npt.NDArray[np.float64]:
-    lo = req.boundary - req.config.train_points
-    return store.read_range(req.state.id, lo, req.boundary, req.n_channels).values
+def _training_values(
+    store: Store, req: FitRequest
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(training values with alerted points masked, the span's values as read: the context)."""
+    lo = max(req.boundary - req.config.train_points, 0)
+    pts = store.read_range(req.state.id, lo, req.boundary, req.n_channels)
+    span = training_span(req.config, pts.values, pts.score)
+    n_ok = int((~np.isnan(span.values).any(axis=1)).sum())
+    if n_ok < min_train_points(req.config):  # too much masked to fit: the span as it is
+        return pts.values, pts.values
+    return span.values, pts.values
 
 
-def _fill(
-    result: FitResult, det: Detector, cal: Calibrator, train: npt.NDArray[np.float64]
-) -> None:
+def _fill(result: FitResult, fitted: Calibrated, context: npt.NDArray[np.float64]) -> None:
+    det = fitted.detector
     result.meta, result.state = dump_detector(det)
     det.prepare_streaming()  # here on the fit worker, not on the scheduler's scoring thread
-    result.detector, result.calibrator, result.context = det, cal, train
+    result.detector, result.calibrator, result.context = det, fitted.calibrator, context
+    result.calibration = fitted.calibration
 
 
 class Scheduler:
@@ -418,6 +428,8 @@ class Scheduler:
             return
         if state.next_boundary >= NEVER or state.count < state.next_boundary:
             return
+        if state.model is not None and state.scored < state.next_boundary:
+            return  # the span's scores decide what is masked: wait until they are stored
         if state.n_channels is None:
             return
         state.fitting = True
@@ -449,8 +461,9 @@ class Scheduler:
         self._install(state, result)
 
     def _fit_failed(self, state: SeriesState, result: FitResult) -> None:
-        refit = state.config.refit_every
-        boundary = result.boundary + refit if state.model is not None and refit else NEVER
+        boundary = NEVER
+        if state.model is not None:
+            boundary = next_boundary(state.config, result.boundary)
         with self.store.transaction() as conn:
             conn.execute(
                 "UPDATE series SET error = ?, next_boundary = ? WHERE id = ?",
@@ -464,9 +477,9 @@ class Scheduler:
         if det is None or cal is None:
             return
         version = state.model_version + 1
-        refit = state.config.refit_every
-        boundary = result.boundary + refit if refit else NEVER
-        row = ModelRow(version, result.boundary, result.meta, result.state, cal.to_dict())
+        boundary = next_boundary(state.config, result.boundary)
+        calibration = {**cal.to_dict(), "method": result.calibration}
+        row = ModelRow(version, result.boundary, result.meta, result.state, calibration)
         with self.store.transaction() as conn:
             self.store.save_model(conn, state.id, row)
             conn.execute(

@@ -148,6 +148,7 @@ class FitResult:
     boundary: int
     detector: Detector | None = None
     calibrator: Calibrator | None = None
+    calibration: str = ""
     meta: str = ""
     state: bytes = b""
     context: npt.NDArray[np.float64] | None = None

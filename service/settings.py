@@ -27,9 +27,27 @@ class Settings(BaseSettings):
 
     default_detector: str = Field(DEFAULT_DETECTOR, description="Detector of new series.")
     default_params: dict[str, Any] = Field(default_factory=dict)
-    default_train_points: int = Field(256, ge=1, le=1_000_000)
-    default_refit_every: int = Field(0, ge=0)
-    default_quantile: float = Field(0.995, ge=0.5, le=1.0)
+    default_train_points: int = Field(
+        2016,
+        ge=1,
+        le=1_000_000,
+        description="Longest training span in points (2016 = a week at 5-minute steps). The "
+        "first model fits after 256 points; the span doubles at each refit until it is this long.",
+    )
+    default_refit_every: int = Field(
+        288,
+        ge=0,
+        description="Refit on the trailing span every this many points (288 = a day at 5-minute "
+        "steps); 0 = stop refitting once the span is full. Alerted points stay out of the next "
+        "span; a change that keeps alerting this long becomes the new normal.",
+    )
+    default_quantile: float = Field(
+        0.995,
+        ge=0.5,
+        le=1.0,
+        description="anomaly_score 1.0 is this quantile of normal scores: 1 - quantile is the "
+        "target false-alarm rate per point.",
+    )
 
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Request body limit.")
     max_decompressed_bytes: int = Field(64 * 1024 * 1024, ge=1024)

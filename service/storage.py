@@ -143,7 +143,7 @@ class ModelRow:
     start_idx: int
     meta: str
     state: bytes
-    calibration: dict[str, float]
+    calibration: dict[str, Any]
 
 
 @dataclass

@@ -24,7 +24,8 @@ def test_line_comes_from_fold_copies_scoring_their_masked_block(series: np.ndarr
     assert fitted.calibrator.to_dict() == expected.to_dict()
     assert fitted.calibration == "cross-fitted (3 folds)"
     np.testing.assert_array_equal(
-        fitted.detector.score(series), registry.create("lof", {"window": 8}).fit(train).score(series)
+        fitted.detector.score(series),
+        registry.create("lof", {"window": 8}).fit(train).score(series),
     )
 
 

@@ -39,6 +39,7 @@ def make_client(data_dir: Path) -> Iterator[ClientFactory]:
                 "data_dir": data_dir,
                 "default_detector": "mad",  # cheap detector: these tests are about plumbing
                 "default_train_points": TRAIN,
+                "default_refit_every": 0,  # one model per series (refits: test_refit_every)
                 "default_params": PARAMS,
                 "batch_linger_s": 0.0,
                 **overrides,

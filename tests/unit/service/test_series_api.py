@@ -26,7 +26,7 @@ def test_defaults_for_series_created_by_a_write(client: TestClient) -> None:
     post(client, "auto", [1, 2], [1.0, 2.0])
     body = client.get("/v1/series/auto").json()
     assert body["train_points"] == TRAIN
-    assert body["refit_every"] == 0
+    assert body["refit_every"] == 0  # the test clients turn refits off; the default is 288
     assert body["quantile"] == 0.995
     assert body["points"] == 2 and body["status"] == "warming_up"
 

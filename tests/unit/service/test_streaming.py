@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from detectors import registry
-from detectors.base import Calibrator
+from detectors.crossfit import fit_calibrated
+from service.series import SeriesConfig
+from service.training import next_boundary, training_span
 from tests.unit.service.conftest import (
     PARAMS,
     TRAIN,
@@ -22,11 +24,14 @@ from tests.unit.service.conftest import (
 
 def batch_scores(x: np.ndarray, start: int, train: int = TRAIN) -> tuple[np.ndarray, np.ndarray]:
     """Raw and calibrated scores of ``x[start:]``, model fitted on ``x[start - train : start]``."""
-    fit_on = x[start - train : start]
-    det = registry.create("mad", PARAMS).fit(fit_on)
-    cal = Calibrator(quantile=0.995).fit(det.score(fit_on))
-    raw = det.score(x)[start:]
-    return raw, cal.transform(raw)
+    return scores_from(x, start, x[start - train : start])
+
+
+def scores_from(x: np.ndarray, start: int, fit_on: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw and calibrated scores of ``x[start:]`` by a model fitted on ``fit_on``."""
+    fitted = fit_calibrated(registry.create("mad", PARAMS), fit_on, quantile=0.995)
+    raw = fitted.detector.score(x)[start:]
+    return raw, fitted.calibrator.transform(raw)
 
 
 def stored(client: TestClient, sid: str) -> tuple[np.ndarray, np.ndarray]:
@@ -97,12 +102,25 @@ def test_refit_every(make_client: ClientFactory, series_values: np.ndarray) -> N
             post(client, "r", np.arange(lo, min(lo + 13, len(x))), x[lo : lo + 13])
         s_raw, s_score = stored(client, "r")
         info = client.get("/v1/series/r").json()
-    # models take over at 40, 90 and 140, each trained on the 40 points before it
-    for start, stop in ((40, 90), (90, 140), (140, 180)):
-        raw, score = batch_scores(x[:stop], start)
-        np.testing.assert_allclose(s_raw[start:stop], raw, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(s_score[start:stop], score, rtol=0, atol=1e-9)
-    assert info["model_version"] == 3
+    config = SeriesConfig("mad", PARAMS, TRAIN, 50, 0.995)
+    raw, score = replay(x, config)
+    np.testing.assert_allclose(s_raw, raw, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(s_score, score, rtol=0, atol=1e-9)
+    assert info["model_version"] == 3  # models take over at 40, 80 (the span grows) and 130
+
+
+def replay(x: np.ndarray, config: SeriesConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The service's refit schedule in batch: each model trained on the span before its
+    boundary with the points its predecessors alerted on masked (``service.training``)."""
+    raw, score = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    start = config.train_points
+    while start < len(x):
+        stop = min(next_boundary(config, start), len(x))
+        lo = max(start - config.train_points, 0)
+        span = training_span(config, x[lo:start, None], score[lo:start])
+        raw[start:stop], score[start:stop] = scores_from(x[:stop], start, span.values)
+        start = stop
+    return raw, score
 
 
 def test_restart_resumes_exactly(make_client: ClientFactory, series_values: np.ndarray) -> None:

@@ -1,0 +1,106 @@
+"""When a series is (re)fitted and on which points: models that follow the metric.
+
+The schedule depends only on the data (point indices and the scores already stored), so a
+restart resumes it and a replay of the same points fits the same models.
+
+* **Boundaries.** The first model is fitted on the first ``first_boundary`` points (256, or
+  ``train_points`` when smaller), so scoring starts early. While the training span is still
+  growing towards ``train_points`` the next boundary is twice the last one (a daily cycle is
+  seen as soon as there is history of it), then every ``refit_every`` points. The step never
+  exceeds ``refit_every`` when it is set; ``refit_every = 0`` stops refitting once the span has
+  reached ``train_points``.
+* **Span.** The model for boundary ``b`` trains on the ``train_points`` points before ``b``.
+* **Incidents stay out.** Points that alerted (``anomaly_score > 1``) are masked out of the
+  next span (NaN: detectors skip every window that touches them), so an incident is not learnt
+  as normal. Alerts less than ``MERGE_GAP`` points apart count as one run.
+* **A lasting change becomes the new normal.** A run of alerts that reaches the boundary and
+  has lasted at least ``refit_every`` points (or ``train_points // 4`` when refits are off) is
+  a change of level, not an incident: the span then starts where the run started, unmasked.
+  So a permanent level shift stops alerting at most ``2 * refit_every`` points after it began
+  (plus the new model's first window).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors import registry
+from service.series import NEVER, SeriesConfig
+
+FloatArray = npt.NDArray[np.float64]
+
+FIRST_FIT_POINTS = 256
+"""The first model is fitted after this many points (or ``train_points`` when smaller)."""
+MERGE_GAP = 12
+"""Alerts at most this many points apart belong to one run."""
+ALERT_LINE = 1.0
+
+
+@lru_cache(maxsize=256)
+def _min_points(detector: str, params_json: str) -> int:
+    return registry.create(detector, json.loads(params_json)).min_train_points()
+
+
+def min_train_points(config: SeriesConfig) -> int:
+    """Fewest points without NaN the configured detector fits on."""
+    return _min_points(config.detector, json.dumps(config.params, sort_keys=True))
+
+
+def first_boundary(config: SeriesConfig) -> int:
+    """Index of the first point scored: the first model trains on the points before it."""
+    return min(config.train_points, max(FIRST_FIT_POINTS, min_train_points(config)))
+
+
+def next_boundary(config: SeriesConfig, boundary: int) -> int:
+    """The boundary after ``boundary`` (``NEVER`` when the series stops refitting)."""
+    if config.refit_every:
+        return boundary + min(boundary, config.refit_every)
+    if boundary < config.train_points:
+        return min(2 * boundary, config.train_points)
+    return NEVER
+
+
+def accept_after(config: SeriesConfig) -> int:
+    """How long a run of alerts lasts before it is taken as the metric's new normal."""
+    return config.refit_every or max(config.train_points // 4, 1)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Training values (alerted points NaN) and where they start, relative to the span read."""
+
+    values: FloatArray
+    start: int
+    masked: int
+
+
+def training_span(config: SeriesConfig, values: FloatArray, scores: FloatArray) -> Span:
+    """The points to train on out of the span before a boundary.
+
+    ``values`` has shape (n_points, n_channels), ``scores`` (n_points,) (NaN: not scored).
+    """
+    runs = alert_runs(scores > ALERT_LINE)
+    if runs and runs[-1][1] >= len(scores) - MERGE_GAP:
+        start, _ = runs[-1]
+        if len(scores) - start >= accept_after(config):
+            return Span(values[start:], start, 0)
+    out = values.copy()
+    for lo, hi in runs:
+        out[lo:hi] = np.nan
+    return Span(out, 0, sum(hi - lo for lo, hi in runs))
+
+
+def alert_runs(alerts: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the runs of ``alerts``, runs at most ``MERGE_GAP`` apart merged."""
+    idx = np.flatnonzero(alerts)
+    if not len(idx):
+        return []
+    cut = np.flatnonzero(np.diff(idx) > MERGE_GAP + 1)
+    starts = np.concatenate([[idx[0]], idx[cut + 1]])
+    stops = np.concatenate([idx[cut], [idx[-1]]]) + 1
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
