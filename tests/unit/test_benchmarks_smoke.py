@@ -60,3 +60,24 @@ def test_stream_paths_quick(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert printed.count("x\n") >= 3 + 2 + 1  # 3 path rows, 2 thread rows, the fused row
     assert "two parts" in printed and "fused" in printed
+
+
+@pytest.mark.timeout(120)  # 15-35 s warm (the service fits 4 ensembles); cold numba: more
+def test_alert_quality_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_benchmark("alert_quality")
+    out = tmp_path / "alerts.json"
+    assert bench.main(["--quick", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "target stable: false alarms, median <= 1%" in printed
+    doc = json.loads(out.read_text())
+    assert doc["traffic"]["errors"] == []
+    assert all(s["model_version"] >= 1 for s in doc["service"]["series"].values())  # fitted
+    figures = []
+    for rows in doc["rows"].values():
+        figures += [rows["stable"]["false_alarm_rate"], rows["stable"]["critical_share"]]
+        figures += [rows["events"]["far_false_alarm_rate"]]
+        assert 0 <= rows["events"]["caught"] <= rows["events"]["events"]
+        assert rows["events"]["events"] > 0
+    summary = doc["summary"]
+    figures += [summary["events_caught"]["share"], summary["stable_false_alarm"]["median"]]
+    assert all(x is not None and 0 <= x <= 1 for x in figures), figures
