@@ -493,6 +493,7 @@ class Engine:
             state.error, state.next_boundary = f"model could not be loaded: {exc}", NEVER
             return
         scorer = StreamScorer(det, context=ctx.values)
-        state.model = LiveModel(det, cal, scorer, stored.version, stored.start_idx)
+        method = str(stored.calibration.get("method", ""))
+        state.model = LiveModel(det, cal, scorer, stored.version, stored.start_idx, method)
         if len(ctx.raw) and np.isfinite(ctx.raw[-1]) and np.isfinite(ctx.score[-1]):
             state.last_raw, state.last_score = float(ctx.raw[-1]), float(ctx.score[-1])

@@ -489,7 +489,7 @@ class Scheduler:
             )
         scorer = StreamScorer(det, context=result.context)
         with state.lock:
-            state.model = LiveModel(det, cal, scorer, version, result.boundary)
+            state.model = LiveModel(det, cal, scorer, version, result.boundary, result.calibration)
             state.model_version, state.next_boundary, state.error = version, boundary, None
 
 

@@ -61,6 +61,18 @@ class SeriesResponse(BaseModel):
     last_anomaly_score: float | None
     last_raw_score: float | None
     model_version: int
+    model_detector: str | None = Field(
+        description="Detector of the current model: `constant` when the training span had one "
+        "value (any departure from it alerts), else the configured detector."
+    )
+    calibration: str | None = Field(
+        description="How the current alert line was fitted (cross-fitted folds, in-sample on a "
+        "span too short for folds, or a constant span)."
+    )
+    model_start: int | None = Field(description="Index of the first point the model scores.")
+    next_refit: int | None = Field(
+        description="Index of the point where the next model takes over (null: no more refits)."
+    )
     error: str | None
     created_at: float
 

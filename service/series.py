@@ -75,6 +75,7 @@ class LiveModel:
     scorer: StreamScorer
     version: int
     start: int
+    calibration: str = ""
 
 
 class PendingBuffer:

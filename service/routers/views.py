@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.schemas import SeriesResponse
-from service.series import SeriesState
+from service.series import NEVER, SeriesState
 
 
 def finite_or_none(x: float | None) -> float | None:
@@ -37,6 +37,10 @@ def series_view(state: SeriesState) -> SeriesResponse:
         last_anomaly_score=state.last_score,
         last_raw_score=state.last_raw,
         model_version=state.model.version if state.model is not None else 0,
+        model_detector=state.model.detector.name if state.model is not None else None,
+        calibration=state.model.calibration if state.model is not None else None,
+        model_start=state.model.start if state.model is not None else None,
+        next_refit=state.next_boundary if state.next_boundary < NEVER else None,
         error=state.error,
         created_at=state.created_at,
     )
