@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+SUITE = Path(__file__).resolve().parents[3] / "shared" / "benchmark"
 
 
 def load_benchmark(name: str = "detectors_speed") -> ModuleType:
@@ -81,3 +82,15 @@ def test_alert_quality_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     summary = doc["summary"]
     figures += [summary["events_caught"]["share"], summary["stable_false_alarm"]["median"]]
     assert all(x is not None and 0 <= x <= 1 for x in figures), figures
+
+
+@pytest.mark.timeout(120)
+def test_alert_line_on_one_series(capsys: pytest.CaptureFixture[str]) -> None:
+    if not (SUITE / "manifest.json").exists():
+        pytest.skip(f"needs the development benchmark at {SUITE}")
+    bench = load_benchmark("alert_line")
+    argv = ["--detector", "mad", "--jobs", "1", "--match", "i-a2eb1cd9_NetworkIn"]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 series (0 could not be fitted)" in printed
+    assert "crossfit@0.995" in printed and "precision per severity band" in printed
