@@ -10,12 +10,16 @@ restart resumes it and a replay of the same points fits the same models.
   exceeds ``refit_every`` when it is set; ``refit_every = 0`` stops refitting once the span has
   reached ``train_points``.
 * **Span.** The model for boundary ``b`` trains on the ``train_points`` points before ``b``.
-* **Incidents stay out.** Points that alerted (``anomaly_score > 1``) are masked out of the
-  next span (NaN: detectors skip every window that touches them), so an incident is not learnt
-  as normal. Alerts less than ``MERGE_GAP`` points apart count as one run.
+* **Incidents stay out.** A run of alerts (``anomaly_score > 1``; alerts less than
+  ``MERGE_GAP`` points apart count as one run) that reached the critical band (> 2) is masked
+  out of the next span (NaN: detectors skip every window that touches it), so an incident is
+  not learnt as normal. Warnings alone are not masked: normal data crosses the line at the
+  target rate, and masking those points would strip the span of its own tail.
 * **A lasting change becomes the new normal.** A run of alerts that reaches the boundary and
   has lasted at least ``refit_every`` points (or ``train_points // 4`` when refits are off) is
   a change of level, not an incident: the span then starts where the run started, unmasked.
+  A run that lasted that long and has ended (a new pattern, such as the first weekend) stays in
+  the span unmasked.
   So a permanent level shift stops alerting at most ``2 * refit_every`` points after it began
   (plus the new model's first window).
 """
@@ -39,6 +43,10 @@ FIRST_FIT_POINTS = 256
 MERGE_GAP = 12
 """Alerts at most this many points apart belong to one run."""
 ALERT_LINE = 1.0
+INCIDENT_LINE = 2.0
+"""A run of alerts is an incident (masked) when it reaches the critical band: warnings alone
+come at the target false-alarm rate on normal data, and masking them would strip the span of
+its own tail (the next line would sit lower, and alert more, each refit)."""
 
 
 @lru_cache(maxsize=256)
@@ -90,9 +98,12 @@ def training_span(config: SeriesConfig, values: FloatArray, scores: FloatArray) 
         if len(scores) - start >= accept_after(config):
             return Span(values[start:], start, 0)
     out = values.copy()
+    masked = 0
     for lo, hi in runs:
-        out[lo:hi] = np.nan
-    return Span(out, 0, sum(hi - lo for lo, hi in runs))
+        if hi - lo < accept_after(config) and np.nanmax(scores[lo:hi]) > INCIDENT_LINE:
+            out[lo:hi] = np.nan
+            masked += hi - lo
+    return Span(out, 0, masked)
 
 
 def alert_runs(alerts: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:

@@ -53,9 +53,11 @@ def test_alert_runs_merge_close_alerts() -> None:
 
 
 def test_incidents_are_masked_out_of_the_next_span() -> None:
-    values = np.arange(500.0)[:, None]
-    scores = np.zeros(500)
+    values = np.arange(1000.0)[:, None]
+    scores = np.zeros(1000)
     scores[[100, 101, 300]] = [1.5, 3.0, 9.0]
+    scores[200:202] = 1.5  # warnings only: normal data crosses the line at the target rate
+    scores[400:700] = 5.0  # lasted longer than refit_every: a change, kept
     scores[:50] = np.nan  # warm-up
     span = training_span(config(refit=288), values, scores)
     assert span.start == 0 and span.masked == 3
@@ -74,7 +76,7 @@ def test_a_lasting_change_becomes_the_new_normal() -> None:
 
 def test_a_recent_change_is_still_an_incident() -> None:
     scores = np.zeros(1000)
-    scores[800:] = 2.0  # 200 points < refit_every
+    scores[800:] = 2.5  # 200 points < refit_every
     span = training_span(config(refit=288), np.ones((1000, 1)), scores)
     assert span.start == 0 and span.masked == 200
 
