@@ -66,7 +66,18 @@ def channel_stats(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     Window detectors compute these on the training span and freeze them, so scoring stays causal.
     """
     mean = np.nanmean(x, axis=0)
-    return mean, spread_floor(np.nanstd(x, axis=0), mean)
+    return mean, spread_floor(scaled_std(x, mean), mean)
+
+
+def scaled_std(x: FloatArray, mean: FloatArray) -> FloatArray:
+    """``nanstd(x, axis=0)`` computed in units of the largest deviation, so values near 1e200
+    or 1e-200 do not overflow or underflow when squared."""
+    dev = x - mean
+    with np.errstate(invalid="ignore"):
+        unit = np.nanmax(np.abs(dev), axis=0)
+    unit = np.where(np.isfinite(unit) & (unit > 0), unit, 1.0)
+    out: FloatArray = unit * np.nanstd(dev / unit, axis=0)
+    return out
 
 
 def spread_floor(spread: FloatArray, level: FloatArray) -> FloatArray:

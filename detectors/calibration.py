@@ -42,7 +42,7 @@ MAX_SCORE = 100.0
 MIN_RATE = 1e-9
 """Smallest target false-alarm rate (``quantile = 1`` is read as this)."""
 _REL_FLOOR = 1e-6
-_ABS_FLOOR = 1e-12
+_ABS_FLOOR = 1e-300
 
 
 class Calibrator:
@@ -145,9 +145,11 @@ def _fit_tail(excess: FloatArray, floor: float) -> tuple[float, float]:
         return 0.0, max(float(excess.mean()) if excess.size else 0.0, floor)
     from scipy.stats import genpareto
 
+    unit = float(excess.mean())  # the fit is done in units of the mean excess: scale-free
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        shape, _, scale = genpareto.fit(excess, floc=0.0)
+        shape, _, scale = genpareto.fit(excess / unit, floc=0.0)
+    scale *= unit
     if not (np.isfinite(shape) and np.isfinite(scale)) or shape < 0.0:
         return 0.0, max(float(excess.mean()), floor)  # exponential tail (shape 0): its MLE
     shape = min(float(shape), MAX_SHAPE)

@@ -135,11 +135,12 @@ def _out_of_sample(
 def _probes(item: int, det: Detector, x: FloatArray, folds: int) -> list[_Probe]:
     if isinstance(det, ConstantLevel) or folds < 2:
         return []
-    need = det.min_train_points()
+    need, valid = det.min_train_points(), np.asarray(~np.isnan(x).any(axis=1))
     out = []
     for start, stop in fold_bounds(len(x), folds):
-        n_ok = int((~np.isnan(x).any(axis=1)).sum()) - (stop - start)
-        if n_ok >= need:
+        rest = np.concatenate([x[:start][valid[:start]], x[stop:][valid[stop:]]])
+        # a copy that saw only a constant part would score the block as infinitely far
+        if len(rest) >= need and not is_constant(rest):
             out.append(_Probe(item, start, stop, type(det)(**det.get_params())))
     return out
 

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from detectors import registry
 from detectors.base import Calibrator, StreamScorer
-from detectors.crossfit import Calibrated, fit_calibrated, fit_calibrated_many
+from detectors.crossfit import Calibrated, fit_calibrated, fit_calibrated_many, is_constant
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
@@ -80,7 +80,12 @@ def fit_job(store: Store, req: FitRequest) -> FitResult:
     try:
         train, context = _training_values(store, req)
         det = registry.create(req.config.detector, req.config.params)
-        _fill(result, fit_calibrated(det, train, quantile=req.config.quantile), context)
+        try:
+            fitted = fit_calibrated(det, train, quantile=req.config.quantile)
+        except ValueError:  # masking left too few whole windows: the span as it is
+            det = registry.create(req.config.detector, req.config.params)
+            fitted = fit_calibrated(det, context, quantile=req.config.quantile)
+        _fill(result, fitted, context)
     except Exception as exc:  # a failed fit marks the series, it never stops the service
         log.warning("fit of series %s failed: %s", req.state.id, exc)
         result = _failed(req, exc)
@@ -140,6 +145,8 @@ def _training_values(
     n_ok = int((~np.isnan(span.values).any(axis=1)).sum())
     if n_ok < min_train_points(req.config):  # too much masked to fit: the span as it is
         return pts.values, pts.values
+    if is_constant(span.values) and not is_constant(pts.values):
+        return pts.values, pts.values  # a sparse metric: its rare values are its normal
     return span.values, pts.values
 
 

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description="Longest training span in points (2016 = a week at 5-minute steps). The "
-        "first model fits after 256 points; the span doubles at each refit until it is this long.",
+        "first model fits after 256 points, the next at 512, then every refit_every points.",
     )
     default_refit_every: int = Field(
         288,

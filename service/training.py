@@ -6,9 +6,9 @@ restart resumes it and a replay of the same points fits the same models.
 * **Boundaries.** The first model is fitted on the first ``first_boundary`` points (256, or
   ``train_points`` when smaller), so scoring starts early. While the training span is still
   growing towards ``train_points`` the next boundary is twice the last one (a daily cycle is
-  seen as soon as there is history of it), then every ``refit_every`` points. The step never
-  exceeds ``refit_every`` when it is set; ``refit_every = 0`` stops refitting once the span has
-  reached ``train_points``.
+  seen as soon as there is history of it) until the step reaches ``refit_every``, then every
+  ``refit_every`` points. With ``refit_every = 0`` the boundary doubles up to ``train_points``
+  and the series stops refitting there.
 * **Span.** The model for boundary ``b`` trains on the ``train_points`` points before ``b``.
 * **Incidents stay out.** A run of alerts (``anomaly_score > 1``; alerts less than
   ``MERGE_GAP`` points apart count as one run) that reached the critical band (> 2) is masked
@@ -16,12 +16,11 @@ restart resumes it and a replay of the same points fits the same models.
   not learnt as normal. Warnings alone are not masked: normal data crosses the line at the
   target rate, and masking those points would strip the span of its own tail.
 * **A lasting change becomes the new normal.** A run of alerts that reaches the boundary and
-  has lasted at least ``refit_every`` points (or ``train_points // 4`` when refits are off) is
+  has lasted ``accept_after`` points (``refit_every``, at most half of ``train_points``) is
   a change of level, not an incident: the span then starts where the run started, unmasked.
   A run that lasted that long and has ended (a new pattern, such as the first weekend) stays in
-  the span unmasked.
-  So a permanent level shift stops alerting at most ``2 * refit_every`` points after it began
-  (plus the new model's first window).
+  the span unmasked. So a permanent level shift stops alerting at most ``2 * refit_every``
+  points after it began (plus the new model's first window).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ FloatArray = npt.NDArray[np.float64]
 FIRST_FIT_POINTS = 256
 """The first model is fitted after this many points (or ``train_points`` when smaller)."""
 MERGE_GAP = 12
-"""Alerts at most this many points apart belong to one run."""
+"""Alerts with at most this many quiet points between them belong to one run."""
 ALERT_LINE = 1.0
 INCIDENT_LINE = 2.0
 """A run of alerts is an incident (masked) when it reaches the critical band: warnings alone
@@ -75,7 +74,7 @@ def next_boundary(config: SeriesConfig, boundary: int) -> int:
 
 def accept_after(config: SeriesConfig) -> int:
     """How long a run of alerts lasts before it is taken as the metric's new normal."""
-    return config.refit_every or max(config.train_points // 4, 1)
+    return min(config.refit_every or config.train_points, config.train_points // 2) or 1
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ def anomalous(score: float | None) -> bool | None:
 
 def series_view(state: SeriesState) -> SeriesResponse:
     """Public view of a series."""
-    c = state.config
+    c, model = state.config, state.model  # read once: the scheduler may replace it meanwhile
     return SeriesResponse(
         id=state.id,
         labels=state.labels,
@@ -36,10 +36,10 @@ def series_view(state: SeriesState) -> SeriesResponse:
         last_timestamp=state.last_ts,
         last_anomaly_score=state.last_score,
         last_raw_score=state.last_raw,
-        model_version=state.model.version if state.model is not None else 0,
-        model_detector=state.model.detector.name if state.model is not None else None,
-        calibration=state.model.calibration if state.model is not None else None,
-        model_start=state.model.start if state.model is not None else None,
+        model_version=model.version if model is not None else 0,
+        model_detector=model.detector.name if model is not None else None,
+        calibration=model.calibration if model is not None else None,
+        model_start=model.start if model is not None else None,
         next_refit=state.next_boundary if state.next_boundary < NEVER else None,
         error=state.error,
         created_at=state.created_at,

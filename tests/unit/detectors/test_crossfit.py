@@ -92,3 +92,26 @@ def test_alerts_do_not_depend_on_scale_or_offset(
     base = _alerts(name, series[:250], series)
     moved = _alerts(name, series[:250] * scale + offset, series * scale + offset)
     np.testing.assert_array_equal(moved, base)
+
+
+def test_a_fold_copy_that_saw_only_a_flat_part_is_skipped() -> None:
+    x = np.r_[np.full(171, 5.0), np.random.default_rng(0).normal(size=342)]
+    fitted = fit_calibrated(registry.create("mad", {"window": 8}), x)
+    later = np.r_[x[-20:], 20.0]
+    assert fitted.calibrator.transform(fitted.detector.score(later))[-1] > 1.0
+
+
+def test_masked_points_do_not_count_twice_against_a_fold() -> None:
+    x = np.random.default_rng(0).normal(size=512)
+    x[100:350] = np.nan  # a masked incident
+    fitted = fit_calibrated(registry.create("mad", {"window": 8}), x)
+    assert fitted.calibration == "cross-fitted (3 folds)"
+
+
+def test_huge_and_tiny_values_standardise() -> None:
+    from detectors._windows import channel_stats
+
+    x = np.random.default_rng(0).normal(size=(500, 1))
+    for scale in (1e200, 1e-200):
+        mean, std = channel_stats(x * scale)
+        np.testing.assert_allclose(std / scale, channel_stats(x)[1], rtol=1e-12)

@@ -91,3 +91,14 @@ def raw_scores(response_json: dict[str, Any]) -> list[float | None]:
 
 def as_array(values: list[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def settle(client: TestClient, sid: str, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Wait until every stored point of ``sid`` is scored (a reply waits 10 s at most, and a
+    busy host fits slower); the series' info."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info: dict[str, Any] = client.get(f"/v1/series/{sid}").json()
+        if not info["pending"] or time.monotonic() > deadline:
+            return info
+        time.sleep(0.2)

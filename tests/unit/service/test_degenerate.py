@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.service.conftest import TRAIN, ClientFactory, post
+from tests.unit.service.conftest import TRAIN, ClientFactory, post, settle
 
 
 def alerts(client: TestClient, sid: str) -> np.ndarray:
+    settle(client, sid)
     pts = client.get(f"/v1/series/{sid}/scores").json()["points"]
     return np.array([(p["anomaly_score"] or 0.0) > 1.0 for p in pts])
 
@@ -45,3 +46,14 @@ def test_same_alerts_at_any_scale_or_offset(make_client: ClientFactory) -> None:
     assert got[0][TRAIN * 3]
     for other in got[1:]:
         np.testing.assert_array_equal(other, got[0])
+
+
+def test_sparse_counter_flat_in_warm_up_learns_its_rare_values(make_client: ClientFactory) -> None:
+    rng = np.random.default_rng(1)
+    x = np.zeros(800)
+    x[rng.choice(np.arange(60, 800), 24, replace=False)] = rng.integers(1, 4, 24)
+    with make_client() as client:
+        client.put("/v1/series/errors", json={"train_points": 200, "refit_every": 50})
+        post(client, "errors", np.arange(len(x)), x)
+        info = settle(client, "errors")
+    assert info["model_version"] > 1 and info["model_detector"] == "mad", info

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from tests.unit.service.conftest import (
     as_array,
     post,
     raw_scores,
+    settle,
 )
 
 
@@ -101,6 +101,7 @@ def test_refit_every(make_client: ClientFactory, series_values: np.ndarray) -> N
         client.put("/v1/series/r", json={"train_points": TRAIN, "refit_every": 50})
         for lo in range(0, len(x), 13):
             post(client, "r", np.arange(lo, min(lo + 13, len(x))), x[lo : lo + 13])
+        settle(client, "r")
         s_raw, s_score = stored(client, "r")
         info = client.get("/v1/series/r").json()
     config = SeriesConfig("mad", PARAMS, TRAIN, 50, 0.995)
@@ -222,9 +223,7 @@ def test_every_detector_streams_like_batch(
     for lo in range(0, len(x), 30):
         r = post(client, name, np.arange(lo, min(lo + 30, len(x))), x[lo : lo + 30])
         assert r.status_code == 200, r.text
-    deadline = time.monotonic() + 120  # a reply waits 10 s at most; a busy host fits slower
-    while client.get(f"/v1/series/{name}").json()["pending"] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    settle(client, name)
     got, _ = stored(client, name)
     det = registry.create(name, params).fit(x[:100])
     np.testing.assert_allclose(got[100:], det.score(x)[100:], rtol=0, atol=1e-6)

@@ -13,7 +13,7 @@ from service.training import (
     next_boundary,
     training_span,
 )
-from tests.unit.service.conftest import ClientFactory, post
+from tests.unit.service.conftest import ClientFactory, post, settle
 
 
 def config(train: int = 2016, refit: int = 288, detector: str = "mad") -> SeriesConfig:
@@ -90,6 +90,7 @@ def test_service_learns_a_permanent_shift_within_two_refits(make_client: ClientF
         client.put("/v1/series/shift", json={**cfg, "refit_every": 50})
         for lo in range(0, len(x), 50):
             post(client, "shift", np.arange(lo, lo + 50), x[lo : lo + 50])
+        settle(client, "shift")
         pts = client.get("/v1/series/shift/scores").json()["points"]
     alerts = np.array([(p["anomaly_score"] or 0.0) > 1.0 for p in pts])
     assert alerts[400:420].mean() > 0.8  # the shift alerts
