@@ -73,6 +73,7 @@ sys.path.insert(0, str(ROOT))
 
 from metrics.alerts import alert_metrics  # noqa: E402
 from service.app import create_app  # noqa: E402
+from service.engine import Engine  # noqa: E402
 from service.server import build_registry  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 
@@ -320,12 +321,20 @@ class Traffic:
         return {k: getattr(self, k) for k in keys}
 
 
-def start_server(data_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
+@dataclass
+class Running:
+    """The service running in this process."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str
+    engine: Engine
+
+
+def start_server(data_dir: Path) -> Running:
     """The service with its default settings in a thread on a free port (as service/demo.py)."""
-    settings = load_settings(data_dir=data_dir)
-    app = create_app(settings, build_registry())
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
+    app = create_app(load_settings(data_dir=data_dir), build_registry())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
@@ -334,7 +343,7 @@ def start_server(data_dir: Path) -> tuple[uvicorn.Server, threading.Thread, str]
             raise RuntimeError("the service did not start")
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    return Running(server, thread, f"http://127.0.0.1:{port}", app.state.engine)
 
 
 def post_day(client: httpx.Client, s: Series, day: int, traffic: Traffic) -> None:
@@ -391,14 +400,13 @@ def stream(url: str, series: list[Series], cfg: Config, traffic: Traffic) -> Non
             print(f"  day {day + 1}/{cfg.days} sent ({traffic.day_s[-1]:.0f} s)", flush=True)
 
 
-def fitting(server: uvicorn.Server) -> int:
+def fitting(engine: Engine) -> int:
     """Series with a fit queued or running (read in-process: the API says ``ready`` while a
     series that has a model is refitted)."""
-    engine = server.config.app.state.engine
     return sum(1 for state in engine.snapshot() if state.fitting)
 
 
-def settle(client: httpx.Client, server: uvicorn.Server, cfg: Config) -> dict[str, Any]:
+def settle(client: httpx.Client, engine: Engine, cfg: Config) -> dict[str, Any]:
     """Wait until no point is pending; give up after ``cfg.stall_s`` with neither a new score
     nor a fit in progress, or after ``cfg.max_wait_s``. The last ``/v1/stats``. (The service
     may be days of points behind: each refit waits until its span is scored; the scores do not
@@ -408,7 +416,7 @@ def settle(client: httpx.Client, server: uvicorn.Server, cfg: Config) -> dict[st
     while True:
         stats: dict[str, Any] = client.get("/v1/stats").json()
         now = time.monotonic()
-        if stats["points_scored"] != last or fitting(server):
+        if stats["points_scored"] != last or fitting(engine):
             last, last_change = stats["points_scored"], now
         if stats["points_pending"] == 0 or now - last_change > cfg.stall_s:
             return stats
@@ -445,18 +453,18 @@ def run_service(series: list[Series], cfg: Config) -> tuple[dict[str, np.ndarray
     """Start the service, stream everything, wait for the scores, read them back."""
     traffic = Traffic()
     with tempfile.TemporaryDirectory(prefix="anomalyd-alerts-") as tmp:
-        server, thread, url = start_server(Path(tmp) / "data")
+        run = start_server(Path(tmp) / "data")
         try:
-            stream(url, series, cfg, traffic)
-            with httpx.Client(base_url=url, timeout=300) as client:
+            stream(run.url, series, cfg, traffic)
+            with httpx.Client(base_url=run.url, timeout=300) as client:
                 t0 = time.perf_counter()
-                stats = settle(client, server, cfg)
+                stats = settle(client, run.engine, cfg)
                 traffic.settle_s = time.perf_counter() - t0
                 scores = {s.sid: read_scores(client, s) for s in series}
                 info = {s.sid: series_info(client, s.sid) for s in series}
         finally:
-            server.should_exit = True
-            thread.join(timeout=60)
+            run.server.should_exit = True
+            run.thread.join(timeout=60)
     return scores, {"stats": stats, "series": info}, traffic
 
 
@@ -535,12 +543,14 @@ def shift_figures(s: Series, score: np.ndarray) -> dict[str, Any]:
 
 
 def figures(s: Series, score: np.ndarray) -> dict[str, Any]:
-    """The variant's figures of one series."""
+    """The variant's figures of one series, and its alarm share per day (JSON only)."""
     if s.variant == "stable":
-        return stable_figures(score)
-    if s.variant == "events":
-        return event_figures(s, score)
-    return shift_figures(s, score)
+        out = stable_figures(score)
+    elif s.variant == "events":
+        out = event_figures(s, score)
+    else:
+        out = shift_figures(s, score)
+    return out | {"alarm_share_by_day": daily_shares(score, 0)}
 
 
 # ---------------------------------------------------------------------------------- summary
