@@ -108,7 +108,8 @@ def test_refit_every(make_client: ClientFactory, series_values: np.ndarray) -> N
     raw, score = replay(x, config)
     np.testing.assert_allclose(s_raw, raw, rtol=0, atol=1e-9)
     np.testing.assert_allclose(s_score, score, rtol=0, atol=1e-9)
-    assert info["model_version"] == 3  # models take over at 40, 80 (the span grows) and 130
+    # models take over at 40, 80 (the span grows) and 130; the one for 180 (the end) may be in
+    assert info["model_version"] in (3, 4)
 
 
 def replay(x: np.ndarray, config: SeriesConfig) -> tuple[np.ndarray, np.ndarray]:
