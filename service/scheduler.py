@@ -29,14 +29,14 @@ import numpy.typing as npt
 
 from detectors import registry
 from detectors.base import Calibrator, StreamScorer
-from detectors.crossfit import Calibrated, fit_calibrated, fit_calibrated_many, is_constant
+from detectors.crossfit import Calibrated, fit_calibrated_many
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
 from service.settings import Settings
 from service.storage import ModelRow, Row, ScoreBlock, Store
 from service.telemetry import Telemetry
-from service.training import min_train_points, next_boundary, training_span
+from service.training import fit_model, next_boundary, training_values
 
 log = logging.getLogger("anomalyd.scheduler")
 #: no scheduler cycle for this many ``batch_linger_s``: the next write is scored without lingering
@@ -79,13 +79,7 @@ def fit_job(store: Store, req: FitRequest) -> FitResult:
     result = FitResult(generation=req.generation, boundary=req.boundary)
     try:
         train, context = _training_values(store, req)
-        det = registry.create(req.config.detector, req.config.params)
-        try:
-            fitted = fit_calibrated(det, train, quantile=req.config.quantile)
-        except ValueError:  # masking left too few whole windows: the span as it is
-            det = registry.create(req.config.detector, req.config.params)
-            fitted = fit_calibrated(det, context, quantile=req.config.quantile)
-        _fill(result, fitted, context)
+        _fill(result, fit_model(req.config, train, context), context)
     except Exception as exc:  # a failed fit marks the series, it never stops the service
         log.warning("fit of series %s failed: %s", req.state.id, exc)
         result = _failed(req, exc)
@@ -138,16 +132,10 @@ def _failed(req: FitRequest, exc: Exception) -> FitResult:
 def _training_values(
     store: Store, req: FitRequest
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(training values with alerted points masked, the span's values as read: the context)."""
+    """(training values with incidents masked, the span's values as read: the context)."""
     lo = max(req.boundary - req.config.train_points, 0)
     pts = store.read_range(req.state.id, lo, req.boundary, req.n_channels)
-    span = training_span(req.config, pts.values, pts.score)
-    n_ok = int((~np.isnan(span.values).any(axis=1)).sum())
-    if n_ok < min_train_points(req.config):  # too much masked to fit: the span as it is
-        return pts.values, pts.values
-    if is_constant(span.values) and not is_constant(pts.values):
-        return pts.values, pts.values  # a sparse metric: its rare values are its normal
-    return span.values, pts.values
+    return training_values(req.config, pts.values, pts.score)
 
 
 def _fill(result: FitResult, fitted: Calibrated, context: npt.NDArray[np.float64]) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors import registry
+from detectors.crossfit import Calibrated, fit_calibrated, is_constant
 from service.series import NEVER, SeriesConfig
 
 FloatArray = npt.NDArray[np.float64]
@@ -103,6 +104,37 @@ def training_span(config: SeriesConfig, values: FloatArray, scores: FloatArray) 
             out[lo:hi] = np.nan
             masked += hi - lo
     return Span(out, 0, masked)
+
+
+def training_values(
+    config: SeriesConfig, values: FloatArray, scores: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(values to train on, with incidents masked; the span's values as read: the context).
+
+    ``values`` has shape (n_points, n_channels) and ``scores`` (n_points,): the span before a
+    boundary. When masking leaves fewer whole points than the detector fits on, or leaves a
+    constant span where the metric was not (a sparse metric: its rare values are its normal),
+    the span trains as it is.
+    """
+    span = training_span(config, values, scores)
+    n_ok = int((~np.isnan(span.values).any(axis=1)).sum())
+    if n_ok < min_train_points(config):
+        return values, values
+    if is_constant(span.values) and not is_constant(values):
+        return values, values
+    return span.values, values
+
+
+def fit_model(config: SeriesConfig, train: FloatArray, context: FloatArray) -> Calibrated:
+    """The configured detector and its alert line fitted on ``train`` (both of shape
+    (n_points, n_channels)); on ``context`` (the span unmasked) when masking left too few whole
+    windows. Raises ValueError when neither can fit the detector."""
+    det = registry.create(config.detector, config.params)
+    try:
+        return fit_calibrated(det, train, quantile=config.quantile)
+    except ValueError:
+        det = registry.create(config.detector, config.params)
+        return fit_calibrated(det, context, quantile=config.quantile)
 
 
 def alert_runs(alerts: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
