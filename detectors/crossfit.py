@@ -9,8 +9,10 @@ on the whole span. A training window is its own nearest neighbour, so in-sample 
 put the line far below the scores of new normal points (a third of an ordinary noisy gauge's
 points alerted that way).
 
-A constant training span fits :class:`~detectors.constant.ConstantLevel` instead of the asked
-detector (window detectors learn nothing from it).
+On a constant training span the asked detector is kept when it scores a departure from the
+span's value above the value itself (the ensemble's window members grade departures by their
+shape); one that scores them alike (an isolation forest sees no split) is replaced by
+:class:`~detectors.constant.ConstantLevel`, so a departure always alerts.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from detectors.constant import ConstantLevel
 
 CALIBRATION_FOLDS = 3
 """Contiguous blocks of the training span scored out of sample (default)."""
+FLAT_NOISE = 1e-6
+"""On a constant span, raw scores this close (relative) to the span's own are its value."""
 MIN_CALIBRATION_SCORES = 50
 """Fewest out-of-sample scores calibrated on; below, the model's in-sample scores are used."""
 
@@ -75,19 +79,43 @@ def fit_calibrated_many(
         return []
     xs = [as_2d(train, name="train") for _, train in items]
     flat = [i for i, x in enumerate(xs) if is_constant(x)]
-    dets = [ConstantLevel() if i in flat else det for i, (det, _) in enumerate(items)]
+    dets = [det for det, _ in items]
     _fit_by_class(list(zip(dets, xs, strict=True)))
+    for i in flat:
+        if not flags_departures(dets[i], xs[i]):
+            dets[i] = ConstantLevel().fit(xs[i])
     scores = _out_of_sample(dets, xs, folds)
     out = []
     for i, (det, x, q) in enumerate(zip(dets, xs, quantiles, strict=True)):
         found, how = scores[i]
         sc = det.score(x) if found is None else found
         if i in flat:
+            sc = flat_line(det.score(x))
             how = "constant training span: any departure from its value alerts"
         elif found is None:
             how = "in-sample (the training span is too short for folds)"
         out.append(Calibrated(det, Calibrator(quantile=q).fit(sc), how))
     return out
+
+
+def flat_line(scores: FloatArray) -> FloatArray:
+    """Calibration scores for a constant span: its largest score plus ``FLAT_NOISE`` (relative,
+    raw scores being dimensionless), so float noise of the span's own value stays at 0 and
+    anything above alerts."""
+    finite = scores[np.isfinite(scores)]
+    top = float(finite.max()) if finite.size else 0.0
+    return np.full(max(finite.size, 1), top + FLAT_NOISE * max(1.0, abs(top)))
+
+
+def flags_departures(detector: Detector, flat: FloatArray) -> bool:
+    """Whether ``detector``, fitted on the constant span ``flat`` (shape (n_points,
+    n_channels)), scores a point that departs from the span's value (by its own magnitude, or
+    by 1 where it is 0) above the span's last point."""
+    level = np.nanmedian(flat, axis=0)
+    probe = flat.copy()
+    probe[-1] = level + np.where(level != 0, np.abs(level), 1.0)
+    before, after = detector.score(flat)[-1], detector.score(probe)[-1]
+    return bool(np.isfinite(after) and (after > before or not np.isfinite(before)))
 
 
 def _fit_by_class(items: list[tuple[Detector, FloatArray]]) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from detectors import Calibrator, registry
 from detectors.constant import ConstantLevel
-from detectors.crossfit import fit_calibrated, fit_calibrated_many, fold_bounds
+from detectors.crossfit import fit_calibrated, fit_calibrated_many, flags_departures, fold_bounds
 from tests.unit.detectors.conftest import FAST_PARAMS, available_names
 
 
@@ -79,9 +79,20 @@ def test_flat_span_still_flags_a_departure(name: str, level: float) -> None:
     x = np.full(300, level)
     x[250] = level + 1.0
     fitted = fit_calibrated(registry.create(name, FAST_PARAMS[name]), x[:200])
-    assert isinstance(fitted.detector, ConstantLevel)
     assert fitted.calibration.startswith("constant training span")
-    assert np.flatnonzero(_alerts(name, x[:200], x)).tolist() == [250]
+    alerts = np.flatnonzero(_alerts(name, x[:200], x))
+    # the departure alerts at once, and only the windows that hold it alert
+    assert alerts.size and alerts[0] == 250
+    assert alerts[-1] <= 250 + fitted.detector.context_length
+
+
+def test_a_detector_blind_to_a_flat_span_is_replaced() -> None:
+    x = np.full(200, 3.0)
+    fitted = fit_calibrated(registry.create("iforest", FAST_PARAMS["iforest"]), x)
+    assert isinstance(fitted.detector, ConstantLevel)
+    assert not flags_departures(registry.create("iforest", FAST_PARAMS["iforest"]).fit(x), x)
+    kept = fit_calibrated(registry.create("lof", {"window": 8}), x)
+    assert kept.detector.name == "lof"
 
 
 @per_detector
