@@ -57,6 +57,9 @@ def train_windows(x: FloatArray, window: int, max_windows: int) -> FloatArray:
 
 REL_STD_FLOOR = 1e-12
 """A standard deviation is at least this fraction of the mean's magnitude (float rounding)."""
+FLAT_SPREAD = 1e-8
+"""A channel flat in training is standardised by this fraction of its level (its departures
+are then large and graded; the ensemble weighs members' departures by these scales)."""
 
 
 def channel_stats(x: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -80,12 +83,14 @@ def scaled_std(x: FloatArray, mean: FloatArray) -> FloatArray:
     return out
 
 
-def spread_floor(spread: FloatArray, level: FloatArray) -> FloatArray:
-    """``spread`` floored at ``REL_STD_FLOOR * |level|``, and 1 where both are 0 (a constant 0).
+def spread_floor(spread: FloatArray, level: FloatArray, flat: float = FLAT_SPREAD) -> FloatArray:
+    """``spread`` where it exceeds float rounding (``REL_STD_FLOOR * |level|``); for a flat
+    channel ``flat * |level|``, or 1 where the level is 0.
 
     Relative, so a series times 1e15 or 1e-12 is standardised to the same numbers."""
-    floored = np.maximum(spread, REL_STD_FLOOR * np.abs(level))
-    return np.where(floored > 0, floored, 1.0)
+    size = np.abs(level)
+    flat_scale = np.where(size > 0, flat * size, 1.0)
+    return np.where(spread > REL_STD_FLOOR * size, spread, flat_scale)
 
 
 ZNORM_FLOOR = 0.01

@@ -40,6 +40,8 @@ from detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
 VAR_FLOOR = 1e-5
+FLAT_SPREAD = 1e-5
+"""A channel flat in training is standardised by this fraction of its level."""
 
 WINDOW = Param("window", int, 64, "points per window sample (the point itself included)", minimum=2)
 EPOCHS = Param("epochs", int, 50, "passes over the training windows", minimum=1, maximum=10_000)
@@ -215,7 +217,7 @@ class _WindowAE(Detector):
 
     def _fit(self, x: FloatArray) -> None:
         self.mean_ = np.nanmean(x, axis=0)
-        self.std_ = spread_floor(np.nanstd(x, axis=0), self.mean_)
+        self.std_ = spread_floor(np.nanstd(x, axis=0), self.mean_, flat=FLAT_SPREAD)
         w = windows(x, self.window)
         pos = np.flatnonzero(~np.isnan(w).any(axis=1))
         if len(pos) < self._min_windows():
