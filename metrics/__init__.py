@@ -7,7 +7,7 @@ one threshold the service alerts on (false-alarm rate, event recall); ``constant
 flags a dead model.
 """
 
-from metrics.alerts import alert_metrics, constant_scores
+from metrics.alerts import alert_metrics, band_precision, constant_scores
 from metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
 from metrics.evaluate import evaluate
 from metrics.pate import pate, pate_f1
@@ -16,6 +16,7 @@ from metrics.window import sliding_window
 
 __all__ = [
     "alert_metrics",
+    "band_precision",
     "auc_pr",
     "auc_roc",
     "best_f1",

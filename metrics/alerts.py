@@ -28,7 +28,10 @@ import numpy.typing as npt
 
 from metrics._validation import IntArray, check_flags, check_int, check_labels
 
-__all__ = ["alert_metrics", "constant_scores"]
+__all__ = ["alert_metrics", "band_precision", "constant_scores", "SEVERITY_EDGES"]
+
+SEVERITY_EDGES = (1.0, 2.0, 3.0)
+"""Lower edges of the severity bands of ``anomaly_score``: (1, 2] warning, (2, 3], > 3."""
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -66,6 +69,35 @@ def alert_metrics(labels: npt.ArrayLike, alarms: npt.ArrayLike, *, window: int) 
         "event_recall": _event_recall(alarm, starts, ends, win),
         "alerts_per_1000": 1000.0 * _rate(alarm[lab == 0]),
         "n_events": int(starts.shape[0]),
+    }
+
+
+def band_precision(
+    labels: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    window: int,
+    edges: tuple[float, ...] = SEVERITY_EDGES,
+) -> dict[str, list[int]]:
+    """Alarms per severity band, and how many of them are real (on or within ``window`` points
+    of a labelled point): the counts behind precision per band (multilevel anomaly detection:
+    a higher band should more often be a real anomaly).
+
+    ``scores`` has shape (n,) (``anomaly_score``; NaN counts as no alarm); band ``i`` holds the
+    points with ``edges[i] < score <= edges[i + 1]`` (the last band is open). Returns
+    ``{"band_alarms": [...], "band_real": [...]}``, one int per band. Raises ValueError like
+    :func:`alert_metrics`.
+    """
+    lab = check_labels(labels)
+    sc = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    if sc.shape != lab.shape:
+        raise ValueError(f"`scores` must have shape {lab.shape}. Got {sc.shape} instead.")
+    near = _distance_to_label(lab) <= check_int(window, "window", minimum=0)
+    uppers = (*edges[1:], np.inf)
+    bands = [(sc > lo) & (sc <= hi) for lo, hi in zip(edges, uppers, strict=True)]
+    return {
+        "band_alarms": [int(b.sum()) for b in bands],
+        "band_real": [int((b & near).sum()) for b in bands],
     }
 
 

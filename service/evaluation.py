@@ -59,21 +59,24 @@ def evaluate_series(
     labels, scores = series.labels[test], _fill_warmup(raw[test])
     window = metrics.sliding_window(series.values[:, 0])
     out: dict[str, Any] = dict(metrics.evaluate(labels, scores, window=window))
-    alarms = np.nan_to_num(cal.transform(raw[test]), nan=0.0) > 1.0
+    anomaly_score = cal.transform(raw[test])
+    alarms = np.nan_to_num(anomaly_score, nan=0.0) > 1.0
     out["pate_f1"] = metrics.pate_f1(
         labels, alarms.astype(np.int64), e_buffer=window, d_buffer=window, include_zero=False
     )
     out.update(metrics.alert_metrics(labels, alarms, window=window))
+    out.update(metrics.band_precision(labels, anomaly_score, window=window))
     out["constant_scores"] = metrics.constant_scores(raw[test])
     out.update(fit_seconds=fit_s, score_seconds=score_s, window=window)
     return out
 
 
-def summarize(per_series: dict[str, dict[str, Any]]) -> dict[str, float]:
+def summarize(per_series: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Mean of every metric over the series where it is defined (a number, not NaN).
 
-    Also ``false_alarm_rate_median`` (a few noisy series dominate the mean) and
-    ``constant_series``: how many series got constant scores (a dead model).
+    Also ``false_alarm_rate_median`` (a few noisy series dominate the mean),
+    ``constant_series``: how many series got constant scores (a dead model), and the severity
+    bands' alarms, real alarms and precision summed over series (:func:`band_summary`).
     """
     out = {}
     for k in [*METRIC_KEYS, "fit_seconds", "score_seconds"]:
@@ -84,7 +87,23 @@ def summarize(per_series: dict[str, dict[str, Any]]) -> dict[str, float]:
     if far:
         out["false_alarm_rate_median"] = float(np.median(far))
     out["constant_series"] = sum(v.get("constant_scores") is True for v in per_series.values())
-    return out
+    return out | band_summary(per_series)
+
+
+def band_summary(per_series: dict[str, dict[str, Any]]) -> dict[str, list[float]]:
+    """Alarms and real alarms per severity band summed over series, and their ratio
+    (``band_precision``: None for a band without alarms)."""
+    rows = [v for v in per_series.values() if "band_alarms" in v]
+    if not rows:
+        return {}
+    alarms = np.sum([v["band_alarms"] for v in rows], axis=0)
+    real = np.sum([v["band_real"] for v in rows], axis=0)
+    precision = [float(r / a) if a else None for r, a in zip(real, alarms, strict=True)]
+    return {
+        "band_alarms": alarms.tolist(),
+        "band_real": real.tolist(),
+        "band_precision": precision,
+    }
 
 
 def _defined(per_series: dict[str, dict[str, Any]], key: str) -> list[float]:

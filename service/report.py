@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from metrics.alerts import SEVERITY_EDGES
 from service.suite import LabelledSeries
 
 COLUMNS = ("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1")
@@ -20,6 +21,11 @@ ALERT_COLUMNS = {  # key: (header, format of the mean)
 }
 MAX_NAMED = 20
 """A warning names at most this many series (results.json has them all)."""
+
+
+BAND_LABELS = tuple(
+    f"({lo:g}, {hi:g}]" for lo, hi in zip(SEVERITY_EDGES, SEVERITY_EDGES[1:], strict=False)
+) + (f"> {SEVERITY_EDGES[-1]:g}",)
 
 
 def _mean(values: list[float], fmt: str = "{:.3f}") -> str:
@@ -72,7 +78,26 @@ def print_table(
         row = [f"{name} (TSB-AD)", str(len(mine)), _mean(list(mine.values())), *blanks]
         table.add_row(*row, *map(_mean, per_src.values()), "-")
     console.print(table)
+    print_bands(console, doc)
     print_dead_models(console, doc)
+
+
+def print_bands(console: Console, doc: dict[str, Any]) -> None:
+    """Per detector: precision of its alarms in each severity band (pooled over series)."""
+    for run in doc["runs"]:
+        summary = run.get("summary", {})
+        if "band_alarms" not in summary:
+            continue
+        parts = [
+            f"{label} {'-' if p is None else f'{p:.0%}'} of {n:,}"
+            for label, p, n in zip(
+                BAND_LABELS, summary["band_precision"], summary["band_alarms"], strict=True
+            )
+        ]
+        console.print(
+            f"{escape(run['detector'])}: alarms on or near a label, per anomaly_score band: "
+            + ", ".join(parts)
+        )
 
 
 def print_dead_models(console: Console, doc: dict[str, Any]) -> None:

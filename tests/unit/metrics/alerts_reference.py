@@ -40,3 +40,18 @@ def _events(labels: list[int]) -> list[tuple[int, int]]:
 
 def _share(flags: list[bool]) -> float:
     return sum(flags) / len(flags) if flags else math.nan
+
+
+def band_precision_loop(
+    labels: list[int], scores: list[float], window: int, edges: tuple[float, ...]
+) -> dict[str, list[int]]:
+    """Alarms per band and the real ones, point by point."""
+    labelled = [j for j in range(len(labels)) if labels[j] == 1]
+    alarms, real = [0] * len(edges), [0] * len(edges)
+    for i, s in enumerate(scores):
+        for b, lo in enumerate(edges):
+            hi = edges[b + 1] if b + 1 < len(edges) else math.inf
+            if s == s and lo < s <= hi:  # s == s: not NaN
+                alarms[b] += 1
+                real[b] += any(abs(i - j) <= window for j in labelled)
+    return {"band_alarms": alarms, "band_real": real}

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import alert_metrics, constant_scores
-from tests.unit.metrics.alerts_reference import alert_metrics_loop
+from metrics import alert_metrics, band_precision, constant_scores
+from metrics.alerts import SEVERITY_EDGES
+from tests.unit.metrics.alerts_reference import alert_metrics_loop, band_precision_loop
 
 NAN = math.nan
 
@@ -32,6 +33,18 @@ def test_equals_loop_reference(case: tuple[list[int], list[bool], int]) -> None:
     labels, alarms, window = case
     expected = alert_metrics_loop(labels, alarms, window)
     assert alert_metrics(labels, alarms, window=window) == pytest.approx(expected, nan_ok=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_cases(), st.data())
+def test_band_precision_equals_loop_reference(
+    case: tuple[list[int], list[bool], int], data: st.DataObject
+) -> None:
+    labels, _, window = case
+    values = st.sampled_from([NAN, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 7.0, 100.0])
+    scores = data.draw(st.lists(values, min_size=len(labels), max_size=len(labels)))
+    expected = band_precision_loop(labels, scores, window, SEVERITY_EDGES)
+    assert band_precision(labels, scores, window=window) == expected
 
 
 @pytest.mark.parametrize(

@@ -99,3 +99,22 @@ def test_table_shows_alert_columns_and_warns_of_dead_models(dead: int, more: str
     names = ", ".join(f"dead{i}" for i in range(min(dead, MAX_NAMED)))
     assert warning.startswith(f"warning: lof gave constant scores (a dead model) on {dead} series")
     assert f"series: {names}{more}. PATE gives a constant about 0.5" in warning
+
+
+def test_table_shows_precision_per_severity_band() -> None:
+    run = _doc("lof", 0)
+    run["summary"] = {"band_alarms": [200, 50, 0], "band_real": [50, 40, 0]}
+    run["summary"]["band_precision"] = [0.25, 0.8, None]
+    out = _printed([run])
+    assert "lof: alarms on or near a label, per anomaly_score band: (1, 2] 25% of 200, " in out
+    assert "(2, 3] 80% of 50, > 3 - of 0" in out
+
+
+def test_summary_pools_the_bands_over_series() -> None:
+    per_series = {
+        "a": {"band_alarms": [10, 2, 1], "band_real": [1, 2, 1]},
+        "b": {"band_alarms": [30, 0, 3], "band_real": [3, 0, 3]},
+    }
+    bands = summarize(per_series)
+    assert bands["band_alarms"] == [40, 2, 4] and bands["band_real"] == [4, 2, 4]
+    assert bands["band_precision"] == [0.1, 1.0, 1.0]
