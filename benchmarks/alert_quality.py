@@ -80,7 +80,8 @@ sys.path.insert(0, str(ROOT))
 from metrics.alerts import alert_metrics  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.engine import Engine  # noqa: E402
-from service.replay import replay  # noqa: E402
+from service.evaluation import one_thread_worker  # noqa: E402
+from service.replay import Replay, replay  # noqa: E402
 from service.series import SeriesConfig  # noqa: E402
 from service.server import build_registry  # noqa: E402
 from service.settings import load_settings  # noqa: E402
@@ -472,40 +473,30 @@ def default_config() -> SeriesConfig:
     )
 
 
-def replay_one(s: Series) -> tuple[np.ndarray, dict[str, Any]]:
-    """``service.replay`` of one series under the defaults (run in a worker process)."""
-    cfg = default_config()
-    out = replay(cfg, s.values)
-    info = {
-        "detector": cfg.detector,
-        "train_points": cfg.train_points,
-        "refit_every": cfg.refit_every,
-        "quantile": cfg.quantile,
+def run_replay(series: list[Series], cfg: Config) -> tuple[dict[str, np.ndarray], dict, Traffic]:
+    """Score every series with ``service.replay`` in ``cfg.jobs`` processes (one thread each):
+    the numbers the service stores for the same points, without HTTP."""
+    config = default_config()
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(cfg.jobs, mp_context=ctx, initializer=one_thread_worker) as pool:
+        done = list(pool.map(replay, [config] * len(series), [s.values for s in series]))
+    info = {s.sid: replay_info(config, out) for s, out in zip(series, done, strict=True)}
+    scores = {s.sid: out.score for s, out in zip(series, done, strict=True)}
+    return scores, {"stats": {}, "series": info}, Traffic()
+
+
+def replay_info(config: SeriesConfig, out: Replay) -> dict[str, Any]:
+    """What the series API would say of a replayed series."""
+    return {
+        "detector": config.detector,
+        "train_points": config.train_points,
+        "refit_every": config.refit_every,
+        "quantile": config.quantile,
         "status": "ready" if out.models else "failed",
         "model_version": len(out.models),
         "error": out.error,
         "pending": 0,
     }
-    return out.score, info
-
-
-def run_replay(series: list[Series], cfg: Config) -> tuple[dict[str, np.ndarray], dict, Traffic]:
-    """Score every series with ``service.replay`` in ``cfg.jobs`` processes (one thread each):
-    the numbers the service stores for the same points, without HTTP."""
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(cfg.jobs, mp_context=ctx, initializer=_one_thread) as pool:
-        done = list(pool.map(replay_one, series))
-    scores = {s.sid: sc for s, (sc, _) in zip(series, done, strict=True)}
-    info = {s.sid: i for s, (_, i) in zip(series, done, strict=True)}
-    return scores, {"stats": {}, "series": info}, Traffic()
-
-
-def _one_thread() -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def run_service(series: list[Series], cfg: Config) -> tuple[dict[str, np.ndarray], dict, Traffic]:

@@ -162,7 +162,7 @@ def run_suite(
     pool = None
     if jobs > 1:
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_one_thread)
+        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=one_thread_worker)
     try:
         for detector, params in runs:
             per_series = _run_one(suite, detector, params, quantile, pool, progress)
@@ -175,7 +175,7 @@ def run_suite(
     return {"runs": out}
 
 
-def _one_thread() -> None:
+def one_thread_worker() -> None:
     """Worker processes share the cores: one BLAS / torch thread each."""
     import torch
 

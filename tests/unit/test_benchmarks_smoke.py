@@ -84,6 +84,20 @@ def test_alert_quality_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert all(x is not None and 0 <= x <= 1 for x in figures), figures
 
 
+@pytest.mark.timeout(300)
+def test_alert_quality_replay_gives_the_service_figures(tmp_path: Path) -> None:
+    bench = load_benchmark("alert_quality")
+    argv = ["--kinds", "requests", "--variants", "events", "--days", str(bench.quick_days())]
+    docs = []
+    for extra in ([], ["--replay", "1"]):
+        out = tmp_path / f"alerts{len(extra)}.json"
+        assert bench.main([*argv, *extra, "--json", str(out)]) == 0
+        docs.append(json.loads(out.read_text()))
+    service, replayed = docs
+    assert replayed["rows"] == service["rows"]
+    assert service["rows"]["requests"]["events"]["events"] > 0
+
+
 @pytest.mark.timeout(120)
 def test_alert_line_on_one_series(capsys: pytest.CaptureFixture[str]) -> None:
     if not (SUITE / "manifest.json").exists():
