@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import Calibrator, StreamScorer
+from service.durations import STEP_POINTS, step_seconds
 from service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from service.modelio import load_detector
 from service.scheduler import Scheduler
@@ -161,6 +162,16 @@ class Engine:
         if state is None or not state.persisted or state.deleted:
             raise NotFound(f"Series {series_id!r} does not exist; create it with PUT or a write.")
         return state
+
+    def step_seconds(self, series_id: str) -> float | None:
+        """The series' step: median gap between its latest stored timestamps (None when it
+        does not exist or has fewer than two points)."""
+        with self._lock:
+            state = self._series.get(series_id)
+        if state is None or state.deleted or state.n_channels is None or state.count < 2:
+            return None
+        lo = state.count - STEP_POINTS
+        return step_seconds(self.store.read_range(series_id, lo, state.count, state.n_channels).ts)
 
     def default_config(self) -> SeriesConfig:
         """Configuration of series created by a write."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_validator
 
+from service.durations import DURATION_PATTERN
 from service.series import MAX_TRAIN_POINTS, Status
 
 Number = Annotated[float, Strict(), AllowInfNan(False)]
@@ -15,6 +17,21 @@ Value = Number | list[Number]
 Timestamp = Number | str
 """Unix seconds, or an RFC 3339 time with an offset (``2024-05-01T12:00:00Z``)."""
 StrictInt = Annotated[int, Strict()]
+Points = StrictInt | str
+"""A number of points, or a duration (``DURATION_PATTERN``) converted at the series' step."""
+
+
+def _points_setting(value: int | str | None, name: str, low: int, high: int | None) -> Any:
+    """``value`` when it is None, an int in ``[low, high]`` or a duration; else ValueError."""
+    if value is None or (isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value)):
+        return value
+    if isinstance(value, int) and value >= low and (high is None or value <= high):
+        return value
+    bound = f"from {low} to {high:,}" if high is not None else f">= {low}"
+    raise ValueError(
+        f"`{name}` must be an int {bound} or a duration such as '7d' or '1h' (a number and a "
+        f"unit s, m, h, d or w). Got {value!r} instead."
+    )
 
 
 class _Request(BaseModel):
@@ -27,11 +44,17 @@ class SeriesConfigRequest(_Request):
 
     detector: str | None = Field(None, description="Registry name (GET /v1/detectors).")
     params: dict[str, Any] | None = Field(None, description="Detector parameters.")
-    train_points: Annotated[StrictInt, Field(ge=1, le=MAX_TRAIN_POINTS)] | None = Field(
-        None, description="Points collected before the first fit (and per refit)."
+    train_points: Points | None = Field(
+        None,
+        description="Points each model trains on (the latest before a refit), or a duration "
+        "such as '7d', converted at the series' step.",
+        examples=[2016, "7d"],
     )
-    refit_every: Annotated[StrictInt, Field(ge=0)] | None = Field(
-        None, description="Refit on the latest train_points every this many points; 0 = never."
+    refit_every: Points | None = Field(
+        None,
+        description="Refit on the latest train_points every this many points (or a duration "
+        "such as '1d'); 0 = never.",
+        examples=[288, "1d"],
     )
     quantile: Annotated[Number, Field(ge=0.5, le=1.0)] | None = Field(
         None, description="Training-score quantile that maps to anomaly_score 1.0."
@@ -39,6 +62,16 @@ class SeriesConfigRequest(_Request):
     labels: dict[str, str] | None = Field(
         None, description="Extra labels of the series' /metrics gauges (REST series only)."
     )
+
+    @field_validator("train_points")
+    @classmethod
+    def _train_points(cls, value: int | str | None) -> Any:
+        return _points_setting(value, "train_points", 1, MAX_TRAIN_POINTS)
+
+    @field_validator("refit_every")
+    @classmethod
+    def _refit_every(cls, value: int | str | None) -> Any:
+        return _points_setting(value, "refit_every", 0, None)
 
 
 class SeriesResponse(BaseModel):

@@ -7,27 +7,48 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response, status
 
 from service.deps import EngineDep, SeriesId, WriteAccess
+from service.durations import to_points
 from service.engine import Engine
 from service.errors import Unprocessable
 from service.routers.views import series_view
 from service.schemas import SeriesConfigRequest, SeriesListResponse, SeriesResponse
-from service.series import STATUSES, SeriesConfig
+from service.series import MAX_TRAIN_POINTS, STATUSES, SeriesConfig
 from service.telemetry import LABEL_NAME, RESERVED
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 
 
-def _config(engine: Engine, body: SeriesConfigRequest) -> SeriesConfig:
+def _config(engine: Engine, series_id: str, body: SeriesConfigRequest) -> SeriesConfig:
     base = engine.default_config()
     detector = body.detector if body.detector is not None else base.detector
     default_params = base.params if detector == base.detector else {}
+    train = _points(engine, series_id, "train_points", body.train_points, base.train_points)
+    if not 1 <= train <= MAX_TRAIN_POINTS:
+        raise Unprocessable(
+            f"`train_points` {body.train_points!r} is {train:,} points at this series' step; "
+            f"it must be 1 to {MAX_TRAIN_POINTS:,}."
+        )
     return SeriesConfig(
         detector=detector,
         params=body.params if body.params is not None else default_params,
-        train_points=body.train_points if body.train_points is not None else base.train_points,
-        refit_every=body.refit_every if body.refit_every is not None else base.refit_every,
+        train_points=train,
+        refit_every=_points(engine, series_id, "refit_every", body.refit_every, base.refit_every),
         quantile=body.quantile if body.quantile is not None else base.quantile,
     )
+
+
+def _points(
+    engine: Engine, series_id: str, name: str, value: int | str | None, default: int
+) -> int:
+    """A setting in points: as given, the default, or a duration at the series' step."""
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    try:
+        return to_points(name, value, engine.step_seconds(series_id))
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from exc
 
 
 def _labels(series_id: str, labels: dict[str, str] | None) -> dict[str, str] | None:
@@ -62,7 +83,7 @@ def put_series(
     `train_points` points and scores from the current end of the series on.
     """
     state, created = engine.configure(
-        series_id, _config(engine, body), _labels(series_id, body.labels)
+        series_id, _config(engine, series_id, body), _labels(series_id, body.labels)
     )
     if created:
         response.status_code = status.HTTP_201_CREATED
