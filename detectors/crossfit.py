@@ -9,10 +9,11 @@ on the whole span. A training window is its own nearest neighbour, so in-sample 
 put the line far below the scores of new normal points (a third of an ordinary noisy gauge's
 points alerted that way).
 
-On a constant training span the asked detector is kept when it scores a departure from the
-span's value above the value itself (the ensemble's window members grade departures by their
-shape); one that scores them alike (an isolation forest sees no split) is replaced by
-:class:`~detectors.constant.ConstantLevel`, so a departure always alerts.
+On a constant training span the asked detector is kept when it fits and scores a departure
+from the span's value above the value itself (the ensemble's window members grade departures
+by their shape); one that cannot fit it or scores departures alike (an isolation forest sees
+no split) is replaced by :class:`~detectors.constant.ConstantLevel`, so a departure always
+alerts.
 """
 
 from __future__ import annotations
@@ -80,9 +81,9 @@ def fit_calibrated_many(
     xs = [as_2d(train, name="train") for _, train in items]
     flat = [i for i, x in enumerate(xs) if is_constant(x)]
     dets = [det for det, _ in items]
-    _fit_by_class(list(zip(dets, xs, strict=True)))
+    _fit_by_class([(d, x) for i, (d, x) in enumerate(zip(dets, xs, strict=True)) if i not in flat])
     for i in flat:
-        if not flags_departures(dets[i], xs[i]):
+        if not (_try_fit(dets[i], xs[i]) and flags_departures(dets[i], xs[i])):
             dets[i] = ConstantLevel().fit(xs[i])
     scores = _out_of_sample(dets, xs, folds)
     out = []
