@@ -21,11 +21,12 @@ Points = StrictInt | str
 """A number of points, or a duration (``DURATION_PATTERN``) converted at the series' step."""
 
 
-def _points_setting(value: int | str | None, name: str, low: int, high: int | None) -> Any:
+def _points_setting(value: Any, name: str, low: int, high: int | None) -> Any:
     """``value`` when it is None, an int in ``[low, high]`` or a duration; else ValueError."""
     if value is None or (isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value)):
         return value
-    if isinstance(value, int) and value >= low and (high is None or value <= high):
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if whole and value >= low and (high is None or value <= high):
         return value
     bound = f"from {low} to {high:,}" if high is not None else f">= {low}"
     raise ValueError(
@@ -63,14 +64,14 @@ class SeriesConfigRequest(_Request):
         None, description="Extra labels of the series' /metrics gauges (REST series only)."
     )
 
-    @field_validator("train_points")
+    @field_validator("train_points", mode="before")
     @classmethod
-    def _train_points(cls, value: int | str | None) -> Any:
+    def _train_points(cls, value: Any) -> Any:
         return _points_setting(value, "train_points", 1, MAX_TRAIN_POINTS)
 
-    @field_validator("refit_every")
+    @field_validator("refit_every", mode="before")
     @classmethod
-    def _refit_every(cls, value: int | str | None) -> Any:
+    def _refit_every(cls, value: Any) -> Any:
         return _points_setting(value, "refit_every", 0, None)
 
 

@@ -74,6 +74,8 @@ def test_labels_on_rest_series(client: TestClient) -> None:
         ({"train_points": 0}, "`train_points` must be an int from 1 to 1,000,000 or a duration"),
         ({"train_points": "40"}, "or a duration such as '7d' or '1h' (a number and a unit s"),
         ({"refit_every": -1}, "`refit_every` must be an int >= 0 or a duration such as '7d'"),
+        ({"refit_every": True}, "`refit_every` must be an int >= 0 or a duration"),
+        ({"train_points": 2016.0}, "`train_points` must be an int from 1 to"),
         ({"quantile": 0.2}, "quantile: Input should be greater than or equal to 0.5"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
         ({"labels": {"__x": "1"}}, "labels: '__x' cannot be used"),
