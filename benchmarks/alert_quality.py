@@ -463,14 +463,7 @@ def series_info(client: httpx.Client, sid: str) -> dict[str, Any]:
 
 def default_config() -> SeriesConfig:
     """The configuration the service gives a series it has never been told about."""
-    s = load_settings()
-    return SeriesConfig(
-        s.default_detector,
-        dict(s.default_params),
-        s.default_train_points,
-        s.default_refit_every,
-        s.default_quantile,
-    )
+    return load_settings().series_config()
 
 
 def run_replay(series: list[Series], cfg: Config) -> tuple[dict[str, np.ndarray], dict, Traffic]:

@@ -175,14 +175,7 @@ class Engine:
 
     def default_config(self) -> SeriesConfig:
         """Configuration of series created by a write."""
-        s = self.settings
-        return SeriesConfig(
-            s.default_detector,
-            dict(s.default_params),
-            s.default_train_points,
-            s.default_refit_every,
-            s.default_quantile,
-        )
+        return self.settings.series_config()
 
     def _new_state(
         self, series_id: str, config: SeriesConfig, labels: dict[str, str], source: str

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from detectors.registry import DEFAULT_DETECTOR
+from service.series import SeriesConfig
 
 
 class Settings(BaseSettings):
@@ -92,6 +93,16 @@ class Settings(BaseSettings):
         description="Page cache of the SQLite writer connection, in MiB (SQLite's default; "
         "the memory it takes is bounded by this).",
     )
+
+    def series_config(self) -> SeriesConfig:
+        """The configuration of a series created by a write (the ``default_*`` fields)."""
+        return SeriesConfig(
+            self.default_detector,
+            dict(self.default_params),
+            self.default_train_points,
+            self.default_refit_every,
+            self.default_quantile,
+        )
 
 
 def load_settings(**overrides: Any) -> Settings:
