@@ -74,6 +74,21 @@ class Accepted:
         return int(self.dup_idx.max()) + 1 if len(self.dup_idx) else 0
 
 
+@dataclass(frozen=True)
+class Refused:
+    """Points of one series a per-series write left out, and why.
+
+    ``reason`` is a value of ``anomalyd_points_rejected_total``'s ``reason`` label:
+    ``out_of_order`` (not after the series' last stored point and not stored),
+    ``duplicate_timestamp`` (a stored or sent timestamp with another value), ``channels`` (a
+    different number of values per point), ``invalid_labels``, ``non_finite``."""
+
+    series: str
+    reason: str
+    n_points: int
+    detail: str
+
+
 @dataclass
 class _Plan:
     state: SeriesState
@@ -85,6 +100,15 @@ class _Plan:
     def __post_init__(self) -> None:
         self.new_ts = self.item.ts[len(self.dup_idx) :]
         self.new_values = self.item.values[len(self.dup_idx) :]
+
+
+def _refused(series: str, reason: str, ts: npt.NDArray[np.float64], last: float | None) -> Refused:
+    """The refusal of the samples at ``ts`` (seconds) of ``series`` for ``reason``."""
+    if reason == "out_of_order":
+        why = f"not after its last stored point ({_fmt(last or 0.0)}) and not stored"
+    else:
+        why = "a stored point has another value at that timestamp"
+    return Refused(series, reason, len(ts), f"timestamp {_fmt(float(ts[0]))}: {why}")
 
 
 def _finite(x: float) -> float | None:
@@ -295,21 +319,42 @@ class Engine:
     # ------------------------------------------------------------------ ingestion
     def ingest(self, batch: list[Incoming], source: str, *, wait: bool) -> list[Accepted]:
         """Store the points of every item durably in one transaction, or refuse them all."""
+        return self._ingest(batch, source, wait=wait, refused=None)
+
+    def ingest_each(self, batch: list[Incoming], source: str) -> list[Refused]:
+        """Store every point that can be stored in one transaction and refuse the others
+        point by point (remote-write: a sender cannot fix one sample and resend the rest).
+
+        Exact duplicates of stored points are accepted (retries are idempotent). Returns what
+        was refused. Raises :class:`TooManyRequests` (nothing stored) when the scoring queue is
+        full."""
+        refused: list[Refused] = []
+        self._ingest(batch, source, wait=False, refused=refused)
+        return refused
+
+    def _ingest(
+        self, batch: list[Incoming], source: str, *, wait: bool, refused: list[Refused] | None
+    ) -> list[Accepted]:
         ids = [item.series_id for item in batch]
         if len(set(ids)) != len(ids):
             raise Unprocessable("Each series may appear only once per write.")
         while True:
             states = self._states_for(batch, source)
             try:
-                accepted = self._ingest_locked(batch, states, source, wait=wait)
-            except BaseException:
+                accepted = self._ingest_locked(batch, states, source, wait=wait, refused=refused)
+            finally:
                 self._forget(states.values())
-                raise
             if accepted is not None:
                 return accepted
 
     def _ingest_locked(
-        self, batch: list[Incoming], states: dict[str, SeriesState], source: str, *, wait: bool
+        self,
+        batch: list[Incoming],
+        states: dict[str, SeriesState],
+        source: str,
+        *,
+        wait: bool,
+        refused: list[Refused] | None,
     ) -> list[Accepted] | None:
         with ExitStack() as stack:
             for sid in sorted(states):
@@ -317,15 +362,65 @@ class Engine:
             if any(s.deleted for s in states.values()):
                 return None  # deleted meanwhile: look the ids up again
             try:
+                if refused is not None:
+                    batch = self._sift_all(batch, states, refused)
                 plans = [self._plan(states[item.series_id], item) for item in batch]
                 return self._commit(plans, source, wait=wait)
-            except BaseException:
+            finally:
                 self._abandon(states.values())
-                raise
+
+    def _sift_all(
+        self, batch: list[Incoming], states: dict[str, SeriesState], refused: list[Refused]
+    ) -> list[Incoming]:
+        """``batch`` without the points a per-series write refuses (added to ``refused``)."""
+        kept = []
+        del refused[:]  # a retry after a concurrent delete sifts again
+        for item in batch:
+            sifted, out = self._sift(states[item.series_id], item)
+            refused.extend(out)
+            if sifted is not None:
+                kept.append(sifted)
+        return kept
+
+    def _sift(self, state: SeriesState, item: Incoming) -> tuple[Incoming | None, list[Refused]]:
+        """The points of ``item`` that can be stored, and the others by reason."""
+        if state.n_channels is not None and item.values.shape[1] != state.n_channels:
+            why = f"it has {state.n_channels} value(s) per point; this write has another count"
+            return None, [Refused(item.series_id, "channels", len(item.ts), why)]
+        last = state.last_ts
+        n_old = 0 if last is None else int(np.searchsorted(item.ts, last, side="right"))
+        if n_old == 0:
+            return item, []
+        keep, out = self._sift_old(state, item, n_old)
+        sifted = Incoming(item.series_id, item.ts[keep], item.values[keep], item.labels)
+        return (sifted if keep.any() else None), out
+
+    def _sift_old(
+        self, state: SeriesState, item: Incoming, n_old: int
+    ) -> tuple[npt.NDArray[np.bool_], list[Refused]]:
+        """Which points of ``item`` to keep when its first ``n_old`` are not after the last
+        stored one: exact duplicates of stored points only."""
+        ts, values = item.ts[:n_old], item.values[:n_old]
+        stored = self.store.points_between(state.id, float(ts[0]), float(ts[-1]), values.shape[1])
+        hits = [stored.get(float(t)) for t in ts]
+        missing = np.array([h is None for h in hits])
+        other = np.array(
+            [
+                h is not None and not np.array_equal(h[1], v)
+                for h, v in zip(hits, values, strict=True)
+            ]
+        )
+        keep = np.ones(len(item.ts), dtype=bool)
+        keep[:n_old] = ~(missing | other)
+        out = [_refused(item.series_id, reason, ts[mask], state.last_ts)
+               for reason, mask in (("out_of_order", missing), ("duplicate_timestamp", other))
+               if mask.any()]  # fmt: skip
+        return keep, out
 
     @staticmethod
     def _abandon(states: Iterable[SeriesState]) -> None:
-        """A refused write leaves no trace: series it would have created are dropped."""
+        """A write leaves no trace where it stored nothing: series it would have created (a
+        refused write, or a series whose every point was refused) are dropped."""
         for state in states:
             if not state.persisted:
                 state.deleted = True

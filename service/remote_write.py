@@ -19,8 +19,8 @@ import numpy.typing as npt
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
 from service import prompb_scan
+from service.engine import Refused
 from service.errors import BadRequest, PayloadTooLarge
-from service.telemetry import LABEL_NAME
 
 _F = descriptor_pb2.FieldDescriptorProto
 STALE_NAN_BITS = 0x7FF0000000000002
@@ -82,14 +82,20 @@ class DecodedSeries:
 
 @dataclass
 class Decoded:
-    """A decoded request, and how many samples were skipped (by reason)."""
+    """A decoded request: its series, the samples skipped as no data (by reason: staleness
+    markers, NaN and infinite values) and the series or samples refused."""
 
     series: list[DecodedSeries]
     skipped: dict[str, int] = field(default_factory=dict)
+    refused: list[Refused] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
         return sum(len(s.ts) for s in self.series)
+
+
+class InvalidLabels(ValueError):
+    """A TimeSeries' labels cannot name a series: that series is refused, not the request."""
 
 
 def series_id_for(labels: dict[str, str]) -> str:
@@ -148,15 +154,17 @@ def parse(raw: bytes) -> Any:
 
 
 def _labels(ts: Any, position: int) -> dict[str, str]:
+    """The labels of one TimeSeries. Any non-empty UTF-8 name is valid (Prometheus 3).
+    Raises InvalidLabels for an empty name, a name twice or no labels."""
     labels: dict[str, str] = {}
     for label in ts.labels:
-        if not LABEL_NAME.match(label.name):
-            raise BadRequest(f"timeseries[{position}]: label name {label.name!r} is not valid.")
+        if not label.name:
+            raise InvalidLabels(f"timeseries[{position}] has a label with an empty name")
         if label.name in labels:
-            raise BadRequest(f"timeseries[{position}]: label {label.name!r} appears twice.")
+            raise InvalidLabels(f"timeseries[{position}] has label {label.name!r} twice")
         labels[label.name] = label.value
     if not labels:
-        raise BadRequest(f"timeseries[{position}] has no labels.")
+        raise InvalidLabels(f"timeseries[{position}] has no labels")
     return labels
 
 
@@ -170,13 +178,14 @@ class LabelCache:
         self._known: dict[object, tuple[str, dict[str, str]]] = {}
 
     def lookup(self, ts: Any, position: int) -> tuple[str, dict[str, str]]:
-        """``(series id, labels)`` of one TimeSeries message (400 for invalid labels)."""
+        """``(series id, labels)`` of one TimeSeries message. Raises InvalidLabels."""
         key = tuple((label.name, label.value) for label in ts.labels)
         hit = self._known.get(key)
         return hit if hit is not None else self._remember(key, ts, position)
 
     def lookup_encoded(self, encoded: bytes, position: int) -> tuple[str, dict[str, str]]:
-        """The same for the encoded label fields of a TimeSeries (a TimeSeries of its own)."""
+        """The same for the encoded label fields of a TimeSeries (a TimeSeries of its own).
+        Raises InvalidLabels, or BadRequest when they are not valid protobuf."""
         hit = self._known.get(encoded)
         if hit is not None:
             return hit
@@ -215,11 +224,17 @@ def _samples(ts: Any, skipped: dict[str, int]) -> tuple[npt.NDArray[np.float64],
     return t / 1000.0, v
 
 
-def _collect(req: Any) -> tuple[dict[str, DecodedSeries], dict[str, int]]:
+def _collect(req: Any, refused: list[Refused]) -> tuple[dict[str, DecodedSeries], dict[str, int]]:
     by_id: dict[str, DecodedSeries] = {}
     skipped: dict[str, int] = {}
     for position, ts in enumerate(req.timeseries):
-        sid, labels = _LABELS.lookup(ts, position)
+        try:
+            sid, labels = _LABELS.lookup(ts, position)
+        except InvalidLabels as exc:
+            refused.append(
+                Refused(f"timeseries[{position}]", "invalid_labels", len(ts.samples), str(exc))
+            )
+            continue
         t, v = _samples(ts, skipped)
         seen = by_id.get(sid)
         if seen is not None:  # the same labelset twice in one request
@@ -228,35 +243,31 @@ def _collect(req: Any) -> tuple[dict[str, DecodedSeries], dict[str, int]]:
     return by_id, skipped
 
 
-def _ordered(s: DecodedSeries) -> DecodedSeries:
-    """Samples in time order; an exact duplicate is dropped, a conflicting one refused."""
+def _ordered(s: DecodedSeries, refused: list[Refused]) -> DecodedSeries:
+    """Samples in time order, once per timestamp: the first sent is kept, a repeat with its
+    value dropped, a repeat with another value refused (``duplicate_timestamp``)."""
     ts, values = s.ts, s.values
-    if len(ts) < 2:
-        return s
-    step = np.diff(ts)
-    if (step > 0).all():
+    if len(ts) < 2 or (np.diff(ts) > 0).all():
         return s
     order = np.argsort(ts, kind="stable")
     ts, values = ts[order], values[order]
-    same = np.flatnonzero(np.diff(ts) == 0)
-    if len(same):
-        i = int(same[0])
-        if values[i, 0] != values[i + 1, 0]:
-            raise BadRequest(
-                f"Series {canonical(s.labels)} has two different samples at timestamp "
-                f"{ts[i]:.3f}s; one labelset may have one value per timestamp."
-            )
-        keep = np.ones(len(ts), dtype=bool)
-        keep[same + 1] = False
-        ts, values = ts[keep], values[keep]
-    return DecodedSeries(s.series_id, s.labels, ts, values)
+    repeat = np.concatenate([[False], np.diff(ts) == 0])
+    first = np.maximum.accumulate(np.where(repeat, 0, np.arange(len(ts))))
+    other = repeat & (values[:, 0] != values[first, 0])
+    if other.any():
+        why = f"timestamp {ts[other][0]:.3f}: sent twice in the request with different values"
+        refused.append(Refused(s.series_id, "duplicate_timestamp", int(other.sum()), why))
+    return DecodedSeries(s.series_id, s.labels, ts[~repeat], values[~repeat])
 
 
 def decode(body: bytes, *, max_decompressed: int, max_samples: int) -> Decoded:
-    """Decode a remote-write body into per-labelset sample arrays (400/413 on bad input).
+    """Decode a remote-write body into per-labelset sample arrays.
 
     Non-finite samples (Prometheus' staleness markers and NaN/Inf values) are not data points:
-    they are skipped and counted by reason.
+    they are skipped and counted by reason. A series with invalid labels and samples sent twice
+    with different values are refused (``Decoded.refused``); the rest decodes. Raises
+    BadRequest when the body is not snappy-compressed protobuf, PayloadTooLarge over the
+    limits.
     """
     raw = decompress(body, max_decompressed)
     fast = _scan(raw, max_samples)
@@ -268,9 +279,10 @@ def decode_messages(raw: bytes, max_samples: int) -> Decoded:
     request the compiled scanner leaves to it (and gives the errors)."""
     req = parse(raw)
     _check_total(sum(len(ts.samples) for ts in req.timeseries), max_samples)
-    by_id, skipped = _collect(req)
-    series = [_ordered(s) for s in by_id.values() if len(s.ts)]
-    return Decoded(series, skipped)
+    refused: list[Refused] = []
+    by_id, skipped = _collect(req, refused)
+    series = [_ordered(s, refused) for s in by_id.values() if len(s.ts)]
+    return Decoded(series, skipped, refused)
 
 
 def _check_total(total: int, max_samples: int) -> None:
@@ -294,7 +306,10 @@ def _scan(raw: bytes, max_samples: int) -> Decoded | None:
     ts = ts_ms / 1000.0
     series: dict[str, DecodedSeries] = {}
     for position, (lo, hi, first, end) in enumerate(rows.tolist()):
-        sid, labels = _LABELS.lookup_encoded(raw[lo:hi], position)
+        try:
+            sid, labels = _LABELS.lookup_encoded(raw[lo:hi], position)
+        except InvalidLabels:
+            return None  # refused series are described by the message path
         if first == end:
             continue
         if sid in series:

@@ -27,7 +27,7 @@ def _outcome(fn: object, raw: bytes) -> object:
     rows = sorted(
         (s.series_id, s.labels, s.ts.tolist(), s.values.ravel().tobytes()) for s in d.series
     )
-    return rows, d.skipped
+    return rows, d.skipped, d.refused
 
 
 def _decode(raw: bytes, limit: int) -> remote_write.Decoded:
@@ -39,6 +39,8 @@ def _random_request(rng: np.random.Generator) -> list[tuple[dict[str, str], list
     out = []
     for _k in range(int(rng.integers(0, 6))):
         labels = {"__name__": "m", "k": str(int(rng.integers(0, 4)))}
+        if rng.random() < 0.1:
+            labels[""] = "a label with an empty name: this series is refused"
         n = int(rng.integers(0, 6))
         ts = np.sort(rng.integers(-5, 50, size=n))
         if rng.random() < 0.2:
