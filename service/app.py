@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from service.engine import Engine
 from service.errors import install_handlers
 from service.limits import BodyLimitMiddleware
+from service.replicas import ReplicaElection
 from service.routers import (
     detect,
     detectors,
@@ -58,6 +59,7 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
     app.state.registry = registry
     app.state.telemetry = telemetry
     app.state.engine = engine
+    app.state.replicas = ReplicaElection(settings.remote_write_failover_s)
     install_handlers(app)
     for module in (series, points, stats, detect, detectors, remote_write, metrics, health):
         app.include_router(module.router)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from service.engine import Engine
 from service.errors import Unauthorized, Unavailable
 from service.parsing import check_series_id
+from service.replicas import ReplicaElection
 from service.settings import Settings
 from service.telemetry import Telemetry
 
@@ -37,7 +38,14 @@ def get_telemetry(request: Request) -> Telemetry:
     return telemetry
 
 
+def get_replicas(request: Request) -> ReplicaElection:
+    """The remote-write HA replica election."""
+    replicas: ReplicaElection = request.app.state.replicas
+    return replicas
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReplicasDep = Annotated[ReplicaElection, Depends(get_replicas)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TelemetryDep = Annotated[Telemetry, Depends(get_telemetry)]
 

@@ -72,12 +72,14 @@ TimeSeries = MESSAGES["TimeSeries"]
 
 @dataclass
 class DecodedSeries:
-    """One labelset of a write request: its samples in time order (seconds)."""
+    """One labelset of a write request: its samples in time order (seconds), and the HA
+    replica that sent them (``None`` without a replica label)."""
 
     series_id: str
     labels: dict[str, str]
     ts: npt.NDArray[np.float64]
     values: npt.NDArray[np.float64]
+    replica: str | None = None
 
 
 @dataclass
@@ -168,22 +170,34 @@ def _labels(ts: Any, position: int) -> dict[str, str]:
     return labels
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A labelset as a series: its id, its labels, and the HA replica that sent it (the value
+    of the replica label, dropped from the labels and the id; ``None`` without one)."""
+
+    series_id: str
+    labels: dict[str, str]
+    replica: str | None = None
+
+
 class LabelCache:
-    """Validated labels and series id of the labelsets seen recently (Prometheus resends the
-    same labelsets in every request). Keyed by the labels as read from a message, or by their
-    encoded bytes (the compiled scanner's key). Bounded: cleared when it reaches ``size``."""
+    """Validated identities of the labelsets seen recently (Prometheus resends the same
+    labelsets in every request). Keyed by the labels as read from a message, or by their
+    encoded bytes (the compiled scanner's key). Bounded: cleared when it reaches ``size``.
+    ``replica_label`` (``""``: none) is dropped from every labelset's identity."""
 
-    def __init__(self, size: int = 200_000) -> None:
+    def __init__(self, size: int = 200_000, replica_label: str = "") -> None:
         self.size = size
-        self._known: dict[object, tuple[str, dict[str, str]]] = {}
+        self.replica_label = replica_label
+        self._known: dict[object, Identity] = {}
 
-    def lookup(self, ts: Any, position: int) -> tuple[str, dict[str, str]]:
-        """``(series id, labels)`` of one TimeSeries message. Raises InvalidLabels."""
+    def lookup(self, ts: Any, position: int) -> Identity:
+        """The identity of one TimeSeries message. Raises InvalidLabels."""
         key = tuple((label.name, label.value) for label in ts.labels)
         hit = self._known.get(key)
         return hit if hit is not None else self._remember(key, ts, position)
 
-    def lookup_encoded(self, encoded: bytes, position: int) -> tuple[str, dict[str, str]]:
+    def lookup_encoded(self, encoded: bytes, position: int) -> Identity:
         """The same for the encoded label fields of a TimeSeries (a TimeSeries of its own).
         Raises InvalidLabels, or BadRequest when they are not valid protobuf."""
         hit = self._known.get(encoded)
@@ -197,16 +211,24 @@ class LabelCache:
             ) from exc
         return self._remember(encoded, ts, position)
 
-    def _remember(self, key: object, ts: Any, position: int) -> tuple[str, dict[str, str]]:
+    def _remember(self, key: object, ts: Any, position: int) -> Identity:
         labels = _labels(ts, position)
-        hit = (series_id_for(labels), labels)
+        replica = labels.pop(self.replica_label, None) if self.replica_label else None
+        if not labels:
+            raise InvalidLabels(f"timeseries[{position}] has no labels but the replica label")
+        hit = Identity(series_id_for(labels), labels, replica)
         if len(self._known) >= self.size:
             self._known.clear()
         self._known[key] = hit
         return hit
 
 
-_LABELS = LabelCache()
+_CACHES: dict[str, LabelCache] = {}
+
+
+def label_cache(replica_label: str = "") -> LabelCache:
+    """The process' label cache for one replica label."""
+    return _CACHES.setdefault(replica_label, LabelCache(replica_label=replica_label))
 
 
 def _samples(ts: Any, skipped: dict[str, int]) -> tuple[npt.NDArray[np.float64], ...]:
@@ -224,22 +246,26 @@ def _samples(ts: Any, skipped: dict[str, int]) -> tuple[npt.NDArray[np.float64],
     return t / 1000.0, v
 
 
-def _collect(req: Any, refused: list[Refused]) -> tuple[dict[str, DecodedSeries], dict[str, int]]:
-    by_id: dict[str, DecodedSeries] = {}
+def _collect(
+    req: Any, cache: LabelCache, refused: list[Refused]
+) -> tuple[dict[tuple[str, str | None], DecodedSeries], dict[str, int]]:
+    """Each labelset's samples (per replica), the skipped samples by reason."""
+    by_id: dict[tuple[str, str | None], DecodedSeries] = {}
     skipped: dict[str, int] = {}
     for position, ts in enumerate(req.timeseries):
         try:
-            sid, labels = _LABELS.lookup(ts, position)
+            who = cache.lookup(ts, position)
         except InvalidLabels as exc:
-            refused.append(
-                Refused(f"timeseries[{position}]", "invalid_labels", len(ts.samples), str(exc))
-            )
+            n = len(ts.samples)
+            refused.append(Refused(f"timeseries[{position}]", "invalid_labels", n, str(exc)))
             continue
         t, v = _samples(ts, skipped)
-        seen = by_id.get(sid)
+        seen = by_id.get((who.series_id, who.replica))
         if seen is not None:  # the same labelset twice in one request
             t, v = np.concatenate([seen.ts, t]), np.concatenate([seen.values[:, 0], v])
-        by_id[sid] = DecodedSeries(sid, labels, t, v.reshape(-1, 1))
+        by_id[who.series_id, who.replica] = DecodedSeries(
+            who.series_id, who.labels, t, v.reshape(-1, 1), who.replica
+        )
     return by_id, skipped
 
 
@@ -257,10 +283,12 @@ def _ordered(s: DecodedSeries, refused: list[Refused]) -> DecodedSeries:
     if other.any():
         why = f"timestamp {ts[other][0]:.3f}: sent twice in the request with different values"
         refused.append(Refused(s.series_id, "duplicate_timestamp", int(other.sum()), why))
-    return DecodedSeries(s.series_id, s.labels, ts[~repeat], values[~repeat])
+    return DecodedSeries(s.series_id, s.labels, ts[~repeat], values[~repeat], s.replica)
 
 
-def decode(body: bytes, *, max_decompressed: int, max_samples: int) -> Decoded:
+def decode(
+    body: bytes, *, max_decompressed: int, max_samples: int, replica_label: str = ""
+) -> Decoded:
     """Decode a remote-write body into per-labelset sample arrays.
 
     Non-finite samples (Prometheus' staleness markers and NaN/Inf values) are not data points:
@@ -270,17 +298,17 @@ def decode(body: bytes, *, max_decompressed: int, max_samples: int) -> Decoded:
     limits.
     """
     raw = decompress(body, max_decompressed)
-    fast = _scan(raw, max_samples)
-    return fast if fast is not None else decode_messages(raw, max_samples)
+    fast = _scan(raw, max_samples, replica_label)
+    return fast if fast is not None else decode_messages(raw, max_samples, replica_label)
 
 
-def decode_messages(raw: bytes, max_samples: int) -> Decoded:
+def decode_messages(raw: bytes, max_samples: int, replica_label: str = "") -> Decoded:
     """The reference path: the protobuf parser and one labelset at a time. Handles every
     request the compiled scanner leaves to it (and gives the errors)."""
     req = parse(raw)
     _check_total(sum(len(ts.samples) for ts in req.timeseries), max_samples)
     refused: list[Refused] = []
-    by_id, skipped = _collect(req, refused)
+    by_id, skipped = _collect(req, label_cache(replica_label), refused)
     series = [_ordered(s, refused) for s in by_id.values() if len(s.ts)]
     return Decoded(series, skipped, refused)
 
@@ -293,7 +321,7 @@ def _check_total(total: int, max_samples: int) -> None:
         )
 
 
-def _scan(raw: bytes, max_samples: int) -> Decoded | None:
+def _scan(raw: bytes, max_samples: int, replica_label: str = "") -> Decoded | None:
     """The compiled path for the usual request: every sample finite, each series in time
     order and once per request. ``None`` for anything else (the message path decides)."""
     status, rows, ts_ms, bits = prompb_scan.scan(np.frombuffer(raw, dtype=np.uint8))
@@ -303,18 +331,20 @@ def _scan(raw: bytes, max_samples: int) -> Decoded | None:
     values = bits.view(np.float64)
     if not np.isfinite(values).all() or not _each_increasing(ts_ms, rows[:, 2]):
         return None
-    ts = ts_ms / 1000.0
-    series: dict[str, DecodedSeries] = {}
+    ts, cache = ts_ms / 1000.0, label_cache(replica_label)
+    series: dict[tuple[str, str | None], DecodedSeries] = {}
     for position, (lo, hi, first, end) in enumerate(rows.tolist()):
         try:
-            sid, labels = _LABELS.lookup_encoded(raw[lo:hi], position)
+            who = cache.lookup_encoded(raw[lo:hi], position)
         except InvalidLabels:
             return None  # refused series are described by the message path
+        key = (who.series_id, who.replica)
         if first == end:
             continue
-        if sid in series:
+        if key in series:
             return None  # the same labelset twice: merged by the message path
-        series[sid] = DecodedSeries(sid, labels, ts[first:end], values[first:end, None])
+        vals = values[first:end, None]
+        series[key] = DecodedSeries(who.series_id, who.labels, ts[first:end], vals, who.replica)
     return Decoded(list(series.values()), {})
 
 

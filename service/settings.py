@@ -86,6 +86,18 @@ class Settings(BaseSettings):
         64, ge=4, description="Threads serving sync routes (writes wait there for scores)."
     )
     retry_after_s: int = Field(1, ge=1, description="Retry-After of a 429.")
+    remote_write_replica_label: str = Field(
+        "",
+        description="HA Prometheus pairs: this label (e.g. `__replica__`, `prometheus_replica`) "
+        "is dropped from a remote-write series' identity, and per series one replica's samples "
+        "are kept (the first seen; another after `remote_write_failover_s`). Empty: off.",
+    )
+    remote_write_failover_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds of sample time without samples from a series' elected replica "
+        "after which another replica is elected.",
+    )
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     sqlite_cache_mb: int = Field(
         2,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service import remote_write
-from service.deps import EngineDep, SettingsDep, TelemetryDep, WriteAccess
+from service.deps import EngineDep, ReplicasDep, SettingsDep, TelemetryDep, WriteAccess
 from service.engine import Engine, Incoming, Refused
 from service.errors import ApiError, BadRequest, UnsupportedMediaType
 
@@ -78,15 +78,20 @@ def _refusal(decoded: remote_write.Decoded, refused: list[Refused], accepted: in
     },
 )
 async def write(
-    request: Request, engine: EngineDep, settings: SettingsDep, telemetry: TelemetryDep
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    telemetry: TelemetryDep,
+    replicas: ReplicasDep,
 ) -> Response:
     """Each labelset becomes a series (id `rw-<hash>`, its labels kept for /metrics).
 
     Every valid sample is stored. Samples that cannot be (out of order, a timestamp already
     stored or sent with another value, a series with invalid labels) are refused one by one:
     the answer is then 400 saying what was refused, as Mimir and Cortex answer, so that
-    Prometheus moves on. Non-finite samples (staleness markers, NaN, Inf) are not data: they
-    are skipped without an error. Both are counted in
+    Prometheus moves on. Non-finite samples (staleness markers, NaN, Inf) are not data, and
+    with `ANOMALYD_REMOTE_WRITE_REPLICA_LABEL` set only one HA replica's samples of a series
+    are kept: the others are skipped without an error. All are counted in
     `anomalyd_points_rejected_total{source="remote_write",reason=...}`.
     """
     _check_headers(request)
@@ -96,13 +101,16 @@ async def write(
             body,
             max_decompressed=settings.max_decompressed_bytes,
             max_samples=settings.max_points_per_request,
+            replica_label=settings.remote_write_replica_label,
         )
     except ApiError:
         telemetry.rejected.labels(SOURCE, "malformed").inc()
         raise
+    decoded.series, decoded.skipped["ha_replica"] = replicas.keep(decoded.series)
     refused = await run_in_threadpool(_ingest, engine, decoded)  # 429: nothing stored
     for reason, n in decoded.skipped.items():
-        telemetry.rejected.labels(SOURCE, reason).inc(n)
+        if n:
+            telemetry.rejected.labels(SOURCE, reason).inc(n)
     for r in decoded.refused + refused:
         telemetry.rejected.labels(SOURCE, r.reason).inc(r.n_points)
     if decoded.refused or refused:

@@ -3,7 +3,8 @@
 Prometheus scrapes the service, evaluates the rules shipped in ``deploy/prometheus/`` (their
 ``for:`` durations shortened), sends the alerts to a real Alertmanager, and remote-writes a
 scraped metric into ``/api/v1/write``. The example Alertmanager configuration mutes a series'
-warning while its critical alert fires. Skipped when the binaries are missing, except with
+warning while its critical alert fires. Two scrape jobs act as an HA pair (a replica label
+each): the service keeps one series per target. Skipped when the binaries are missing, except with
 ``CI=true`` where that is a failure.
 """
 
@@ -307,3 +308,61 @@ def test_example_alertmanager_mutes_warning_while_critical_fires(tmp_path: Path)
         assert found[("AnomalyWarning", "b")] == "active"
     finally:
         am.stop()
+
+
+def write_ha_config(tmp: Path, service_port: int) -> Path:
+    """Two scrape jobs of one target, each a 'replica': the relabel rules give both the same
+    ``job`` and their own ``prometheus_replica`` label, as an HA pair's external labels do."""
+    jobs = "".join(
+        f"""
+  - job_name: replica-{r}
+    scrape_interval: 250ms
+    scrape_timeout: 200ms
+    static_configs: [{{targets: ["127.0.0.1:{service_port}"]}}]
+    relabel_configs:
+      - {{target_label: job, replacement: ha}}
+      - {{target_label: prometheus_replica, replacement: "{r}"}}"""
+        for r in "ab"
+    )
+    cfg = tmp / "prometheus-ha.yml"
+    cfg.write_text(
+        f"""
+global: {{scrape_interval: 250ms, scrape_timeout: 200ms}}
+scrape_configs:{jobs}
+remote_write:
+  - url: http://127.0.0.1:{service_port}/api/v1/write
+    write_relabel_configs:
+      - {{source_labels: [__name__], regex: "up|scrape_duration_seconds", action: keep}}
+    queue_config: {{batch_send_deadline: 250ms, min_backoff: 50ms, max_backoff: 1s}}
+"""
+    )
+    return cfg
+
+
+def test_ha_replicas_remote_write_one_series_per_target(tmp_path: Path) -> None:
+    prometheus = binary("prometheus")
+    env = {"ANOMALYD_REMOTE_WRITE_REPLICA_LABEL": "prometheus_replica"}
+    service = Server(tmp_path / "anomalyd", env)
+    prom = None
+    try:
+        service.start()
+        port = free_port()
+        cfg = write_ha_config(tmp_path, service.port)
+        prom = Process(prometheus_cmd(prometheus, tmp_path, cfg, port), port, tmp_path / "p.log")
+        prom.wait_ready()
+
+        def both_metrics_growing() -> list[dict[str, Any]]:
+            series = httpx.get(f"{service.url}/v1/series").json()["series"]
+            ha = [s for s in series if s["labels"].get("job") == "ha"]
+            return ha if len(ha) >= 2 and min(s["points"] for s in ha) >= 12 else []
+
+        ha = eventually(both_metrics_growing, 90, "remote-written HA series", [prom.log])
+        assert sorted(s["labels"]["__name__"] for s in ha) == ["scrape_duration_seconds", "up"]
+        assert all("prometheus_replica" not in s["labels"] for s in ha)
+        metrics = httpx.get(f"{service.url}/metrics").text
+        assert 'reason="ha_replica",source="remote_write"}' in metrics
+        assert 'reason="out_of_order"' not in metrics
+    finally:
+        if prom is not None:
+            prom.stop()
+        service.stop()

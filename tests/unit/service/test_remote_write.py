@@ -259,3 +259,26 @@ def test_queue_full_429_with_retry_after(make_client: ClientFactory) -> None:
             'anomalyd_write_throttled_total{source="remote_write"} 1.0'
             in client.get("/metrics").text
         )
+
+
+def test_ha_replicas_feed_one_series(make_client: ClientFactory) -> None:
+    """Two replicas scrape at their own times: the first one seen is kept; the other takes
+    over once the first has been silent for the failover time (of sample time)."""
+    a, b = {**LABELS, "__replica__": "a"}, {**LABELS, "__replica__": "b"}
+    with make_client(remote_write_replica_label="__replica__", remote_write_failover_s=30) as c:
+        assert write(c, [(a, [(0, 1.0), (15_000, 2.0)]), (b, [(3_000, 9.0)])]).status_code == 204
+        assert write(c, [(b, [(18_000, 9.0), (33_000, 9.0)])]).status_code == 204
+        assert write(c, [(a, [(30_000, 3.0)])]).status_code == 204
+        assert stored(c, LABELS) == [(0.0, 1.0), (15.0, 2.0), (30.0, 3.0)]
+        assert write(c, [(b, [(63_000, 8.0)])]).status_code == 204  # a silent for 33 s
+        assert write(c, [(a, [(45_000, 4.0)])]).status_code == 204  # a is no longer elected
+        assert stored(c, LABELS)[-1] == (63.0, 8.0)
+        assert rejected(c, "ha_replica") == 4
+        info = c.get(f"/v1/series/{remote_write.series_id_for(LABELS)}").json()
+        assert info["labels"] == LABELS and len(c.get("/v1/series").json()["series"]) == 1
+
+
+def test_replica_label_is_part_of_the_identity_by_default(client: TestClient) -> None:
+    a, b = {**LABELS, "__replica__": "a"}, {**LABELS, "__replica__": "b"}
+    assert write(client, [(a, [(0, 1.0)]), (b, [(3_000, 9.0)])]).status_code == 204
+    assert len(client.get("/v1/series").json()["series"]) == 2

@@ -1,0 +1,61 @@
+"""HA Prometheus pairs: one replica's samples per series (the idea of Cortex' HA tracker).
+
+Two Prometheus replicas scrape the same targets at their own times, so their samples of one
+series interleave and differ slightly. Storing both would refuse half of them as out of order
+and score a series that jumps between two scrapes. So, per series (its labels without the
+replica label), one replica is *elected*: the first one seen. Samples of the other replicas
+are dropped (counted, not an error). When the elected replica has sent nothing for
+``failover_s`` seconds of sample time (its last sample is that much older than another
+replica's first), the other replica is elected. The election is kept in memory: after a
+restart the first replica seen is elected again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.remote_write import DecodedSeries
+
+
+@dataclass
+class _Elected:
+    replica: str
+    last_ts: float
+
+
+class ReplicaElection:
+    """Which replica's samples each series keeps.
+
+    Parameters
+    ----------
+    failover_s : float
+        Seconds of sample time without samples from the elected replica after which
+        another replica is elected (Cortex' ``ha_tracker_failover_timeout`` is 30 s).
+    """
+
+    def __init__(self, failover_s: float) -> None:
+        self.failover_s = failover_s
+        self._elected: dict[str, _Elected] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, series: Sequence[DecodedSeries]) -> tuple[list[DecodedSeries], int]:
+        """The series whose replica is elected (or that have no replica), and the number of
+        samples dropped from the others."""
+        kept, dropped = [], 0
+        with self._lock:
+            for s in series:
+                if s.replica is None or self._elect(s):
+                    kept.append(s)
+                else:
+                    dropped += len(s.ts)
+        return kept, dropped
+
+    def _elect(self, s: DecodedSeries) -> bool:
+        """Whether ``s`` comes from its series' elected replica (electing it if due)."""
+        held = self._elected.get(s.series_id)
+        if held and held.replica != s.replica and s.ts[0] - held.last_ts <= self.failover_s:
+            return False
+        self._elected[s.series_id] = _Elected(str(s.replica), float(s.ts[-1]))
+        return True
