@@ -1,9 +1,7 @@
 """Prometheus remote-write 1.0 decoding: snappy (block format) + protobuf ``WriteRequest``.
 
-The four message types the receiver needs (``WriteRequest``, ``TimeSeries``, ``Label``,
-``Sample``) are declared here with protobuf's descriptor API, with the field numbers of
-Prometheus' ``prompb/remote.proto`` and ``prompb/types.proto``; fields this receiver does not
-use (metadata, exemplars, native histograms) are skipped by the protobuf parser.
+The messages are the generated bindings of ``service/prompb/remote_write_v1.proto`` (the 1.0
+specification's field numbers; fields this receiver does not use are skipped by the parser).
 """
 
 from __future__ import annotations
@@ -16,58 +14,18 @@ from typing import Any
 import cramjam
 import numpy as np
 import numpy.typing as npt
-from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
+from google.protobuf import message
 
 from service import prompb_scan
 from service.engine import Refused
 from service.errors import BadRequest, PayloadTooLarge
+from service.prompb import remote_write_v1_pb2
 
-_F = descriptor_pb2.FieldDescriptorProto
 STALE_NAN_BITS = 0x7FF0000000000002
 """Prometheus' staleness marker: a NaN with this exact bit pattern."""
 
-
-def _message_types() -> dict[str, type[message.Message]]:
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="anomalyd_prompb.proto", package="anomalyd.prompb", syntax="proto3"
-    )
-
-    def add(name: str, fields: Sequence[tuple[str, int, int, str | None, bool]]) -> None:
-        msg = proto.message_type.add(name=name)
-        for fname, number, ftype, type_name, repeated in fields:
-            f = msg.field.add(name=fname, number=number, type=ftype)
-            f.label = _F.LABEL_REPEATED if repeated else _F.LABEL_OPTIONAL
-            if type_name:
-                f.type_name = type_name
-
-    add(
-        "Label",
-        [("name", 1, _F.TYPE_STRING, None, False), ("value", 2, _F.TYPE_STRING, None, False)],
-    )
-    add(
-        "Sample",
-        [("value", 1, _F.TYPE_DOUBLE, None, False), ("timestamp", 2, _F.TYPE_INT64, None, False)],
-    )
-    add(
-        "TimeSeries",
-        [
-            ("labels", 1, _F.TYPE_MESSAGE, ".anomalyd.prompb.Label", True),
-            ("samples", 2, _F.TYPE_MESSAGE, ".anomalyd.prompb.Sample", True),
-        ],
-    )
-    add("WriteRequest", [("timeseries", 1, _F.TYPE_MESSAGE, ".anomalyd.prompb.TimeSeries", True)])
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(proto)
-    names = ("Label", "Sample", "TimeSeries", "WriteRequest")
-    return {
-        n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"anomalyd.prompb.{n}"))
-        for n in names
-    }
-
-
-MESSAGES = _message_types()
-WriteRequest = MESSAGES["WriteRequest"]
-TimeSeries = MESSAGES["TimeSeries"]
+WriteRequest = remote_write_v1_pb2.WriteRequest
+TimeSeries = remote_write_v1_pb2.TimeSeries
 
 
 @dataclass
