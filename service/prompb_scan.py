@@ -10,7 +10,8 @@ code, into flat arrays:
 * per sample: the timestamp (ms, int64) and the value's 64 bits.
 
 It only *accepts* what it fully understands. Anything else (malformed or truncated data, groups,
-labels not stored as one run, a time series without labels) makes it answer ``None`` and the
+labels not stored as one run, a time series without labels, or with exemplars, native histograms
+or any other field) makes it answer ``None`` and the
 caller uses the protobuf parser, which gives the exact error or handles the rare shape. So the
 scanner never decides what is valid on its own; the tests check it against the protobuf parser.
 """
@@ -141,6 +142,8 @@ def _series(
             if not _sample(buf, k, nxt, ts, bits, at):
                 return -1
             at += 1
+        else:
+            return -1  # exemplars, native histograms, unknown fields: the parser counts them
         i = nxt
     if lab_lo < 0:
         return -1

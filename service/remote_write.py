@@ -7,7 +7,7 @@ specification's field numbers; fields this receiver does not use are skipped by 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,16 +113,20 @@ def parse(raw: bytes) -> Any:
     return req
 
 
-def _labels(ts: Any, position: int) -> dict[str, str]:
+Pairs = tuple[tuple[str, str], ...]
+"""A labelset as sent: (name, value) pairs."""
+
+
+def _labels(pairs: Pairs, position: int) -> dict[str, str]:
     """The labels of one TimeSeries. Any non-empty UTF-8 name is valid (Prometheus 3).
     Raises InvalidLabels for an empty name, a name twice or no labels."""
     labels: dict[str, str] = {}
-    for label in ts.labels:
-        if not label.name:
+    for name, value in pairs:
+        if not name:
             raise InvalidLabels(f"timeseries[{position}] has a label with an empty name")
-        if label.name in labels:
-            raise InvalidLabels(f"timeseries[{position}] has label {label.name!r} twice")
-        labels[label.name] = label.value
+        if name in labels:
+            raise InvalidLabels(f"timeseries[{position}] has label {name!r} twice")
+        labels[name] = value
     if not labels:
         raise InvalidLabels(f"timeseries[{position}] has no labels")
     return labels
@@ -149,11 +153,10 @@ class LabelCache:
         self.replica_label = replica_label
         self._known: dict[object, Identity] = {}
 
-    def lookup(self, ts: Any, position: int) -> Identity:
-        """The identity of one TimeSeries message. Raises InvalidLabels."""
-        key = tuple((label.name, label.value) for label in ts.labels)
-        hit = self._known.get(key)
-        return hit if hit is not None else self._remember(key, ts, position)
+    def lookup(self, pairs: Pairs, position: int) -> Identity:
+        """The identity of the labelset of one TimeSeries. Raises InvalidLabels."""
+        hit = self._known.get(pairs)
+        return hit if hit is not None else self._remember(pairs, pairs, position)
 
     def lookup_encoded(self, encoded: bytes, position: int) -> Identity:
         """The same for the encoded label fields of a TimeSeries (a TimeSeries of its own).
@@ -167,10 +170,10 @@ class LabelCache:
             raise BadRequest(
                 f"timeseries[{position}]: labels are not valid protobuf: {exc}."
             ) from exc
-        return self._remember(encoded, ts, position)
+        return self._remember(encoded, v1_pairs(ts), position)
 
-    def _remember(self, key: object, ts: Any, position: int) -> Identity:
-        labels = _labels(ts, position)
+    def _remember(self, key: object, pairs: Pairs, position: int) -> Identity:
+        labels = _labels(pairs, position)
         replica = labels.pop(self.replica_label, None) if self.replica_label else None
         if not labels:
             raise InvalidLabels(f"timeseries[{position}] has no labels but the replica label")
@@ -204,19 +207,30 @@ def _samples(ts: Any, skipped: dict[str, int]) -> tuple[npt.NDArray[np.float64],
     return t / 1000.0, v
 
 
-def _collect(
-    req: Any, cache: LabelCache, refused: list[Refused]
-) -> tuple[dict[tuple[str, str | None], DecodedSeries], dict[str, int]]:
-    """Each labelset's samples (per replica), the skipped samples by reason."""
+def v1_pairs(ts: Any) -> Pairs:
+    """The labelset of a 1.0 TimeSeries message."""
+    return tuple((label.name, label.value) for label in ts.labels)
+
+
+NATIVE_HISTOGRAMS = (
+    "native histograms are not scored; send float samples (classic histograms' _bucket, _sum "
+    "and _count series are)"
+)
+
+
+def collect(
+    req: Any, cache: LabelCache, refused: list[Refused], pairs: Callable[[Any, int], Pairs]
+) -> tuple[list[DecodedSeries], dict[str, int]]:
+    """Each labelset's float samples in time order (per replica) and the samples skipped by
+    reason, from a 1.0 or 2.0 request (``pairs`` reads a TimeSeries' labelset). Series with
+    invalid labels, native histograms and repeats with another value go to ``refused``."""
     by_id: dict[tuple[str, str | None], DecodedSeries] = {}
     skipped: dict[str, int] = {}
     for position, ts in enumerate(req.timeseries):
-        try:
-            who = cache.lookup(ts, position)
-        except InvalidLabels as exc:
-            n = len(ts.samples)
-            refused.append(Refused(f"timeseries[{position}]", "invalid_labels", n, str(exc)))
+        who = _identity(ts, position, cache, refused, pairs)
+        if who is None:
             continue
+        _count_extras(ts, who, refused, skipped)
         t, v = _samples(ts, skipped)
         seen = by_id.get((who.series_id, who.replica))
         if seen is not None:  # the same labelset twice in one request
@@ -224,7 +238,34 @@ def _collect(
         by_id[who.series_id, who.replica] = DecodedSeries(
             who.series_id, who.labels, t, v.reshape(-1, 1), who.replica
         )
-    return by_id, skipped
+    return [_ordered(s, refused) for s in by_id.values() if len(s.ts)], skipped
+
+
+def _identity(
+    ts: Any,
+    position: int,
+    cache: LabelCache,
+    refused: list[Refused],
+    pairs: Callable[[Any, int], Pairs],
+) -> Identity | None:
+    """The series of a TimeSeries, or ``None`` (its samples refused) when it has none."""
+    try:
+        return cache.lookup(pairs(ts, position), position)
+    except InvalidLabels as exc:
+        n = len(ts.samples) + len(ts.histograms)
+        refused.append(Refused(f"timeseries[{position}]", "invalid_labels", n, str(exc)))
+        return None
+
+
+def _count_extras(ts: Any, who: Identity, refused: list[Refused], skipped: dict[str, int]) -> None:
+    """Native histograms are refused (``native_histogram``); exemplars, annotations of
+    samples, are skipped and counted (``exemplar``)."""
+    if len(ts.histograms):
+        refused.append(
+            Refused(who.series_id, "native_histogram", len(ts.histograms), NATIVE_HISTOGRAMS)
+        )
+    if len(ts.exemplars):
+        skipped["exemplar"] = skipped.get("exemplar", 0) + len(ts.exemplars)
 
 
 def _ordered(s: DecodedSeries, refused: list[Refused]) -> DecodedSeries:
@@ -257,21 +298,27 @@ def decode(
     """
     raw = decompress(body, max_decompressed)
     fast = _scan(raw, max_samples, replica_label)
-    return fast if fast is not None else decode_messages(raw, max_samples, replica_label)
+    if fast is not None and fast.series:
+        return fast
+    return decode_messages(raw, max_samples, replica_label)
 
 
 def decode_messages(raw: bytes, max_samples: int, replica_label: str = "") -> Decoded:
     """The reference path: the protobuf parser and one labelset at a time. Handles every
     request the compiled scanner leaves to it (and gives the errors)."""
     req = parse(raw)
-    _check_total(sum(len(ts.samples) for ts in req.timeseries), max_samples)
+    if not len(req.timeseries) and raw[:1] in (b"\x22", b"\x2a"):  # 2.0 fields 4 and 5
+        raise BadRequest(
+            "The body holds no 1.0 time series but starts like a remote-write 2.0 Request; "
+            "send it with Content-Type application/x-protobuf;proto=io.prometheus.write.v2.Request."
+        )
+    check_total(sum(len(ts.samples) + len(ts.histograms) for ts in req.timeseries), max_samples)
     refused: list[Refused] = []
-    by_id, skipped = _collect(req, label_cache(replica_label), refused)
-    series = [_ordered(s, refused) for s in by_id.values() if len(s.ts)]
+    series, skipped = collect(req, label_cache(replica_label), refused, lambda ts, _: v1_pairs(ts))
     return Decoded(series, skipped, refused)
 
 
-def _check_total(total: int, max_samples: int) -> None:
+def check_total(total: int, max_samples: int) -> None:
     if total > max_samples:
         raise PayloadTooLarge(
             f"The WriteRequest holds {total} samples; the limit is {max_samples}. "
@@ -285,7 +332,7 @@ def _scan(raw: bytes, max_samples: int, replica_label: str = "") -> Decoded | No
     status, rows, ts_ms, bits = prompb_scan.scan(np.frombuffer(raw, dtype=np.uint8))
     if status != prompb_scan.OK:
         return None
-    _check_total(len(ts_ms), max_samples)
+    check_total(len(ts_ms), max_samples)
     values = bits.view(np.float64)
     if not np.isfinite(values).all() or not _each_increasing(ts_ms, rows[:, 2]):
         return None

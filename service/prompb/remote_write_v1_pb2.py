@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15remote_write_v1.proto\x12\nprometheus\":\n\x0cWriteRequest\x12*\n\ntimeseries\x18\x01 \x03(\x0b\x32\x16.prometheus.TimeSeries\"T\n\nTimeSeries\x12!\n\x06labels\x18\x01 \x03(\x0b\x32\x11.prometheus.Label\x12#\n\x07samples\x18\x02 \x03(\x0b\x32\x12.prometheus.Sample\"$\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"*\n\x06Sample\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15remote_write_v1.proto\x12\nprometheus\":\n\x0cWriteRequest\x12*\n\ntimeseries\x18\x01 \x03(\x0b\x32\x16.prometheus.TimeSeries\"\xa8\x01\n\nTimeSeries\x12!\n\x06labels\x18\x01 \x03(\x0b\x32\x11.prometheus.Label\x12#\n\x07samples\x18\x02 \x03(\x0b\x32\x12.prometheus.Sample\x12\'\n\texemplars\x18\x03 \x03(\x0b\x32\x14.prometheus.Exemplar\x12)\n\nhistograms\x18\x04 \x03(\x0b\x32\x15.prometheus.Histogram\"O\n\x08\x45xemplar\x12!\n\x06labels\x18\x01 \x03(\x0b\x32\x11.prometheus.Label\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\"\x1e\n\tHistogram\x12\x11\n\ttimestamp\x18\x0f \x01(\x03\"$\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"*\n\x06Sample\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WRITEREQUEST']._serialized_start=37
   _globals['_WRITEREQUEST']._serialized_end=95
-  _globals['_TIMESERIES']._serialized_start=97
-  _globals['_TIMESERIES']._serialized_end=181
-  _globals['_LABEL']._serialized_start=183
-  _globals['_LABEL']._serialized_end=219
-  _globals['_SAMPLE']._serialized_start=221
-  _globals['_SAMPLE']._serialized_end=263
+  _globals['_TIMESERIES']._serialized_start=98
+  _globals['_TIMESERIES']._serialized_end=266
+  _globals['_EXEMPLAR']._serialized_start=268
+  _globals['_EXEMPLAR']._serialized_end=347
+  _globals['_HISTOGRAM']._serialized_start=349
+  _globals['_HISTOGRAM']._serialized_end=379
+  _globals['_LABEL']._serialized_start=381
+  _globals['_LABEL']._serialized_end=417
+  _globals['_SAMPLE']._serialized_start=419
+  _globals['_SAMPLE']._serialized_end=461
 # @@protoc_insertion_point(module_scope)

@@ -1,11 +1,11 @@
-"""``POST /api/v1/write``: Prometheus remote-write 1.0 receiver (protobuf + snappy)."""
+"""``POST /api/v1/write``: Prometheus remote-write 1.0 and 2.0 receiver (protobuf + snappy)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service import remote_write
+from service import remote_write, remote_write_v2
 from service.deps import EngineDep, ReplicasDep, SettingsDep, TelemetryDep, WriteAccess
 from service.engine import Engine, Incoming, Refused
 from service.errors import ApiError, BadRequest, UnsupportedMediaType
@@ -15,12 +15,14 @@ router = APIRouter(tags=["remote-write"])
 SOURCE = "remote_write"
 
 
-PROTO_V1 = "prometheus.WriteRequest"
+PROTO_V1 = remote_write_v2.PROTO_V1
+DECODERS = {PROTO_V1: remote_write.decode, remote_write_v2.PROTO: remote_write_v2.decode_v2}
+"""The messages this receiver decodes, by the ``proto=`` parameter of their Content-Type."""
 
 
-def _check_headers(request: Request) -> None:
-    """415 for anything but snappy-compressed protobuf of a message this receiver decodes
-    (the remote-write 2.0 spec: a sender falls back to 1.0 on 415)."""
+def _proto(request: Request) -> str:
+    """The message a request holds; 415 for anything but snappy-compressed protobuf of a
+    message this receiver decodes (the 2.0 spec: a sender may then fall back to 1.0)."""
     encoding = request.headers.get("content-encoding", "snappy").lower()
     if encoding != "snappy":
         raise UnsupportedMediaType(
@@ -28,11 +30,23 @@ def _check_headers(request: Request) -> None:
         )
     ctype, _, params = request.headers.get("content-type", "application/x-protobuf").partition(";")
     proto = _param(params, "proto") or PROTO_V1
-    if ctype.strip().lower() != "application/x-protobuf" or proto != PROTO_V1:
+    if ctype.strip().lower() != "application/x-protobuf" or proto not in DECODERS:
         raise UnsupportedMediaType(
             f"Content-Type {request.headers['content-type']!r} is not supported; send "
-            f"application/x-protobuf (proto={PROTO_V1}, Prometheus remote-write 1.0)."
+            f"application/x-protobuf with proto={PROTO_V1} (remote-write 1.0, the default) "
+            f"or proto={remote_write_v2.PROTO} (2.0)."
         )
+    return proto
+
+
+def _written(samples: int) -> dict[str, str]:
+    """The 2.0 spec's response headers: what was written (histograms and exemplars never)."""
+    prefix = "X-Prometheus-Remote-Write"
+    return {
+        f"{prefix}-Samples-Written": str(samples),
+        f"{prefix}-Histograms-Written": "0",
+        f"{prefix}-Exemplars-Written": "0",
+    }
 
 
 def _param(params: str, name: str) -> str | None:
@@ -49,7 +63,12 @@ def _ingest(engine: Engine, decoded: remote_write.Decoded) -> list[Refused]:
     return engine.ingest_each(items, SOURCE) if items else []
 
 
-def _refusal(decoded: remote_write.Decoded, refused: list[Refused], accepted: int) -> BadRequest:
+def _refusal(
+    decoded: remote_write.Decoded,
+    refused: list[Refused],
+    accepted: int,
+    headers: dict[str, str] | None,
+) -> BadRequest:
     """400 naming each reason's count and first case: the valid samples are stored, and
     Prometheus drops a batch answered 4xx without retrying (what Mimir and Cortex do)."""
     names = {s.series_id: remote_write.canonical(s.labels) for s in decoded.series}
@@ -62,7 +81,8 @@ def _refusal(decoded: remote_write.Decoded, refused: list[Refused], accepted: in
         )
     n_refused = sum(r.n_points for r in refused)
     return BadRequest(
-        f"Refused {n_refused} sample(s); the other {accepted} are stored. " + "; ".join(parts)
+        f"Refused {n_refused} sample(s); the other {accepted} are stored. " + "; ".join(parts),
+        headers=headers,
     )
 
 
@@ -86,6 +106,11 @@ async def write(
 ) -> Response:
     """Each labelset becomes a series (id `rw-<hash>`, its labels kept for /metrics).
 
+    Remote-write 1.0 (`application/x-protobuf`, optionally `;proto=prometheus.WriteRequest`)
+    and 2.0 (`;proto=io.prometheus.write.v2.Request`, answered with the
+    `X-Prometheus-Remote-Write-{Samples,Histograms,Exemplars}-Written` headers). Native
+    histograms are refused per series; exemplars are counted and not stored.
+
     Every valid sample is stored. Samples that cannot be (out of order, a timestamp already
     stored or sent with another value, a series with invalid labels) are refused one by one:
     the answer is then 400 saying what was refused, as Mimir and Cortex answer, so that
@@ -94,10 +119,10 @@ async def write(
     are kept: the others are skipped without an error. All are counted in
     `anomalyd_points_rejected_total{source="remote_write",reason=...}`.
     """
-    _check_headers(request)
+    proto = _proto(request)
     body = await request.body()
     try:
-        decoded = remote_write.decode(
+        decoded = DECODERS[proto](
             body,
             max_decompressed=settings.max_decompressed_bytes,
             max_samples=settings.max_points_per_request,
@@ -107,13 +132,19 @@ async def write(
         telemetry.rejected.labels(SOURCE, "malformed").inc()
         raise
     decoded.series, decoded.skipped["ha_replica"] = replicas.keep(decoded.series)
-    refused = await run_in_threadpool(_ingest, engine, decoded)  # 429: nothing stored
+    v2 = proto != PROTO_V1
+    try:
+        refused = await run_in_threadpool(_ingest, engine, decoded)
+    except ApiError as exc:  # 429: nothing stored
+        exc.headers = {**(exc.headers or {}), **_written(0)} if v2 else exc.headers
+        raise
     for reason, n in decoded.skipped.items():
         if n:
             telemetry.rejected.labels(SOURCE, reason).inc(n)
     for r in decoded.refused + refused:
         telemetry.rejected.labels(SOURCE, r.reason).inc(r.n_points)
+    accepted = decoded.n_samples - sum(r.n_points for r in refused)
+    headers = _written(accepted) if v2 else None
     if decoded.refused or refused:
-        accepted = decoded.n_samples - sum(r.n_points for r in refused)
-        raise _refusal(decoded, decoded.refused + refused, accepted)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+        raise _refusal(decoded, decoded.refused + refused, accepted, headers)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)

@@ -205,8 +205,8 @@ def test_malformed_bodies(client: TestClient, body: bytes, status: int, message:
         ({"Content-Encoding": "gzip"}, "snappy"),
         ({"Content-Type": "application/json"}, "application/x-protobuf"),
         ({"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v9.Request"}, "1.0"),
-        ({"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request"}, "1.0"),
         ({"Content-Type": "application/x-protobuf; proto=unknown"}, "proto=prometheus.Write"),
+        ({"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Requests"}, "2.0"),
         ({"Content-Type": "text/plain;proto=prometheus.WriteRequest"}, "not supported"),
     ],
 )
@@ -282,3 +282,21 @@ def test_replica_label_is_part_of_the_identity_by_default(client: TestClient) ->
     a, b = {**LABELS, "__replica__": "a"}, {**LABELS, "__replica__": "b"}
     assert write(client, [(a, [(0, 1.0)]), (b, [(3_000, 9.0)])]).status_code == 204
     assert len(client.get("/v1/series").json()["series"]) == 2
+
+
+def test_native_histograms_refused_and_exemplars_counted_in_1_0(client: TestClient) -> None:
+    """Prometheus sends native histograms and exemplars in 1.0 requests too."""
+    req = remote_write.WriteRequest()
+    hist = req.timeseries.add()
+    hist.labels.add(name="__name__", value="latency_seconds")
+    hist.histograms.add(timestamp=1000)
+    floats = req.timeseries.add()
+    floats.labels.add(name="__name__", value="up")
+    floats.samples.add(timestamp=1000, value=1.0)
+    floats.exemplars.add(value=1.0, timestamp=1000)
+    raw = req.SerializeToString()
+    assert remote_write._scan(raw, 100) is None  # left to the parser
+    r = client.post("/api/v1/write", content=bytes(cramjam.snappy.compress_raw(raw)))
+    assert r.status_code == 400 and "native_histogram: 1 sample(s)" in r.json()["detail"]
+    assert stored(client, {"__name__": "up"}) == [(1.0, 1.0)]
+    assert rejected(client, "exemplar") == 1 and rejected(client, "native_histogram") == 1
