@@ -52,6 +52,7 @@ def test_remote_write_decode_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--series", "5", "--per-series", "3", "--repeats", "2"]) == 0
     printed = capsys.readouterr().out
     assert "same result: True" in printed and "ratio (parser / scanner)" in printed
+    assert "ratio (1.0 parser / 2.0)" in printed
 
 
 def test_stream_paths_quick(capsys: pytest.CaptureFixture[str]) -> None:
