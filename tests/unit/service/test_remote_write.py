@@ -157,14 +157,26 @@ def test_any_mix_of_good_and_bad_series(client: TestClient, seed: int) -> None:
             assert stored(client, dict(key)) == want
 
 
-def test_utf8_metric_and_label_names(client: TestClient) -> None:
-    """Prometheus 3 and OpenTelemetry names: kept exactly, beside a legacy series."""
+def test_utf8_metric_and_label_names(client: TestClient, series_values: np.ndarray) -> None:
+    """Prometheus 3 and OpenTelemetry names: kept exactly beside a legacy series, exported
+    as they are to a scraper that asks for UTF-8 and escaped to one that does not."""
     otel = {"__name__": "http.server.duration", "service.name": "checkout", "é—名": "ünï"}
-    r = write(client, [(otel, [(1000, 1.0)]), (LABELS, [(1000, 2.0)])])
+    samples = [(i * 15_000, float(v)) for i, v in enumerate(series_values[:60])]
+    r = write(client, [(otel, samples), (LABELS, [(1000, 2.0)])])
     assert r.status_code == 204, r.text
-    info = client.get(f"/v1/series/{remote_write.series_id_for(otel)}").json()
+    info = wait_scored(client, remote_write.series_id_for(otel))
     assert info["labels"] == otel
     assert stored(client, LABELS) == [(1.0, 2.0)]
+    legacy = client.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"}).text
+    assert (
+        'anomaly_score{detector="mad",metric="http.server.duration",service_name="checkout"'
+        in legacy
+    )
+    utf8 = client.get(
+        "/metrics", headers={"Accept": "text/plain;version=1.0.0;escaping=allow-utf-8"}
+    )
+    assert "escaping=allow-utf-8" in utf8.headers["content-type"]
+    assert '"service.name"="checkout","é—名"="ünï"}' in utf8.text
 
 
 def test_non_finite_samples_skipped_and_counted(client: TestClient) -> None:
