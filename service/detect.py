@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from detectors import registry
 from detectors.crossfit import fit_calibrated
+from detectors.echo import Echo, suppress_echo
 from service.errors import Unprocessable
 from service.series import detector_class
 
@@ -52,4 +53,5 @@ def detect(
     except (TypeError, ValueError) as exc:
         where = "fitted on `values` (no `train` given): " if train is None else ""
         raise Unprocessable(f"{where}{exc}") from exc
-    return Detection(name, det.get_params(), det.context_length, raw, cal.transform(raw))
+    score, _ = suppress_echo(cal.transform(raw), 0, det.context_length + 1, Echo())
+    return Detection(name, det.get_params(), det.context_length, raw, score)

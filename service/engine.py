@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import Calibrator, StreamScorer
+from detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after
 from service.durations import STEP_POINTS, step_seconds
 from service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from service.modelio import load_detector
@@ -569,10 +570,19 @@ class Engine:
         channels = row.n_channels or 1
         if row.model_version:
             self._recover_model(state, channels)
+        if state.model is not None:
+            state.echo = self._recover_echo(state, channels)
         pending = self.store.read_range(row.id, row.scored, row.count, channels)
         state.pending.append(pending.ts, pending.values)
         self.scheduler.force_reserve(len(pending.ts))
         return state
+
+    def _recover_echo(self, state: SeriesState, channels: int) -> Echo:
+        """The alert run after the last scored point, read back from the stored scores."""
+        window = state.model.detector.context_length + 1  # type: ignore[union-attr]
+        back = SUSTAIN * window + ECHO_GAP
+        past = self.store.read_range(state.id, state.scored - back, state.scored, channels)
+        return echo_after(past.score, state.scored)
 
     def _recover_model(self, state: SeriesState, channels: int) -> None:
         stored = self.store.load_model(state.id)

@@ -27,6 +27,7 @@ import numpy as np
 import metrics
 from detectors import registry
 from detectors.crossfit import fit_calibrated
+from detectors.echo import Echo, suppress_echo
 from service.suite import LabelledSeries
 
 METRIC_KEYS = (
@@ -59,7 +60,8 @@ def evaluate_series(
     labels, scores = series.labels[test], _fill_warmup(raw[test])
     window = metrics.sliding_window(series.values[:, 0])
     out: dict[str, Any] = dict(metrics.evaluate(labels, scores, window=window))
-    anomaly_score = cal.transform(raw[test])
+    window_echo = det.context_length + 1
+    anomaly_score, _ = suppress_echo(cal.transform(raw[test]), 0, window_echo, Echo())
     alarms = np.nan_to_num(anomaly_score, nan=0.0) > 1.0
     out["pate_f1"] = metrics.pate_f1(
         labels, alarms.astype(np.int64), e_buffer=window, d_buffer=window, include_zero=False

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from detectors.base import StreamScorer, as_2d
 from detectors.crossfit import Calibrated
+from detectors.echo import Echo, suppress_echo
 from service.series import NEVER, SeriesConfig
 from service.training import first_boundary, fit_model, next_boundary, training_values
 
@@ -43,6 +44,7 @@ class Replay:
     score: FloatArray
     models: list[ModelSpan] = field(default_factory=list)
     error: str | None = None
+    echo: Echo = field(default_factory=Echo)
 
 
 def replay(config: SeriesConfig, values: npt.ArrayLike) -> Replay:
@@ -77,4 +79,6 @@ def _score(out: Replay, model: Calibrated, x: FloatArray, start: int, stop: int)
     ``start`` are its context, as on the live stream)."""
     raw = StreamScorer(model.detector, context=x[:start]).update(x[start:stop])
     out.raw[start:stop] = raw
-    out.score[start:stop] = model.calibrator.transform(raw)
+    window = model.detector.context_length + 1
+    cal = model.calibrator.transform(raw)
+    out.score[start:stop], out.echo = suppress_echo(cal, start, window, out.echo)

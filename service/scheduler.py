@@ -30,6 +30,7 @@ import numpy.typing as npt
 from detectors import registry
 from detectors.base import Calibrator, StreamScorer
 from detectors.crossfit import Calibrated, fit_calibrated_many
+from detectors.echo import Echo, suppress_echo
 from service.errors import Unavailable
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
@@ -54,6 +55,7 @@ class Work:
     model: LiveModel | None
     raw: npt.NDArray[np.float64] | None = None
     score: npt.NDArray[np.float64] | None = None
+    echo: Echo | None = None
     failure: str | None = None
 
     @property
@@ -368,7 +370,9 @@ class Scheduler:
         ]
         scores = Calibrator.transform_many([c for _, _, c in ok], [raw for _, raw, _ in ok])
         for (w, raw, _), score in zip(ok, scores, strict=True):
-            w.raw, w.score = raw, score
+            w.raw = raw
+            window = w.model.detector.context_length + 1  # type: ignore[union-attr]
+            w.score, w.echo = suppress_echo(score, w.first, window, w.state.echo)
         self.telemetry.scoring_latency.observe(time.perf_counter() - started)
         self.telemetry.batch_points.observe(sum(w.n for w in todo))
         self.telemetry.batch_series.observe(len(todo))
@@ -405,6 +409,8 @@ class Scheduler:
             arrivals = state.pending.drop(w.n)
             if w.failure is not None:
                 state.model, state.error, state.next_boundary = None, w.failure, NEVER
+            if w.echo is not None:
+                state.echo = w.echo
             if w.raw is not None and w.score is not None and np.isfinite(w.raw[-1]):
                 state.last_raw, state.last_score = float(w.raw[-1]), float(w.score[-1])
             if state.waiters:

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from detectors import registry
 from detectors.base import Calibrator, Detector, StreamScorer
+from detectors.echo import Echo
 from service.errors import Unprocessable
 
 NEVER = 2**62
@@ -172,7 +173,8 @@ class SeriesState:
     ``count`` points are stored (indices ``0 .. count - 1``); points below ``scored`` have final
     scores (NULL during warm-up), the rest are in ``pending``. The current model scores points
     below ``next_boundary``; the model for ``next_boundary`` is trained on the ``train_points``
-    points before it. Only the scheduler thread changes ``model``/``scored``/``next_boundary``;
+    points before it. ``echo`` is the alert run after point ``scored - 1``
+    (``detectors.echo``). Only the scheduler thread changes ``model``/``scored``/``next_boundary``;
     ingestion only appends (``count``, ``pending``) under ``lock``.
     """
 
@@ -196,6 +198,7 @@ class SeriesState:
     fit_result: FitResult | None = None
     last_raw: float | None = None
     last_score: float | None = None
+    echo: Echo = field(default_factory=Echo)
     pending: PendingBuffer = field(default_factory=PendingBuffer)
     waiters: list[Waiter] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -10,11 +10,13 @@ from fastapi.testclient import TestClient
 
 from detectors import registry
 from detectors.crossfit import fit_calibrated
+from detectors.echo import Echo, suppress_echo
 from service.series import SeriesConfig
 from service.training import next_boundary, training_span
 from tests.unit.service.conftest import (
     PARAMS,
     TRAIN,
+    WINDOW,
     ClientFactory,
     as_array,
     post,
@@ -114,14 +116,16 @@ def test_refit_every(make_client: ClientFactory, series_values: np.ndarray) -> N
 
 def replay(x: np.ndarray, config: SeriesConfig) -> tuple[np.ndarray, np.ndarray]:
     """The service's refit schedule in batch: each model trained on the span before its
-    boundary with the points its predecessors alerted on masked (``service.training``)."""
+    boundary with the points its predecessors alerted on masked (``service.training``), the
+    echo of an alert published at the line (``detectors.echo``)."""
     raw, score = np.full(len(x), np.nan), np.full(len(x), np.nan)
-    start = config.train_points
+    start, echo = config.train_points, Echo()
     while start < len(x):
         stop = min(next_boundary(config, start), len(x))
         lo = max(start - config.train_points, 0)
         span = training_span(config, x[lo:start, None], score[lo:start])
-        raw[start:stop], score[start:stop] = scores_from(x[:stop], start, span.values)
+        raw[start:stop], cal = scores_from(x[:stop], start, span.values)
+        score[start:stop], echo = suppress_echo(cal, start, WINDOW, echo)
         start = stop
     return raw, score
 
@@ -138,6 +142,30 @@ def test_restart_resumes_exactly(make_client: ClientFactory, series_values: np.n
         s_raw, _ = stored(client, "p")
     raw, _ = batch_scores(x, TRAIN)
     np.testing.assert_allclose(s_raw[TRAIN:], raw, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("cut", [102, 106, 143, 150])
+def test_restart_resumes_an_alert_run(
+    make_client: ClientFactory, series_values: np.ndarray, cut: int
+) -> None:
+    """Stopped inside the echo of the spike at 100 or of the shift at 140, the service
+    continues the alert run as if it had not stopped (its state is read from the stored
+    scores): series ``b`` restarts at ``cut``, series ``a`` streams through."""
+    x, put = series_values, {"detector": "subpca", "params": {"window": 8}}
+    with make_client() as client:
+        for sid in "ab":
+            client.put(f"/v1/series/{sid}", json=put)
+        post(client, "a", np.arange(180), x)
+        post(client, "b", np.arange(cut), x[:cut])
+        settle(client, "b")
+    with make_client() as client:
+        post(client, "b", np.arange(cut, 180), x[cut:])
+        settle(client, "b")
+        _, score_a = stored(client, "a")
+        _, score_b = stored(client, "b")
+    np.testing.assert_array_equal(score_b, score_a)
+    echoes = np.flatnonzero(score_a == 1.0).tolist()
+    assert any(abs(e - cut) <= 8 for e in echoes), echoes  # the cut falls inside an echo
 
 
 def test_restart_scores_points_left_pending(
