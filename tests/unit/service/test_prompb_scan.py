@@ -7,8 +7,10 @@ import struct
 import cramjam
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from service import prompb_scan, remote_write
+from service import prompb_scan, remote_write, remote_write_v2
 from service.errors import ApiError
 
 LIMIT = 10**6
@@ -108,3 +110,22 @@ def test_too_many_samples_is_413_on_both_paths() -> None:
     with pytest.raises(ApiError, match="holds 5 samples; the limit is 4") as fast:
         _decode(raw, 4)
     assert fast.value.status_code == 413
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=12), min_size=1, max_size=4)
+)
+def test_any_utf8_names_decode_alike_and_are_kept(labels: dict[str, str]) -> None:
+    """Any non-empty UTF-8 label name (Prometheus 3): the scanner, the parser and a 2.0
+    request keep the labelset exactly."""
+    raw = _raw([(labels, [(1000, 1.0)])])
+    for decoded in (_decode(raw, LIMIT), remote_write.decode_messages(raw, LIMIT)):
+        assert [s.labels for s in decoded.series] == [labels]
+        assert decoded.refused == []
+    v2 = remote_write_v2.decode_v2(
+        remote_write_v2.encode_v2([(labels, [(1000, 1.0)])]),
+        max_decompressed=10**8,
+        max_samples=LIMIT,
+    )
+    assert [s.labels for s in v2.series] == [labels]
