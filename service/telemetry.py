@@ -146,7 +146,11 @@ class SeriesCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        score = Metric("anomaly_score", "Calibrated anomaly score; > 1 is anomalous.", "gauge")
+        score = Metric(
+            "anomaly_score",
+            "Calibrated anomaly score; > 1 alerts, exactly 1 is the echo of an alert.",
+            "gauge",
+        )
         raw = Metric("anomaly_raw_score", "Raw detector score (higher = more anomalous).", "gauge")
         counts = dict.fromkeys(STATUSES, 0)
         for state in self._snapshot():
