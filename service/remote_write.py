@@ -7,6 +7,7 @@ specification's field numbers; fields this receiver does not use are skipped by 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,10 @@ from service import prompb_scan
 from service.engine import Refused
 from service.errors import BadRequest, PayloadTooLarge
 from service.prompb import remote_write_v1_pb2
+from service.telemetry import LABEL_NAME, exported_clash
 
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+"""A metric name of the legacy (pre-UTF-8) form, written unquoted."""
 STALE_NAN_BITS = 0x7FF0000000000002
 """Prometheus' staleness marker: a NaN with this exact bit pattern."""
 
@@ -64,10 +68,22 @@ def series_id_for(labels: dict[str, str]) -> str:
 
 
 def canonical(labels: dict[str, str]) -> str:
-    """``name{a="x",b="y"}`` with sorted labels and escaped values (the Prometheus text form)."""
+    """``name{a="x",b="y"}`` with sorted labels and escaped values (the Prometheus text form);
+    a name that is not of the legacy form is quoted and escaped (``{"a.b"="x"}``), so two
+    labelsets never share a form (nor a series id)."""
     name = labels.get("__name__", "")
-    rest = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()) if k != "__name__")
-    return f"{name}{{{rest}}}"
+    rest = ",".join(
+        f'{_name(k)}="{_escape(v)}"' for k, v in sorted(labels.items()) if k != "__name__"
+    )
+    return f"{_quoted(name)}{{{rest}}}"
+
+
+def _name(key: str) -> str:
+    return key if LABEL_NAME.match(key) else f'"{_escape(key)}"'
+
+
+def _quoted(metric: str) -> str:
+    return metric if not metric or METRIC_NAME.match(metric) else f'"{_escape(metric)}"'
 
 
 def _escape(value: str) -> str:
@@ -117,19 +133,51 @@ Pairs = tuple[tuple[str, str], ...]
 """A labelset as sent: (name, value) pairs."""
 
 
+MAX_LABELS = 30
+"""Labels per series at most (Mimir's ``max_label_names_per_series``)."""
+MAX_NAME_BYTES = 1024
+MAX_VALUE_BYTES = 2048
+"""Longest label name and value, in UTF-8 bytes (Mimir's defaults)."""
+
+
 def _labels(pairs: Pairs, position: int) -> dict[str, str]:
-    """The labels of one TimeSeries. Any non-empty UTF-8 name is valid (Prometheus 3).
-    Raises InvalidLabels for an empty name, a name twice or no labels."""
+    """The labels of one TimeSeries. Any non-empty UTF-8 name is valid (Prometheus 3); a
+    label with an empty value is an absent label (as in Prometheus). Raises InvalidLabels for
+    an empty name, a name twice, no labels, labels over the limits, or two names a Prometheus 2
+    scrape would see as one (``a.b`` and ``a_b``)."""
+    where = f"timeseries[{position}]"
     labels: dict[str, str] = {}
+    for name, value in _checked(pairs, where):
+        if value:
+            labels[name] = value
+    if not labels:
+        raise InvalidLabels(f"{where} has no labels")
+    if len(labels) > MAX_LABELS:
+        raise InvalidLabels(f"{where} has {len(labels)} labels; at most {MAX_LABELS} are allowed")
+    clash = exported_clash(labels)
+    if clash is not None:
+        raise InvalidLabels(
+            f"{where} has labels {clash[0]!r} and {clash[1]!r}, which a Prometheus 2 scrape "
+            f"of /metrics would both see as {clash[2]!r}; rename one of them"
+        )
+    return labels
+
+
+def _checked(pairs: Pairs, where: str) -> Pairs:
+    """``pairs`` when every name is non-empty, unique and within the length limits."""
+    seen: set[str] = set()
     for name, value in pairs:
         if not name:
-            raise InvalidLabels(f"timeseries[{position}] has a label with an empty name")
-        if name in labels:
-            raise InvalidLabels(f"timeseries[{position}] has label {name!r} twice")
-        labels[name] = value
-    if not labels:
-        raise InvalidLabels(f"timeseries[{position}] has no labels")
-    return labels
+            raise InvalidLabels(f"{where} has a label with an empty name")
+        if name in seen:
+            raise InvalidLabels(f"{where} has label {name!r} twice")
+        if len(name.encode()) > MAX_NAME_BYTES or len(value.encode()) > MAX_VALUE_BYTES:
+            raise InvalidLabels(
+                f"{where} has label {name[:40]!r} with a name over {MAX_NAME_BYTES} or a value "
+                f"over {MAX_VALUE_BYTES} bytes"
+            )
+        seen.add(name)
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -174,7 +222,7 @@ class LabelCache:
 
     def _remember(self, key: object, pairs: Pairs, position: int) -> Identity:
         labels = _labels(pairs, position)
-        replica = labels.pop(self.replica_label, None) if self.replica_label else None
+        replica = labels.pop(self.replica_label, "") if self.replica_label else None
         if not labels:
             raise InvalidLabels(f"timeseries[{position}] has no labels but the replica label")
         hit = Identity(series_id_for(labels), labels, replica)
@@ -316,6 +364,22 @@ def decode_messages(raw: bytes, max_samples: int, replica_label: str = "") -> De
     refused: list[Refused] = []
     series, skipped = collect(req, label_cache(replica_label), refused, lambda ts, _: v1_pairs(ts))
     return Decoded(series, skipped, refused)
+
+
+def refuse_after(decoded: Decoded, limit_s: float) -> None:
+    """Refuse the samples later than ``limit_s`` (seconds since the epoch) as
+    ``too_far_in_future``: one such sample would make every later real one out of order.
+    Changes ``decoded``."""
+    kept = []
+    for s in decoded.series:
+        late = s.ts > limit_s
+        if late.any():
+            why = f"timestamp {s.ts[late][0]:.3f}: later than the receiver's clock allows"
+            decoded.refused.append(Refused(s.series_id, "too_far_in_future", int(late.sum()), why))
+            s = DecodedSeries(s.series_id, s.labels, s.ts[~late], s.values[~late], s.replica)
+        if len(s.ts):
+            kept.append(s)
+    decoded.series = kept
 
 
 def check_total(total: int, max_samples: int) -> None:

@@ -41,21 +41,42 @@ class ReplicaElection:
         self._lock = threading.Lock()
 
     def keep(self, series: Sequence[DecodedSeries]) -> tuple[list[DecodedSeries], int]:
-        """The series whose replica is elected (or that have no replica), and the number of
-        samples dropped from the others."""
+        """At most one replica's samples per series: the elected one's (or the series has no
+        replica label configured), and the number of samples dropped from the others. A
+        series sent without the replica label counts as a replica of its own (``""``)."""
         kept, dropped = [], 0
+        chosen: dict[str, str] = {}
         with self._lock:
-            for s in series:
-                if s.replica is None or self._elect(s):
+            for s in sorted(series, key=self._held_first):
+                if self._admits(s, chosen):
                     kept.append(s)
                 else:
                     dropped += len(s.ts)
         return kept, dropped
 
+    def _admits(self, s: DecodedSeries, chosen: dict[str, str]) -> bool:
+        """Whether ``s`` is kept; ``chosen`` maps the series of this request already kept
+        to their replica."""
+        if s.replica is None:
+            return True
+        if chosen.get(s.series_id, s.replica) != s.replica or not self._elect(s):
+            return False
+        chosen[s.series_id] = s.replica
+        return True
+
+    def _held_first(self, s: DecodedSeries) -> int:
+        """0 for the samples of a series' elected replica: they are looked at first."""
+        held = self._elected.get(s.series_id)
+        return 0 if held is not None and held.replica == s.replica else 1
+
     def _elect(self, s: DecodedSeries) -> bool:
         """Whether ``s`` comes from its series' elected replica (electing it if due)."""
         held = self._elected.get(s.series_id)
-        if held and held.replica != s.replica and s.ts[0] - held.last_ts <= self.failover_s:
+        last = float(s.ts[-1])
+        if held and held.replica == s.replica:
+            held.last_ts = max(held.last_ts, last)  # a retried old batch does not rewind it
+            return True
+        if held and s.ts[0] - held.last_ts <= self.failover_s:
             return False
-        self._elected[s.series_id] = _Elected(str(s.replica), float(s.ts[-1]))
+        self._elected[s.series_id] = _Elected(str(s.replica), last)
         return True

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         "is dropped from a remote-write series' identity, and per series one replica's samples "
         "are kept (the first seen; another after `remote_write_failover_s`). Empty: off.",
     )
+    remote_write_future_s: float = Field(
+        600.0,
+        ge=0,
+        description="Remote-write samples more than this many seconds ahead of the service's "
+        "clock are refused (too_far_in_future): one would make every later sample of its "
+        "series out of order (Mimir's creation grace period is 10 minutes).",
+    )
     remote_write_failover_s: float = Field(
         30.0,
         gt=0,

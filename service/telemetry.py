@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import UNDERSCORES, escape_label_name
 from prometheus_client.registry import Collector
 
 from service.series import STATUSES
@@ -120,18 +121,34 @@ class Telemetry:
         )
 
 
+def exported_name(key: str) -> str:
+    """The label name an input label is exported under (before any escaping)."""
+    if key == "__name__":
+        return NAME_LABEL
+    return f"exported_{key}" if key in RESERVED else key
+
+
+def exported_clash(labels: Iterable[str]) -> tuple[str, str, str] | None:
+    """Two labels (or one and the ``detector`` label) that a Prometheus 2 scrape would see
+    under one name, after renaming and its escaping of other characters to ``_``
+    (``a.b`` and ``a_b``); ``(first, second, name)`` or ``None``. A repeated label name
+    fails the whole scrape."""
+    seen = {"detector": "detector"}
+    for key in labels:
+        name = escape_label_name(exported_name(key), UNDERSCORES)
+        if name in seen:
+            return seen[name], key, name
+        seen[name] = key
+    return None
+
+
 def output_labels(state: SeriesState) -> dict[str, str]:
     """Labels of a series' gauges: its own labels plus ``detector``.
 
     ``__name__`` becomes ``metric``; an input label that clashes with ``detector`` or ``metric``
     is kept as ``exported_<name>`` (Prometheus' own convention for clashing labels).
     """
-    out: dict[str, str] = {}
-    for key, value in state.labels.items():
-        if key == "__name__":
-            out[NAME_LABEL] = value
-        else:
-            out[f"exported_{key}" if key in RESERVED else key] = value
+    out = {exported_name(key): value for key, value in state.labels.items()}
     out["detector"] = state.config.detector
     return out
 

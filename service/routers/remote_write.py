@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
@@ -29,7 +31,8 @@ def _proto(request: Request) -> str:
             f"Content-Encoding {encoding!r} is not supported; remote-write bodies are snappy."
         )
     ctype, _, params = request.headers.get("content-type", "application/x-protobuf").partition(";")
-    proto = _param(params, "proto") or PROTO_V1
+    proto = _param(params, "proto")
+    proto = PROTO_V1 if proto is None else proto
     if ctype.strip().lower() != "application/x-protobuf" or proto not in DECODERS:
         raise UnsupportedMediaType(
             f"Content-Type {request.headers['content-type']!r} is not supported; send "
@@ -131,6 +134,7 @@ async def write(
     except ApiError:
         telemetry.rejected.labels(SOURCE, "malformed").inc()
         raise
+    remote_write.refuse_after(decoded, time.time() + settings.remote_write_future_s)
     decoded.series, decoded.skipped["ha_replica"] = replicas.keep(decoded.series)
     v2 = proto != PROTO_V1
     try:

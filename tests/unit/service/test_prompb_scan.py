@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from service import prompb_scan, remote_write, remote_write_v2
 from service.errors import ApiError
+from service.telemetry import exported_clash
 
 LIMIT = 10**6
 
@@ -114,18 +115,19 @@ def test_too_many_samples_is_413_on_both_paths() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.dictionaries(st.text(min_size=1, max_size=12), st.text(max_size=12), min_size=1, max_size=4)
+    st.dictionaries(st.text(min_size=1, max_size=12), st.text(min_size=1, max_size=12), max_size=4)
 )
 def test_any_utf8_names_decode_alike_and_are_kept(labels: dict[str, str]) -> None:
     """Any non-empty UTF-8 label name (Prometheus 3): the scanner, the parser and a 2.0
-    request keep the labelset exactly."""
+    request keep the labelset exactly, or all refuse it when two names would be one in a
+    Prometheus 2 scrape (``a.b`` and ``a_b``) or it has no labels."""
     raw = _raw([(labels, [(1000, 1.0)])])
-    for decoded in (_decode(raw, LIMIT), remote_write.decode_messages(raw, LIMIT)):
-        assert [s.labels for s in decoded.series] == [labels]
-        assert decoded.refused == []
     v2 = remote_write_v2.decode_v2(
         remote_write_v2.encode_v2([(labels, [(1000, 1.0)])]),
         max_decompressed=10**8,
         max_samples=LIMIT,
     )
-    assert [s.labels for s in v2.series] == [labels]
+    valid = bool(labels) and exported_clash(labels) is None
+    for decoded in (_decode(raw, LIMIT), remote_write.decode_messages(raw, LIMIT), v2):
+        assert [s.labels for s in decoded.series] == ([labels] if valid else [])
+        assert [r.reason for r in decoded.refused] == ([] if valid else ["invalid_labels"])

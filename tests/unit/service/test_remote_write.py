@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 
 import cramjam
 import numpy as np
@@ -218,6 +219,7 @@ def test_malformed_bodies(client: TestClient, body: bytes, status: int, message:
         ({"Content-Type": "application/json"}, "application/x-protobuf"),
         ({"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v9.Request"}, "1.0"),
         ({"Content-Type": "application/x-protobuf; proto=unknown"}, "proto=prometheus.Write"),
+        ({"Content-Type": "application/x-protobuf;proto="}, "proto=prometheus.Write"),
         ({"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Requests"}, "2.0"),
         ({"Content-Type": "text/plain;proto=prometheus.WriteRequest"}, "not supported"),
     ],
@@ -290,6 +292,24 @@ def test_ha_replicas_feed_one_series(make_client: ClientFactory) -> None:
         assert info["labels"] == LABELS and len(c.get("/v1/series").json()["series"]) == 1
 
 
+def test_one_replica_per_series_in_a_request(make_client: ClientFactory) -> None:
+    """Both replicas (or one, and the series without the label) in one request: one is kept,
+    and a retried old batch of the kept one does not hand the series over."""
+    a, b = {**LABELS, "__replica__": "a"}, {**LABELS, "__replica__": "b"}
+    with make_client(remote_write_replica_label="__replica__", remote_write_failover_s=30) as c:
+        for request in (
+            [(a, [(0, 1.0), (10_000, 2.0)]), (b, [(3_000, 9.0)])],
+            [(LABELS, [(5_000, 8.0)]), (a, [(20_000, 3.0)])],  # without the label: dropped
+            [(a, [(100_000, 4.0)])],
+            [(a, [(0, 1.0), (10_000, 2.0)])],  # a retry of an old batch
+            [(b, [(120_000, 9.0)])],  # a sent 100 s: not silent for 30 s
+            [(b, [(200_000, 9.0)]), (a, [(130_000, 5.0)])],  # the kept one wins in a request
+        ):
+            assert write(c, request).status_code == 204
+        assert [v for _, v in stored(c, LABELS)] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        assert rejected(c, "ha_replica") == 4
+
+
 def test_replica_label_is_part_of_the_identity_by_default(client: TestClient) -> None:
     a, b = {**LABELS, "__replica__": "a"}, {**LABELS, "__replica__": "b"}
     assert write(client, [(a, [(0, 1.0)]), (b, [(3_000, 9.0)])]).status_code == 204
@@ -312,3 +332,45 @@ def test_native_histograms_refused_and_exemplars_counted_in_1_0(client: TestClie
     assert r.status_code == 400 and "native_histogram: 1 sample(s)" in r.json()["detail"]
     assert stored(client, {"__name__": "up"}) == [(1.0, 1.0)]
     assert rejected(client, "exemplar") == 1 and rejected(client, "native_histogram") == 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"__name__": "m", "a.b": "1", "a_b": "2"}, "would both see as 'a_b'"),
+        ({"__name__": "m", "metric": "x", "exported_metric": "y"}, "as 'exported_metric'"),
+        ({"__name__": "m", "k": "v" * 2049}, "over 2048 bytes"),
+        ({"__name__": "m", **{f"l{i}": "v" for i in range(30)}}, "31 labels; at most 30"),
+    ],
+)
+def test_labels_a_scrape_or_the_store_cannot_hold_are_refused_alone(
+    client: TestClient, bad: dict[str, str], message: str
+) -> None:
+    """A repeated label name in /metrics would fail the whole scrape for every series."""
+    r = write(client, [(bad, [(1000, 1.0)]), (LABELS, [(1000, 2.0)])])
+    assert r.status_code == 400 and "invalid_labels: 1 sample(s)" in r.json()["detail"]
+    assert message in r.json()["detail"]
+    assert stored(client, LABELS) == [(1.0, 2.0)]
+    assert len(client.get("/v1/series").json()["series"]) == 1
+
+
+def test_labelsets_never_share_a_series(client: TestClient) -> None:
+    a = {"__name__": "m", "a": "x", "b": "y"}
+    b = {"__name__": "m", 'a="x",b': "y"}  # the same text as `a` without quoting names
+    assert write(client, [(a, [(1000, 1.0)]), (b, [(1000, 9.0)])]).status_code == 204
+    assert stored(client, a) == [(1.0, 1.0)] and stored(client, b) == [(1.0, 9.0)]
+
+
+def test_an_empty_label_value_is_an_absent_label(client: TestClient) -> None:
+    assert write(client, [({**LABELS, "env": ""}, [(1000, 1.0)])]).status_code == 204
+    assert stored(client, LABELS) == [(1.0, 1.0)]
+
+
+def test_a_sample_far_in_the_future_is_refused_alone(client: TestClient) -> None:
+    """Else it would make every later real sample of its series out of order."""
+    now_ms = int(time.time() * 1000)
+    future = now_ms + 86_400_000
+    r = write(client, [(LABELS, [(now_ms, 1.0), (future, 2.0)])])
+    assert r.status_code == 400 and "too_far_in_future: 1 sample(s)" in r.json()["detail"]
+    assert write(client, [(LABELS, [(now_ms + 15_000, 3.0)])]).status_code == 204
+    assert [v for _, v in stored(client, LABELS)] == [1.0, 3.0]
