@@ -87,6 +87,45 @@ def evaluate(
 
 
 @app.command()
+def backfill(
+    source: Annotated[list[Path], typer.Argument(help="CSV files or folders of them")],
+    output: Annotated[Path, typer.Option(help="where to write the scores (CSV)")],
+    detector: Annotated[str | None, typer.Option(help="detector (default: the service's)")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="detector parameter k=v")] = None,
+    fit_window: Annotated[
+        str | None, typer.Option(help="training span: points or a duration such as 7d")
+    ] = None,
+    fit_every: Annotated[
+        str | None, typer.Option(help="refit period: points or a duration such as 1d")
+    ] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="worker processes (files in parallel)")] = 1,
+    assume_utc: Annotated[
+        bool, typer.Option(help="read times without a UTC offset as UTC")
+    ] = False,
+) -> None:
+    """Score history as the live service would have scored it (same models, refits and alert
+    line), one series per CSV file (`timestamp`, value columns, optional `label`)."""
+    from service.backfill import BackfillError, Schedule, run
+    from service.settings import load_settings
+
+    params = _parse_params(param) if param else None
+    schedule = Schedule(detector, params, fit_window, fit_every)
+    base = load_settings().series_config()
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("backfill", total=None)
+
+            def done(name: str) -> None:
+                bar.update(task, advance=1, description=name)
+
+            n = run(source, output, base, schedule, jobs=jobs, assume_utc=assume_utc, progress=done)
+    except BackfillError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    console.print(f"{n} points scored into {output}")
+
+
+@app.command()
 def detectors() -> None:
     """List the registered detectors and their parameters."""
     from detectors import registry
