@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -44,6 +44,15 @@ class Source:
     name: str
     ts: FloatArray
     values: FloatArray
+
+
+@dataclass
+class Summary:
+    """What a run wrote: ``points`` rows, and the series that got no score at all (shorter
+    than their first training span: the service's warm-up)."""
+
+    points: int = 0
+    unscored: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -176,18 +185,18 @@ def run(
     jobs: int = 1,
     assume_utc: bool = False,
     progress: Callable[[str], None] | None = None,
-) -> int:
-    """Score every file into ``output`` (CSV); returns the number of rows written. Raises
-    BackfillError before writing anything when a source is bad."""
+) -> Summary:
+    """Score every file into ``output`` (CSV). Raises BackfillError, and leaves no output,
+    when a source is bad."""
     files = sources(paths)
     tmp = output.with_name(f".{output.name}.partial")
     try:
-        n = _write(tmp, files, _Job(base, schedule, assume_utc), jobs, progress)
+        summary = _write(tmp, files, _Job(base, schedule, assume_utc), jobs, progress)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, output)
-    return n
+    return summary
 
 
 @dataclass(frozen=True)
@@ -206,17 +215,19 @@ def _write(
     job: _Job,
     jobs: int,
     progress: Callable[[str], None] | None,
-) -> int:
+) -> Summary:
+    summary = Summary()
     with tmp.open("w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS)
-        n = 0
         for path, rows in zip(files, _scored(files, job, jobs), strict=True):
             writer.writerows(rows)
-            n += len(rows)
+            summary.points += len(rows)
+            if all(r[4] == "" for r in rows):
+                summary.unscored.append(str(path))
             if progress is not None:
                 progress(path.name)
-    return n
+    return summary
 
 
 def _scored(files: list[Path], job: _Job, jobs: int) -> Iterator[list[list[object]]]:

@@ -118,11 +118,18 @@ def backfill(
             def done(name: str) -> None:
                 bar.update(task, advance=1, description=name)
 
-            n = run(source, output, base, schedule, jobs=jobs, assume_utc=assume_utc, progress=done)
+            summary = run(
+                source, output, base, schedule, jobs=jobs, assume_utc=assume_utc, progress=done
+            )
     except BackfillError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    console.print(f"{n} points scored into {output}")
+    for path in summary.unscored:
+        console.print(
+            f"[yellow]warning:[/yellow] {path} got no score: it is shorter than its first "
+            "training span (lower --fit-window, or give more history)"
+        )
+    console.print(f"{summary.points} points scored into {output}")
 
 
 @app.command()

@@ -49,9 +49,10 @@ def test_backfill_equals_the_streamed_service_across_refits(
         models = client.get("/v1/series/s").json()["model_version"]
     out = tmp_path / "scores.csv"
     base = Settings(data_dir=tmp_path / "d").series_config()
-    n = run([write_series(tmp_path / "s.csv", x)], out, base, SCHEDULE)
+    summary = run([write_series(tmp_path / "s.csv", x)], out, base, SCHEDULE)
     rows = read_output(out)
-    assert n == len(x) == len(rows) and models >= 3  # refitted along the way
+    assert summary.points == len(x) == len(rows) and summary.unscored == []
+    assert models >= 3  # refitted along the way
     live_raw = as_array([p["raw_score"] for p in pts])
     live_score = as_array([p["anomaly_score"] for p in pts])
     np.testing.assert_allclose(_col(rows, "raw_score"), live_raw, rtol=0, atol=1e-9)
@@ -131,3 +132,16 @@ def test_the_command_writes_the_table(series_values: np.ndarray, tmp_path: Path)
     assert list(rows[0]) == ["series", "timestamp", "value", "raw_score", "anomaly_score",
                              "anomalous"]  # fmt: skip
     assert rows[0]["anomaly_score"] == "" and rows[-1]["anomaly_score"] != ""
+
+
+def test_a_series_shorter_than_its_first_span_is_named(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    short = write_series(tmp_path / "short.csv", series_values[:30])
+    out = tmp_path / "out.csv"
+    args = ["backfill", str(short), "--output", str(out), "--detector", "mad", "--param",
+            "window=8", "--fit-window", "40"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "got no score: it is shorter than its first training span" in result.output
+    assert all(r["anomaly_score"] == "" for r in read_output(out))
