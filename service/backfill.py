@@ -16,13 +16,12 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from service.durations import step_seconds, to_points
+from service.durations import setting_points, step_seconds
 from service.errors import ApiError
 from service.parsing import parse_timestamps
 from service.replay import replay
@@ -94,8 +93,8 @@ def read_csv(path: Path, assume_utc: bool = False) -> Source:
             f"(and at least one row); found columns {columns}."
         )
     try:
-        stamps = [_stamp(r["timestamp"], assume_utc) for r in rows]
-        ts = parse_timestamps(stamps, "timestamp")
+        stamps = [_stamp(r["timestamp"]) for r in rows]
+        ts = parse_timestamps(stamps, "timestamp", assume_utc=assume_utc)
     except ApiError as exc:
         hint = "" if assume_utc else " (or pass --assume-utc)"
         raise BackfillError(f"{path}: {exc.detail}{hint}") from exc
@@ -116,42 +115,33 @@ def _row_values(path: Path, i: int, row: dict[str, str], columns: list[str]) -> 
         ) from exc
 
 
-def _stamp(text: str | None, assume_utc: bool) -> float | str:
-    """Unix seconds as a number, else the text (with ``+00:00`` added to a time without an
-    offset when ``assume_utc``)."""
-    text = text or ""
+def _stamp(text: str | None) -> float | str:
+    """A CSV timestamp cell: unix seconds as a number, else the text (an RFC 3339 time)."""
     try:
-        return float(text)
+        return float(text or "")
     except ValueError:
-        pass
-    try:
-        naive = datetime.fromisoformat(text).tzinfo is None
-    except ValueError:
-        return text
-    return f"{text}+00:00" if assume_utc and naive else text
+        return text or ""
 
 
 def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> SeriesConfig:
     """``base`` with the asked overrides; durations converted at the series' step.
     Raises BackfillError for an unknown detector, bad parameters or a malformed duration."""
+
+    def step() -> float | None:
+        return step_seconds(ts)
+
     try:
         config = SeriesConfig(
             schedule.detector or base.detector,
             dict(schedule.params if schedule.params is not None else base.params),
-            _points("fit-window", schedule.fit_window, base.train_points, ts),
-            _points("fit-every", schedule.fit_every, base.refit_every, ts),
+            setting_points("fit-window", schedule.fit_window, base.train_points, step),
+            setting_points("fit-every", schedule.fit_every, base.refit_every, step),
             base.quantile,
         )
         validate_config(config)
         return config
     except (ApiError, ValueError) as exc:
         raise BackfillError(exc.detail if isinstance(exc, ApiError) else str(exc)) from exc
-
-
-def _points(name: str, given: str | None, default: int, ts: FloatArray) -> int:
-    if given is None:
-        return default
-    return int(given) if given.isdigit() else to_points(name, given, step_seconds(ts))
 
 
 def score(

@@ -8,6 +8,7 @@ duration; a duration is converted once, when the configuration is set, at the se
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,19 @@ def step_seconds(timestamps: npt.NDArray[np.float64]) -> float | None:
     gaps = np.diff(np.asarray(timestamps, dtype=np.float64))
     gaps = gaps[gaps > 0]
     return float(np.median(gaps)) if gaps.size else None
+
+
+def setting_points(
+    name: str, value: int | str | None, default: int, step: Callable[[], float | None]
+) -> int:
+    """The setting ``name`` in points: ``default`` when None, a number of points as is (an
+    int or a string of digits), else a duration converted at the series' step (``step()``,
+    asked only then). Raises ValueError as :func:`to_points`."""
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    return int(value) if value.isdigit() else to_points(name, value, step())
 
 
 def to_points(name: str, text: str, step: float | None) -> int:

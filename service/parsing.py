@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +26,9 @@ def check_series_id(series_id: str) -> str:
     return series_id
 
 
-def parse_time(value: float | str, where: str) -> float:
-    """Unix seconds from a number or an RFC 3339 string with an offset."""
+def parse_time(value: float | str, where: str, *, assume_utc: bool = False) -> float:
+    """Unix seconds from a number or an RFC 3339 string with an offset (or, with
+    ``assume_utc``, without one: then it is UTC)."""
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().upper())
@@ -36,6 +37,8 @@ def parse_time(value: float | str, where: str) -> float:
                 f"{where}: {value!r} is neither a number (unix seconds) nor an RFC 3339 time "
                 "like 2024-05-01T12:00:00Z."
             ) from None
+        if parsed.tzinfo is None and assume_utc:
+            parsed = parsed.replace(tzinfo=UTC)
         if parsed.tzinfo is None:
             raise Unprocessable(
                 f"{where}: {value!r} has no UTC offset; add one, e.g. {value}Z or {value}+00:00."
@@ -50,10 +53,13 @@ def parse_time(value: float | str, where: str) -> float:
 
 
 def parse_timestamps(
-    raw: Sequence[float | str], name: str = "timestamps"
+    raw: Sequence[float | str], name: str = "timestamps", *, assume_utc: bool = False
 ) -> npt.NDArray[np.float64]:
-    """Strictly increasing unix seconds."""
-    ts = np.array([parse_time(t, f"{name}[{i}]") for i, t in enumerate(raw)], dtype=np.float64)
+    """Strictly increasing unix seconds (``assume_utc``: as :func:`parse_time`)."""
+    ts = np.array(
+        [parse_time(t, f"{name}[{i}]", assume_utc=assume_utc) for i, t in enumerate(raw)],
+        dtype=np.float64,
+    )
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if len(bad):
         i = int(bad[0]) + 1

@@ -23,6 +23,8 @@ from service.errors import BadRequest, PayloadTooLarge
 from service.prompb import remote_write_v1_pb2
 from service.telemetry import LABEL_NAME, exported_clash
 
+PROTO = "prometheus.WriteRequest"
+"""The ``proto=`` parameter of a 1.0 request's Content-Type (its default)."""
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 """A metric name of the legacy (pre-UTF-8) form, written unquoted."""
 STALE_NAN_BITS = 0x7FF0000000000002

@@ -14,6 +14,7 @@ from typing import Any
 import cramjam
 from google.protobuf import message
 
+from service import remote_write
 from service.engine import Refused
 from service.errors import BadRequest
 from service.prompb import remote_write_v2_pb2
@@ -29,7 +30,6 @@ from service.remote_write import (
 
 PROTO = "io.prometheus.write.v2.Request"
 """The ``proto=`` parameter of a 2.0 request's Content-Type."""
-PROTO_V1 = "prometheus.WriteRequest"
 
 
 def decode_v2(
@@ -45,7 +45,7 @@ def decode_v2(
     if not len(req.timeseries) and raw[:1] == b"\x0a":  # the 1.0 message's field 1
         raise BadRequest(
             f"The body holds no 2.0 time series but starts like a remote-write 1.0 "
-            f"WriteRequest; send it with proto={PROTO_V1} or without proto=."
+            f"WriteRequest; send it with proto={remote_write.PROTO} or without proto=."
         )
     check_total(sum(len(ts.samples) + len(ts.histograms) for ts in req.timeseries), max_samples)
     symbols = list(req.symbols)

@@ -17,7 +17,7 @@ router = APIRouter(tags=["remote-write"])
 SOURCE = "remote_write"
 
 
-PROTO_V1 = remote_write_v2.PROTO_V1
+PROTO_V1 = remote_write.PROTO
 DECODERS = {PROTO_V1: remote_write.decode, remote_write_v2.PROTO: remote_write_v2.decode_v2}
 """The messages this receiver decodes, by the ``proto=`` parameter of their Content-Type."""
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response, status
 
 from service.deps import EngineDep, SeriesId, WriteAccess
-from service.durations import to_points
+from service.durations import setting_points
 from service.engine import Engine
 from service.errors import Unprocessable
 from service.routers.views import series_view
@@ -41,12 +41,8 @@ def _points(
     engine: Engine, series_id: str, name: str, value: int | str | None, default: int
 ) -> int:
     """A setting in points: as given, the default, or a duration at the series' step."""
-    if value is None:
-        return default
-    if isinstance(value, int):
-        return value
     try:
-        return to_points(name, value, engine.step_seconds(series_id))
+        return setting_points(name, value, default, lambda: engine.step_seconds(series_id))
     except ValueError as exc:
         raise Unprocessable(str(exc)) from exc
 
