@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -65,33 +66,61 @@ class Schedule:
     fit_every: str | None = None
 
 
-def sources(paths: Sequence[Path]) -> list[Path]:
-    """The CSV files named or inside the folders named, in order. Raises BackfillError."""
-    out: list[Path] = []
+def sources(paths: Sequence[Path], output: Path) -> list[Path]:
+    """The CSV files named or inside the folders named, in order, each once, ``output`` left
+    out. Raises BackfillError for a missing source, no file, ``output`` named as a source, or
+    two files that would be one series (the same file name)."""
+    out: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(path.glob("*.csv")))
+            found = [p for p in sorted(path.glob("*.csv")) if p.resolve() != output.resolve()]
         elif path.is_file():
-            out.append(path)
+            if path.resolve() == output.resolve():
+                raise BackfillError(f"{path} is both a source and the output; write elsewhere.")
+            found = [path]
         else:
             raise BackfillError(f"{path} is neither a file nor a folder.")
+        out.update((p.resolve(), p) for p in found)
     if not out:
         raise BackfillError("No CSV file found in the sources given.")
-    return out
+    _check_names(list(out.values()))
+    return list(out.values())
+
+
+def _check_names(files: list[Path]) -> None:
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen:
+            raise BackfillError(
+                f"{seen[path.stem]} and {path} would both be series {path.stem!r}; rename one."
+            )
+        seen[path.stem] = path
+
+
+def _check_output(output: Path) -> None:
+    if output.is_dir() or not output.parent.is_dir():
+        raise BackfillError(f"--output {output}: needs a file name in an existing folder.")
 
 
 def read_csv(path: Path, assume_utc: bool = False) -> Source:
     """A series from ``path``; ``assume_utc`` reads times without a UTC offset as UTC.
     Raises BackfillError naming the file, row and what to fix."""
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    columns = list(rows[0]) if rows else []
-    value_columns = [c for c in columns if c not in IGNORED]
-    if "timestamp" not in columns or not value_columns:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+    except UnicodeDecodeError as exc:
+        raise BackfillError(f"{path}: is not UTF-8 text ({exc}).") from exc
+    _check_shape(path, header, rows)
+    value_columns = [c for c in header if c not in IGNORED]
+    if "timestamp" not in header or not value_columns:
         raise BackfillError(
-            f"{path}: needs a header with a `timestamp` column and at least one value column "
-            f"(and at least one row); found columns {columns}."
+            f"{path}: needs a header with a `timestamp` column and at least one value column; "
+            f"found columns {header}."
         )
+    if not rows:
+        raise BackfillError(f"{path}: has a header but no data rows.")
     try:
         stamps = [_stamp(r["timestamp"]) for r in rows]
         ts = parse_timestamps(stamps, "timestamp", assume_utc=assume_utc)
@@ -103,6 +132,18 @@ def read_csv(path: Path, assume_utc: bool = False) -> Source:
         row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
         raise BackfillError(f"{path}: row {row + 1} has a value that is not a finite number.")
     return Source(path.stem, ts, values)
+
+
+def _check_shape(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
+    """Refuse a column named twice and a row with more or fewer cells than the header."""
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise BackfillError(f"{path}: column(s) {twice} appear more than once in the header.")
+    for i, row in enumerate(rows):
+        if None in row or None in row.values():
+            raise BackfillError(
+                f"{path}: data row {i + 1} does not have the header's {len(header)} cells."
+            )
 
 
 def _row_values(path: Path, i: int, row: dict[str, str], columns: list[str]) -> list[float]:
@@ -178,14 +219,17 @@ def run(
 ) -> Summary:
     """Score every file into ``output`` (CSV). Raises BackfillError, and leaves no output,
     when a source is bad."""
-    files = sources(paths)
-    tmp = output.with_name(f".{output.name}.partial")
+    files = sources(paths, output)
+    _check_output(output)
+    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         summary = _write(tmp, files, _Job(base, schedule, assume_utc), jobs, progress)
+        os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, output)
     return summary
 
 

@@ -108,9 +108,9 @@ def backfill(
     from service.backfill import BackfillError, Schedule, run
     from service.settings import load_settings
 
-    params = _parse_params(param) if param else None
-    schedule = Schedule(detector, params, fit_window, fit_every)
     base = load_settings().series_config()
+    params = params_for(detector or base.detector, _parse_params(param)) if param else None
+    schedule = Schedule(detector, params, fit_window, fit_every)
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("backfill", total=None)

@@ -87,10 +87,14 @@ def test_processes_give_the_same_table(series_values: np.ndarray, tmp_path: Path
     ("text", "message"),
     [
         ("value\n1\n2\n", "needs a header with a `timestamp` column"),
-        ("timestamp,value\n", "needs a header with a `timestamp` column"),
+        ("", "needs a header with a `timestamp` column"),
+        ("timestamp,value\n", "has a header but no data rows"),
+        ("timestamp,value,value\n1,2,3\n", "['value'] appear more than once"),
+        ("timestamp,value\n1,2\n2,3,4\n", "data row 2 does not have the header's 2 cells"),
+        ("\ufefftimestamp,value\n1,2\n2,abc\n", "row 2 has a value that is not a number"),
         ("timestamp,value\n2,1\n1,2\n", "must be strictly increasing"),
         ("timestamp,value\n1,abc\n", "row 1 has a value that is not a number"),
-        ("timestamp,a,b\n1,2\n", "row 1 has a value that is not a number in columns"),
+        ("timestamp,a,b\n1,2\n", "data row 1 does not have the header's 3 cells"),
         ("timestamp,value\n1,nan\n", "row 1 has a value that is not a finite number"),
         ("timestamp,value\nyesterday,1\n", "timestamp[0]"),
     ],
@@ -145,3 +149,23 @@ def test_a_series_shorter_than_its_first_span_is_named(
     assert result.exit_code == 0, result.output
     assert "got no score: it is shorter than its first training span" in result.output
     assert all(r["anomaly_score"] == "" for r in read_output(out))
+
+
+def test_sources_that_would_lose_or_mix_data_are_refused(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    for sub in "ab":
+        (tmp_path / sub).mkdir()
+        write_series(tmp_path / sub / "cpu.csv", series_values)
+    src = tmp_path / "a" / "cpu.csv"
+    with pytest.raises(BackfillError, match="both a source and the output"):
+        run([src], src, base, SCHEDULE)
+    with pytest.raises(BackfillError, match="would both be series 'cpu'"):
+        run([tmp_path / "a", tmp_path / "b"], tmp_path / "o.csv", base, SCHEDULE)
+    with pytest.raises(BackfillError, match="needs a file name in an existing folder"):
+        run([src], tmp_path / "missing" / "o.csv", base, SCHEDULE)
+    out = tmp_path / "a" / "out.csv"
+    for _ in range(2):  # the output in a source folder is not read back as a series
+        assert run([tmp_path / "a", src], out, base, SCHEDULE).points == len(series_values)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["cpu.csv", "out.csv"]
