@@ -208,6 +208,13 @@ class Detector(abc.ABC):
         self._check_fitted()
         return self.context_length_for_params()
 
+    @property
+    def echo_window(self) -> int:
+        """How many points one anomalous point can keep scores high, itself included: a
+        window detector scores every window that holds it, ``context_length + 1`` (the alert
+        line's echo rule, ``detectors.echo``, works in this unit)."""
+        return self.context_length + 1
+
     @abc.abstractmethod
     def context_length_for_params(self) -> int:
         """The context length implied by the parameters (``window - 1`` for window methods)."""

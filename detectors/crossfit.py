@@ -27,6 +27,7 @@ import numpy.typing as npt
 from detectors.base import Detector, FloatArray, as_2d
 from detectors.calibration import Calibrator
 from detectors.constant import ConstantLevel
+from detectors.ensemble import Ensemble
 
 CALIBRATION_FOLDS = 3
 """Contiguous blocks of the training span scored out of sample (default)."""
@@ -89,7 +90,7 @@ def fit_calibrated_many(
     out = []
     for i, (det, x, q) in enumerate(zip(dets, xs, quantiles, strict=True)):
         found, how = scores[i]
-        sc = det.score(x) if found is None else found
+        sc = det.score(x) if found is None else _combined(det, found)
         if i in flat:
             sc = flat_line(det.score(x))
             how = "constant training span: any departure from its value alerts"
@@ -152,13 +153,32 @@ def _out_of_sample(
     for p in fitted:
         ctx = p.detector.context_length
         part = xs[p.item][max(p.start - ctx, 0) : p.stop]
-        found.setdefault(p.item, []).append(p.detector.score(part)[-(p.stop - p.start) :])
+        found.setdefault(p.item, []).append(_block_scores(p.detector, part, p.stop - p.start))
     out: list[tuple[FloatArray | None, str]] = []
     for i in range(len(xs)):
         sc = np.concatenate(found.get(i, [np.empty(0)]))
-        ok = int(np.isfinite(sc).sum()) >= MIN_CALIBRATION_SCORES
+        first = sc[:, 0] if sc.ndim == 2 else sc  # parts: the window members' mean
+        ok = int(np.isfinite(first).sum()) >= MIN_CALIBRATION_SCORES
         out.append((sc, f"cross-fitted ({folds} folds)") if ok else (None, ""))
     return out
+
+
+def _has_parts(det: Detector) -> bool:
+    """Whether ``det`` combines parts by maximum that are balanced on out-of-sample scores."""
+    return isinstance(det, Ensemble) and det.point_ is not None
+
+
+def _block_scores(det: Detector, part: FloatArray, n: int) -> FloatArray:
+    """Scores of the last ``n`` points of ``part``: shape (n,), or (n, 2) parts of an
+    ensemble with a point member (see ``Ensemble.balance_parts``)."""
+    return det.score_parts(part)[-n:] if _has_parts(det) else det.score(part)[-n:]
+
+
+def _combined(det: Detector, found: FloatArray) -> FloatArray:
+    """Out-of-sample scores of ``det``: ``found`` itself, or its parts balanced into ``det``."""
+    if found.ndim == 2 and _has_parts(det):
+        return det.balance_parts(found)  # type: ignore[attr-defined]
+    return found
 
 
 def _probes(item: int, det: Detector, x: FloatArray, folds: int) -> list[_Probe]:

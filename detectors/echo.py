@@ -7,7 +7,7 @@ turns a spike into hours of alerts, alarms on normal points after every event, a
 incident look like a lasting change (its run of alerts outlasts the refit period).
 
 Rule, per point ``t`` with calibrated score ``c(t)`` (``anomaly_score`` before this step) and
-model window ``w`` (its context length + 1):
+model window ``w`` (``Detector.echo_window``: context length + 1 for a window detector):
 
 * points with ``c >= 1`` less than ``ECHO_GAP`` points apart form a *run*;
 * inside a run, a point alerts only when it raises the run's peak (new evidence entered the

@@ -17,6 +17,7 @@ DEFAULT_MEMBERS = (
     "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,"
     "lof:auto:normalize=window:max_train_windows=2000,subpca:64,ae:64"
 )
+DEFAULT_POINT = "residual:33"
 AUTO_FALLBACK = 8
 #: at most this many new windows per series take the fused streaming pass (the autoencoder's
 #: compiled pass pays up to this many; more go member class by member class)
@@ -62,14 +63,36 @@ def _number(text: str) -> Any:
 
 class Ensemble(Detector):
     """Mean of member scores, each rescaled so its training median is 0 and its training
-    ``quantile`` is 1 (no labels involved). Higher = more anomalous.
+    ``quantile`` is 1 (no labels involved), or the ``point`` member's score so rescaled where
+    that is higher. Higher = more anomalous.
 
     Different detectors catch different anomalies (Sub-PCA: level and trend changes; LOF on
     short windows: local shape changes; the autoencoder: windows it cannot reconstruct), and
     different window lengths trade reaction time for
     context; averaging their standardised scores is more robust across sources than any one
-    of them (see README, "Choosing the default detector"). A point scores NaN while any member
-    has no full window yet, so the context is the largest member window.
+    of them (see README, "Choosing the default detector"). A one-point spike moves a
+    window's score little and the mean of several less, so the ``point`` member (a one-step
+    forecast residual by default, :class:`~detectors.residual.ForecastResidual`) is combined by
+    maximum instead. A point scores NaN while any window member has no full window yet, so the
+    context is the largest member context.
+
+    Attributes
+    ----------
+    windows_ : list of int
+        The window of each member, then of the point member (``auto`` resolved).
+    members_ : list of Detector
+        The fitted window members.
+    point_ : Detector or None
+        The fitted point member (None when ``point`` is empty).
+    center_, scale_ : ndarray of shape (n_members,)
+        Each window member's training median and ``quantile`` minus the median.
+    point_center_, point_scale_ : ndarray of shape (1,) or (0,)
+        The same for the point member.
+    part_scale_ : ndarray of shape (2,)
+        What the standardised mean and the point member's standardised score are divided by
+        before their maximum is taken: 1 and 1 after ``fit``; their out-of-sample ``quantile``
+        after :meth:`balance_parts` (``detectors.crossfit`` calls it), so that neither part's
+        tail sets the alert line alone.
     """
 
     name = "ensemble"
@@ -77,18 +100,37 @@ class Ensemble(Detector):
     params = (
         Param("members", str, DEFAULT_MEMBERS, "comma-separated detector:window members"),
         Param("quantile", float, 0.99, "training quantile mapped to 1", minimum=0.5, maximum=1.0),
+        Param(
+            "point",
+            str,
+            DEFAULT_POINT,
+            "one name:window[:key=value...] member combined with the members' mean by maximum "
+            "(point anomalies); '' for none",
+        ),
     )
 
-    def __init__(self, *, members: str = DEFAULT_MEMBERS, quantile: float = 0.99) -> None:
+    def __init__(
+        self, *, members: str = DEFAULT_MEMBERS, quantile: float = 0.99, point: str = DEFAULT_POINT
+    ) -> None:
         self.members = members
         self.quantile = quantile
+        self.point = point
 
     def _check_param_relations(self) -> None:
         parse_members(self.members)
+        if self.point and len(parse_members(self.point)) != 1:
+            raise ValueError(
+                f"`point` must be one name:window[:key=value...] member or ''. "
+                f"Got {self.point!r} instead."
+            )
+
+    def _specs(self) -> list[Member]:
+        """The window members' specs, then the point member's (if any)."""
+        return parse_members(self.members) + (parse_members(self.point) if self.point else [])
 
     def context_length_for_params(self) -> int:
         """Before fit, the fixed-window members' context (auto windows are known after fit)."""
-        return max(w or AUTO_FALLBACK for _, w, _ in parse_members(self.members)) - 1
+        return max(w or AUTO_FALLBACK for _, w, _ in self._specs()) - 1
 
     @property
     def context_length(self) -> int:
@@ -96,19 +138,28 @@ class Ensemble(Detector):
         self._check_fitted()
         return self._layout()[0]
 
+    @property
+    def echo_window(self) -> int:
+        """The longest echo of any member (window members: their window)."""
+        return max(det.echo_window for det in self._all_members())
+
     def _layout(self) -> tuple[int, list[int]]:
         """(context length, ``_skips``), computed once per set of members (hot in streaming)."""
         cached = vars(self).get("_layout_of")
         if cached is None or cached[0] is not self.members_:
-            top = max(det.context_length for det in self.members_)
+            top = max(det.context_length for det in self._all_members())
             cached = (self.members_, (top, [top - det.context_length for det in self.members_]))
             self._layout_of = cached
         return cached[1]
 
+    def _all_members(self) -> list[Detector]:
+        """The fitted window members, then the point member (if any)."""
+        return self.members_ + ([self.point_] if self.point_ is not None else [])
+
     def min_train_points(self) -> int:
         return max(
             registry.create(n, {**p, "window": w or AUTO_FALLBACK}).min_train_points()
-            for n, w, p in parse_members(self.members)
+            for n, w, p in self._specs()
         )
 
     def _fit(self, x: FloatArray) -> None:
@@ -130,15 +181,18 @@ class Ensemble(Detector):
         return [det for det, _ in prepared]
 
     def _make_members(self, x: FloatArray) -> list[Detector]:
-        """Unfitted members, ``auto`` windows resolved on the training span ``x``."""
-        self.windows_ = [
-            w if w is not None else _auto_window(x) for _, w, _ in parse_members(self.members)
+        """Unfitted window members then the point member, ``auto`` windows resolved on the
+        training span ``x``."""
+        specs = self._specs()
+        self.windows_ = [w if w is not None else _auto_window(x) for _, w, _ in specs]
+        return [
+            registry.create(n, {**p, "window": w})
+            for (n, _, p), w in zip(specs, self.windows_, strict=True)
         ]
-        specs = zip(parse_members(self.members), self.windows_, strict=True)
-        return [registry.create(n, {**p, "window": w}) for (n, _, p), w in specs]
 
     def _standardise_members(self, train_scores: Sequence[FloatArray]) -> None:
-        """Each member's training median -> 0 and training ``quantile`` -> 1."""
+        """Each member's training median -> 0 and training ``quantile`` -> 1 (window members
+        in ``center_``/``scale_``, the point member in ``point_center_``/``point_scale_``)."""
         center, scale = [], []
         for train in train_scores:
             train = train[np.isfinite(train)]
@@ -146,14 +200,65 @@ class Ensemble(Detector):
             top = float(np.quantile(train, self.quantile)) if train.size else 1.0
             center.append(med)
             scale.append(max(top - med, 1e-12 * max(1.0, abs(med))))
-        self.center_ = np.array(center)
-        self.scale_ = np.array(scale)
+        n = len(self.members_)
+        self.center_, self.point_center_ = np.array(center[:n]), np.array(center[n:])
+        self.scale_, self.point_scale_ = np.array(scale[:n]), np.array(scale[n:])
+        self.part_scale_ = np.ones(2)
 
     def _score(self, x: FloatArray) -> FloatArray:
         parts = [
             det.score(x[skip:]) for det, skip in zip(self.members_, self._skips(), strict=True)
         ]
-        return _combine(self, parts, len(x))
+        return self._with_point(_combine(self, parts, len(x)), x)
+
+    def _point_input(self, x: FloatArray) -> FloatArray:
+        """The part of ``x`` the point member scores (it skips what the ensemble cannot)."""
+        skip = self._layout()[0] - self.point_.context_length if self.point_ is not None else 0
+        return x[skip:]
+
+    def _point_part(self, n: int, x: FloatArray, raw: FloatArray | None = None) -> FloatArray:
+        """The point member's standardised score of the last ``n`` points of ``x`` (from its
+        raw scores ``raw`` when given), NaN where it has none."""
+        raw = self.point_.score(self._point_input(x)) if raw is None else raw  # type: ignore[union-attr]
+        z = np.full(n, np.nan)
+        z[n - len(raw) :] = (raw - self.point_center_[0]) / self.point_scale_[0]
+        return z
+
+    def _with_point(
+        self, mean: FloatArray, x: FloatArray, raw: FloatArray | None = None
+    ) -> FloatArray:
+        """The maximum of ``mean`` and the point member's score, each over its
+        ``part_scale_``; NaN where either is NaN (a score needs every member's context)."""
+        if self.point_ is None:
+            return mean
+        z = self._point_part(len(mean), x, raw)
+        out: FloatArray = np.maximum(mean / self.part_scale_[0], z / self.part_scale_[1])
+        return out
+
+    def score_parts(self, values: npt.ArrayLike) -> FloatArray:
+        """The two parts of the score before balancing, ndarray of shape (n_points, 2): the
+        window members' standardised mean and the point member's standardised score (NaN
+        without a point member). Raises like ``score``."""
+        x = self._check_input(values)
+        parts = [
+            det.score(x[skip:]) for det, skip in zip(self.members_, self._skips(), strict=True)
+        ]
+        mean = _combine(self, parts, len(x))
+        point = self._point_part(len(x), x) if self.point_ is not None else np.full(len(x), np.nan)
+        return np.column_stack([mean, point])
+
+    def balance_parts(self, parts: FloatArray) -> FloatArray:
+        """Set ``part_scale_`` to each part's ``quantile`` over ``parts`` (shape (n_points,
+        2), from :meth:`score_parts` on points the model did not train on; a part without
+        positive finite scores keeps 1) and return those points' scores, shape (n_points,)."""
+        scale = np.ones(2)
+        for j in range(2):
+            col = parts[:, j][np.isfinite(parts[:, j])]
+            top = float(np.quantile(col, self.quantile)) if col.size else 0.0
+            scale[j] = top if top > 0 else 1.0
+        self.part_scale_ = scale
+        out: FloatArray = np.maximum(parts[:, 0] / scale[0], parts[:, 1] / scale[1])
+        return out
 
     def _skips(self) -> list[int]:
         """Leading points each member can skip: the ensemble scores NaN until its largest member
@@ -169,7 +274,7 @@ class Ensemble(Detector):
         out = dict(zip(rest, _score_by_member([items[i] for i in rest]), strict=True))
         if few:
             out.update(zip(few, _score_fused([items[i] for i in few]), strict=True))
-        return [out[i] for i in range(len(items))]
+        return _with_points(items, [out[i] for i in range(len(items))])
 
     def _fuses(self, n_points: int) -> bool:
         """Whether ``n_points`` take the fused pass (few new windows, every member has one)."""
@@ -196,28 +301,37 @@ class Ensemble(Detector):
         return cached_on(self, "_records_of", (self.members_, self.center_, self.scale_), make)
 
     # Members are detectors: save their state under a prefix per member.
+    # A point member is saved as member i = len(members_) with its own center and scale.
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {"center_": self.center_, "scale_": self.scale_}
-        for i, det in enumerate(self.members_):
+        arrays.update(point_center_=self.point_center_, point_scale_=self.point_scale_)
+        arrays.update(part_scale_=self.part_scale_)
+        for i, det in enumerate(self._all_members()):
             arrays.update({f"m{i}.{k}": v for k, v in det.state_arrays().items()})
         return arrays
 
     def state_meta(self) -> dict[str, Any]:
-        members = [det.state_meta() for det in self.members_]
+        members = [det.state_meta() for det in self._all_members()]
         return {"n_channels_": self.n_channels_, "windows_": self.windows_, "members_": members}
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Restore a saved ensemble; one saved without a point member keeps none (until its
+        next refit)."""
         self.n_channels_ = int(meta["n_channels_"])
         self.center_, self.scale_ = arrays["center_"], arrays["scale_"]
+        self.point_center_ = arrays.get("point_center_", np.empty(0))
+        self.point_scale_ = arrays.get("point_scale_", np.empty(0))
+        self.part_scale_ = arrays.get("part_scale_", np.ones(2))
         self.windows_ = [int(w) for w in meta["windows_"]]
-        self.members_ = []
-        specs = zip(parse_members(self.members), self.windows_, strict=True)
-        for i, ((name, _, params), window) in enumerate(specs):
+        fitted = []
+        for i, ((name, _, params), window) in enumerate(zip(self._specs(), self.windows_)):
             det = registry.create(name, {**params, "window": window})
             prefix = f"m{i}."
             own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             det.load_state(own, meta["members_"][i])
-            self.members_.append(det)
+            fitted.append(det)
+        n = len(self.center_)
+        self.members_, self.point_ = fitted[:n], (fitted[n] if len(fitted) > n else None)
 
 
 def _fit_all(items: Sequence[tuple[Ensemble, FloatArray]]) -> None:
@@ -234,7 +348,8 @@ def _fit_all(items: Sequence[tuple[Ensemble, FloatArray]]) -> None:
         scores = member_cls._score_many(pairs)
         train_scores.update((id(m), s) for (m, _), s in zip(pairs, scores, strict=True))
     for (det, _), own in zip(items, members, strict=True):
-        det.members_ = own
+        n = len(parse_members(det.members))
+        det.members_, det.point_ = own[:n], (own[n] if len(own) > n else None)
         det._standardise_members([train_scores[id(m)] for m in own])
 
 
@@ -254,6 +369,22 @@ def _score_by_member(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[Float
         _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
         for i, (det, _) in enumerate(items)
     ]
+
+
+def _with_points(
+    items: Sequence[tuple[Ensemble, FloatArray]], means: list[FloatArray]
+) -> list[FloatArray]:
+    """``Ensemble._with_point`` of many series, point members of one class in one call."""
+    groups: dict[type[Detector], list[int]] = {}
+    for i, (det, _) in enumerate(items):
+        if det.point_ is not None:
+            groups.setdefault(type(det.point_), []).append(i)
+    out = list(means)
+    for point_cls, keys in groups.items():
+        batch = [(items[i][0].point_, items[i][0]._point_input(items[i][1])) for i in keys]
+        for i, raw in zip(keys, point_cls._score_many(batch), strict=True):
+            out[i] = items[i][0]._with_point(means[i], items[i][1], raw)
+    return out
 
 
 def _score_fused(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[FloatArray]:

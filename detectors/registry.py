@@ -17,6 +17,7 @@ from detectors.base import FORMAT_VERSION, META_FILE, STATE_FILE, Detector
 
 _CLASSES: dict[str, str] = {
     "mad": "detectors.mad:RollingMAD",
+    "residual": "detectors.residual:ForecastResidual",
     "iforest": "detectors.iforest:IsolationForestDetector",
     "subpca": "detectors.subpca:SubPCA",
     "lof": "detectors.lof:WindowLOF",

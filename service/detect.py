@@ -53,5 +53,5 @@ def detect(
     except (TypeError, ValueError) as exc:
         where = "fitted on `values` (no `train` given): " if train is None else ""
         raise Unprocessable(f"{where}{exc}") from exc
-    score, _ = suppress_echo(cal.transform(raw), 0, det.context_length + 1, Echo())
+    score, _ = suppress_echo(cal.transform(raw), 0, det.echo_window, Echo())
     return Detection(name, det.get_params(), det.context_length, raw, score)

@@ -579,7 +579,7 @@ class Engine:
 
     def _recover_echo(self, state: SeriesState, channels: int) -> Echo:
         """The alert run after the last scored point, read back from the stored scores."""
-        window = state.model.detector.context_length + 1  # type: ignore[union-attr]
+        window = state.model.detector.echo_window  # type: ignore[union-attr]
         back = SUSTAIN * window + ECHO_GAP
         past = self.store.read_range(state.id, state.scored - back, state.scored, channels)
         return echo_after(past.score, state.scored)

@@ -60,7 +60,7 @@ def evaluate_series(
     labels, scores = series.labels[test], _fill_warmup(raw[test])
     window = metrics.sliding_window(series.values[:, 0])
     out: dict[str, Any] = dict(metrics.evaluate(labels, scores, window=window))
-    window_echo = det.context_length + 1
+    window_echo = det.echo_window
     anomaly_score, _ = suppress_echo(cal.transform(raw[test]), 0, window_echo, Echo())
     alarms = np.nan_to_num(anomaly_score, nan=0.0) > 1.0
     out["pate_f1"] = metrics.pate_f1(

@@ -79,6 +79,6 @@ def _score(out: Replay, model: Calibrated, x: FloatArray, start: int, stop: int)
     ``start`` are its context, as on the live stream)."""
     raw = StreamScorer(model.detector, context=x[:start]).update(x[start:stop])
     out.raw[start:stop] = raw
-    window = model.detector.context_length + 1
+    window = model.detector.echo_window
     cal = model.calibrator.transform(raw)
     out.score[start:stop], out.echo = suppress_echo(cal, start, window, out.echo)

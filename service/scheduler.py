@@ -371,7 +371,7 @@ class Scheduler:
         scores = Calibrator.transform_many([c for _, _, c in ok], [raw for _, raw, _ in ok])
         for (w, raw, _), score in zip(ok, scores, strict=True):
             w.raw = raw
-            window = w.model.detector.context_length + 1  # type: ignore[union-attr]
+            window = w.model.detector.echo_window  # type: ignore[union-attr]
             w.score, w.echo = suppress_echo(score, w.first, window, w.state.echo)
         self.telemetry.scoring_latency.observe(time.perf_counter() - started)
         self.telemetry.batch_points.observe(sum(w.n for w in todo))

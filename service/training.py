@@ -10,8 +10,9 @@ restart resumes it and a replay of the same points fits the same models.
   ``refit_every`` points. With ``refit_every = 0`` the boundary doubles up to ``train_points``
   and the series stops refitting there.
 * **Span.** The model for boundary ``b`` trains on the ``train_points`` points before ``b``.
-* **Incidents stay out.** A run of alerts (``anomaly_score > 1``; alerts less than
-  ``MERGE_GAP`` points apart count as one run) that reached the critical band (> 2) is masked
+* **Incidents stay out.** A run of alerts (``anomaly_score >= 1``: alerts and their echo,
+  which ``detectors.echo`` publishes at 1.0; points less than ``MERGE_GAP`` points apart count
+  as one run) that reached the critical band (> 2) is masked
   out of the next span (NaN: detectors skip every window that touches it), so an incident is
   not learnt as normal. Warnings alone are not masked: normal data crosses the line at the
   target rate, and masking those points would strip the span of its own tail.
@@ -92,7 +93,7 @@ def training_span(config: SeriesConfig, values: FloatArray, scores: FloatArray) 
 
     ``values`` has shape (n_points, n_channels), ``scores`` (n_points,) (NaN: not scored).
     """
-    runs = alert_runs(scores > ALERT_LINE)
+    runs = alert_runs(scores >= ALERT_LINE)  # an alert's echo (published at 1.0) is its run
     if runs and runs[-1][1] >= len(scores) - MERGE_GAP:
         start, _ = runs[-1]
         if len(scores) - start >= accept_after(config):

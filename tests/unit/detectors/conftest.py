@@ -13,6 +13,7 @@ from detectors import registry
 # Small parameters so the shared checks stay fast; every registered name must appear here.
 FAST_PARAMS: dict[str, dict[str, Any]] = {
     "mad": {"window": 8},
+    "residual": {"window": 9},
     "iforest": {"window": 8, "n_trees": 20, "seed": 3},
     "subpca": {"window": 8},
     "lof": {"window": 8, "n_neighbors": 5},

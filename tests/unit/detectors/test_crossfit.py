@@ -126,3 +126,25 @@ def test_huge_and_tiny_values_standardise() -> None:
     for scale in (1e200, 1e-200):
         mean, std = channel_stats(x * scale)
         np.testing.assert_allclose(std / scale, channel_stats(x)[1], rtol=1e-12)
+
+
+def test_ensemble_parts_are_balanced_on_fold_scores() -> None:
+    # a random walk: the window members' out-of-sample scores run far above their training
+    # ones, the point member's do not; balanced, a one-point jump of 8 steps alerts
+    x = np.cumsum(np.random.default_rng(1).normal(size=3_000))
+    x[2_500] += 8.0
+    spec = {"members": "lof:64,subpca:64"}
+    fitted = fit_calibrated(registry.create("ensemble", spec), x[:2_000], quantile=0.995)
+    det = fitted.detector
+    parts = []
+    for lo, hi in fold_bounds(2_000, 3):
+        masked = x[:2_000].copy()
+        masked[lo:hi] = np.nan
+        probe = registry.create("ensemble", spec).fit(masked)
+        parts.append(probe.score_parts(x[max(lo - det.context_length, 0) : hi])[-(hi - lo) :])
+    both = np.concatenate(parts)
+    expected = [np.quantile(p[np.isfinite(p)], 0.99) for p in both.T]
+    np.testing.assert_allclose(det.part_scale_, expected, rtol=1e-12)
+    assert det.part_scale_[0] > 1.5 * det.part_scale_[1]
+    alerts = fitted.calibrator.transform(det.score(x)) > 1
+    assert alerts[2_500] and alerts[2_000:2_490].mean() < 0.02

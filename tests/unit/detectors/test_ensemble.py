@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -37,9 +39,47 @@ def test_bad_member_spec_message(spec: str, bad: str) -> None:
 def test_auto_window_follows_training_period() -> None:
     t = np.arange(2000)
     x = np.sin(2 * np.pi * t / 40) + 0.05 * np.random.default_rng(0).normal(size=2000)
-    det = registry.create("ensemble", {"members": "subpca:auto,mad:8"}).fit(x[:1000])
+    det = registry.create("ensemble", {"members": "subpca:auto,mad:8", "point": ""})
+    det.fit(x[:1000])
     assert det.windows_ == [40, 8]
     assert det.context_length == 39
+
+
+def test_point_member_context_counts() -> None:
+    t = np.arange(2000)
+    x = np.sin(2 * np.pi * t / 40) + 0.05 * np.random.default_rng(0).normal(size=2000)
+    det = registry.create("ensemble", {"members": "subpca:auto,mad:8"}).fit(x[:1000])
+    assert det.windows_ == [40, 8, 33]  # the window members, then the point member
+    assert det.context_length == max(39, det.point_.context_length)
+    assert np.isnan(det.score(x)[: det.context_length]).all()
+
+
+def test_point_member_alerts_on_a_one_point_spike() -> None:
+    # a random walk: a one-point jump of 8 step deviations barely moves a 64-point window
+    x = np.cumsum(np.random.default_rng(1).normal(size=3000))
+    x[2500] += 8.0
+    scores = {}
+    for point in ("", "residual:33"):
+        det = registry.create("ensemble", {"members": "lof:64,subpca:64", "point": point})
+        s = det.fit(x[:2000]).score(x)
+        scores[point] = s[2500] / np.nanquantile(s[2000:2490], 0.995)
+    assert scores["residual:33"] > 1.5 > 1.0 > scores[""]
+
+
+def test_point_member_is_saved_and_loaded(tmp_path: Path, series: np.ndarray) -> None:
+    det = registry.create("ensemble", {"members": "mad:8,subpca:8"}).fit(series[:250])
+    det.balance_parts(det.score_parts(series[:250]) * [3.0, 0.5])
+    det.save(tmp_path / "m")
+    back = registry.load(tmp_path / "m")
+    assert type(back.point_) is type(det.point_)
+    np.testing.assert_array_equal(back.part_scale_, det.part_scale_)
+    np.testing.assert_array_equal(back.score(series), det.score(series))
+
+
+def test_bad_point_spec_message() -> None:
+    det = registry.create("ensemble", {"point": "residual:33,mad:8"})
+    with pytest.raises(ValueError, match="^`point` must be one name:window"):
+        det.fit(np.arange(500.0))
 
 
 def test_members_are_standardised_on_training_span(series: np.ndarray) -> None:

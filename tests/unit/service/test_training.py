@@ -75,6 +75,17 @@ def test_a_lasting_change_becomes_the_new_normal() -> None:
     np.testing.assert_array_equal(span.values, values[600:])
 
 
+def test_an_alerts_echo_belongs_to_its_run() -> None:
+    scores = np.zeros(1000)
+    scores[600] = 3.0  # alerted once, then published at the line while its windows held it
+    scores[601:] = 1.0
+    span = training_span(config(refit=288), np.ones((1000, 1)), scores)
+    assert span.start == 600 and span.masked == 0  # 400 points: a change, not an incident
+    scores[700:] = 0.2  # the echo ended after 100 points: an incident, echo included
+    span = training_span(config(refit=288), np.ones((1000, 1)), scores)
+    assert span.start == 0 and span.masked == 100
+
+
 def test_a_recent_change_is_still_an_incident() -> None:
     scores = np.zeros(1000)
     scores[800:] = 2.5  # 200 points < refit_every
