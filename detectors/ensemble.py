@@ -64,7 +64,7 @@ def _number(text: str) -> Any:
 class Ensemble(Detector):
     """Mean of member scores, each rescaled so its training median is 0 and its training
     ``quantile`` is 1 (no labels involved), or the ``point`` member's score so rescaled where
-    that is higher. Higher = more anomalous.
+    that is higher and above 1. Higher = more anomalous.
 
     Different detectors catch different anomalies (Sub-PCA: level and trend changes; LOF on
     short windows: local shape changes; the autoencoder: windows it cannot reconstruct), and
@@ -72,9 +72,10 @@ class Ensemble(Detector):
     context; averaging their standardised scores is more robust across sources than any one
     of them (see README, "Choosing the default detector"). A one-point spike moves a
     window's score little and the mean of several less, so the ``point`` member (a one-step
-    forecast residual by default, :class:`~detectors.residual.ForecastResidual`) is combined by
-    maximum instead. A point scores NaN while any window member has no full window yet, so the
-    context is the largest member context.
+    forecast residual by default, :class:`~detectors.residual.ForecastResidual`) takes over
+    where it scores above both the mean and its own line (its ``quantile``): below that line
+    its noise would only reorder normal points. A point scores NaN while any member has no
+    full context yet, so the context is the largest member context.
 
     Attributes
     ----------
@@ -227,13 +228,10 @@ class Ensemble(Detector):
     def _with_point(
         self, mean: FloatArray, x: FloatArray, raw: FloatArray | None = None
     ) -> FloatArray:
-        """The maximum of ``mean`` and the point member's score, each over its
-        ``part_scale_``; NaN where either is NaN (a score needs every member's context)."""
+        """``_join`` of ``mean`` and the point member's score."""
         if self.point_ is None:
             return mean
-        z = self._point_part(len(mean), x, raw)
-        out: FloatArray = np.maximum(mean / self.part_scale_[0], z / self.part_scale_[1])
-        return out
+        return _join(mean, self._point_part(len(mean), x, raw), self.part_scale_)
 
     def score_parts(self, values: npt.ArrayLike) -> FloatArray:
         """The two parts of the score before balancing, ndarray of shape (n_points, 2): the
@@ -257,8 +255,7 @@ class Ensemble(Detector):
             top = float(np.quantile(col, self.quantile)) if col.size else 0.0
             scale[j] = top if top > 0 else 1.0
         self.part_scale_ = scale
-        out: FloatArray = np.maximum(parts[:, 0] / scale[0], parts[:, 1] / scale[1])
-        return out
+        return _join(parts[:, 0], parts[:, 1], scale)
 
     def _skips(self) -> list[int]:
         """Leading points each member can skip: the ensemble scores NaN until its largest member
@@ -369,6 +366,17 @@ def _score_by_member(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[Float
         _combine(det, [raw[i, j] for j in range(len(det.members_))], len(xs[i]))
         for i, (det, _) in enumerate(items)
     ]
+
+
+def _join(mean: FloatArray, point: FloatArray, part_scale: FloatArray) -> FloatArray:
+    """``mean / part_scale[0]``, or ``point / part_scale[1]`` where that is higher and above 1
+    (the point part's own 99% line: below it the point member's noise would reorder normal
+    points); NaN where either is NaN (a score needs every member's context)."""
+    a, b = mean / part_scale[0], point / part_scale[1]
+    with np.errstate(invalid="ignore"):
+        out: FloatArray = np.where(b > np.fmax(a, 1.0), b, a)
+    out[np.isnan(b)] = np.nan
+    return out
 
 
 def _with_points(

@@ -16,12 +16,13 @@ restart resumes it and a replay of the same points fits the same models.
   out of the next span (NaN: detectors skip every window that touches it), so an incident is
   not learnt as normal. Warnings alone are not masked: normal data crosses the line at the
   target rate, and masking those points would strip the span of its own tail.
-* **A lasting change becomes the new normal.** A run of alerts that reaches the boundary and
-  has lasted ``accept_after`` points (``refit_every``, at most half of ``train_points``) is
-  a change of level, not an incident: the span then starts where the run started, unmasked.
-  A run that lasted that long and has ended (a new pattern, such as the first weekend) stays in
-  the span unmasked. So a permanent level shift stops alerting at most ``2 * refit_every``
-  points after it began (plus the new model's first window).
+* **A lasting change becomes normal.** A run that has lasted ``accept_after`` points
+  (``refit_every``, at most half of ``train_points``), still going or ended, is a change of
+  level or a new pattern (the first weekend of a weekly cycle), not an incident: it stays in
+  the span unmasked, beside what came before it, so the model learns the new level without
+  forgetting the old one (a span cut at the run's start had a weekend-only model score the
+  next Monday). So a permanent level shift stops alerting about ``2 * refit_every`` points
+  after it began (plus the new model's first window).
 """
 
 from __future__ import annotations
@@ -81,10 +82,9 @@ def accept_after(config: SeriesConfig) -> int:
 
 @dataclass(frozen=True)
 class Span:
-    """Training values (alerted points NaN) and where they start, relative to the span read."""
+    """Training values (incidents NaN) and how many points were masked."""
 
     values: FloatArray
-    start: int
     masked: int
 
 
@@ -93,18 +93,13 @@ def training_span(config: SeriesConfig, values: FloatArray, scores: FloatArray) 
 
     ``values`` has shape (n_points, n_channels), ``scores`` (n_points,) (NaN: not scored).
     """
-    runs = alert_runs(scores >= ALERT_LINE)  # an alert's echo (published at 1.0) is its run
-    if runs and runs[-1][1] >= len(scores) - MERGE_GAP:
-        start, _ = runs[-1]
-        if len(scores) - start >= accept_after(config):
-            return Span(values[start:], start, 0)
     out = values.copy()
     masked = 0
-    for lo, hi in runs:
+    for lo, hi in alert_runs(scores >= ALERT_LINE):  # an alert's echo (at 1.0) is its run
         if hi - lo < accept_after(config) and np.nanmax(scores[lo:hi]) > INCIDENT_LINE:
             out[lo:hi] = np.nan
             masked += hi - lo
-    return Span(out, 0, masked)
+    return Span(out, masked)
 
 
 def training_values(
