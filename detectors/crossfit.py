@@ -90,7 +90,7 @@ def fit_calibrated_many(
     out = []
     for i, (det, x, q) in enumerate(zip(dets, xs, quantiles, strict=True)):
         found, how = scores[i]
-        sc = det.score(x) if found is None else _combined(det, found)
+        sc = det.score(x) if found is None else _combined(det, found, q)
         if i in flat:
             sc = flat_line(det.score(x))
             how = "constant training span: any departure from its value alerts"
@@ -174,10 +174,11 @@ def _block_scores(det: Detector, part: FloatArray, n: int) -> FloatArray:
     return det.score_parts(part)[-n:] if _has_parts(det) else det.score(part)[-n:]
 
 
-def _combined(det: Detector, found: FloatArray) -> FloatArray:
-    """Out-of-sample scores of ``det``: ``found`` itself, or its parts balanced into ``det``."""
+def _combined(det: Detector, found: FloatArray, quantile: float) -> FloatArray:
+    """Out-of-sample scores of ``det``: ``found`` itself, or its parts balanced into ``det``
+    at the alert line's ``quantile``."""
     if found.ndim == 2 and _has_parts(det):
-        return det.balance_parts(found)  # type: ignore[attr-defined]
+        return det.balance_parts(found, quantile)  # type: ignore[attr-defined]
     return found
 
 

@@ -73,8 +73,8 @@ class Ensemble(Detector):
     of them (see README, "Choosing the default detector"). A one-point spike moves a
     window's score little and the mean of several less, so the ``point`` member (a one-step
     forecast residual by default, :class:`~detectors.residual.ForecastResidual`) takes over
-    where it scores above both the mean and its own line (its ``quantile``): below that line
-    its noise would only reorder normal points. A point scores NaN while any member has no
+    where it scores above both the mean and its own line (see ``part_scale_``): below that
+    line its noise would only reorder normal points. A point scores NaN while any member has no
     full context yet, so the context is the largest member context.
 
     Attributes
@@ -91,9 +91,10 @@ class Ensemble(Detector):
         The same for the point member.
     part_scale_ : ndarray of shape (2,)
         What the standardised mean and the point member's standardised score are divided by
-        before their maximum is taken: 1 and 1 after ``fit``; their out-of-sample ``quantile``
-        after :meth:`balance_parts` (``detectors.crossfit`` calls it), so that neither part's
-        tail sets the alert line alone.
+        before they are joined: 1 and 1 after ``fit``; their out-of-sample quantile at the
+        alert line's quantile after :meth:`balance_parts` (``detectors.crossfit`` calls it),
+        so that neither part's tail sets the line alone and the point member takes over only
+        where it alone would alert.
     """
 
     name = "ensemble"
@@ -245,14 +246,16 @@ class Ensemble(Detector):
         point = self._point_part(len(x), x) if self.point_ is not None else np.full(len(x), np.nan)
         return np.column_stack([mean, point])
 
-    def balance_parts(self, parts: FloatArray) -> FloatArray:
-        """Set ``part_scale_`` to each part's ``quantile`` over ``parts`` (shape (n_points,
-        2), from :meth:`score_parts` on points the model did not train on; a part without
-        positive finite scores keeps 1) and return those points' scores, shape (n_points,)."""
+    def balance_parts(self, parts: FloatArray, quantile: float | None = None) -> FloatArray:
+        """Set ``part_scale_`` to each part's ``quantile`` (the alert line's; default the
+        ensemble's ``quantile``) over ``parts`` (shape (n_points, 2), from
+        :meth:`score_parts` on points the model did not train on; a part without positive
+        finite scores keeps 1) and return those points' scores, shape (n_points,)."""
+        q = self.quantile if quantile is None else quantile
         scale = np.ones(2)
         for j in range(2):
             col = parts[:, j][np.isfinite(parts[:, j])]
-            top = float(np.quantile(col, self.quantile)) if col.size else 0.0
+            top = float(np.quantile(col, q)) if col.size else 0.0
             scale[j] = top if top > 0 else 1.0
         self.part_scale_ = scale
         return _join(parts[:, 0], parts[:, 1], scale)
