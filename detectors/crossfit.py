@@ -157,28 +157,25 @@ def _out_of_sample(
     out: list[tuple[FloatArray | None, str]] = []
     for i in range(len(xs)):
         sc = np.concatenate(found.get(i, [np.empty(0)]))
-        first = sc[:, 0] if sc.ndim == 2 else sc  # parts: the window members' mean
-        ok = int(np.isfinite(first).sum()) >= MIN_CALIBRATION_SCORES
+        whole = np.isfinite(sc).all(axis=1) if sc.ndim == 2 else np.isfinite(sc)  # both parts
+        ok = int(whole.sum()) >= MIN_CALIBRATION_SCORES
         out.append((sc, f"cross-fitted ({folds} folds)") if ok else (None, ""))
     return out
 
 
-def _has_parts(det: Detector) -> bool:
-    """Whether ``det`` combines parts by maximum that are balanced on out-of-sample scores."""
-    return isinstance(det, Ensemble) and det.point_ is not None
-
-
 def _block_scores(det: Detector, part: FloatArray, n: int) -> FloatArray:
     """Scores of the last ``n`` points of ``part``: shape (n,), or (n, 2) parts of an
-    ensemble with a point member (see ``Ensemble.balance_parts``)."""
-    return det.score_parts(part)[-n:] if _has_parts(det) else det.score(part)[-n:]
+    ensemble with a point member (balanced on them: ``Ensemble.balance_parts``)."""
+    if isinstance(det, Ensemble) and det.point_ is not None:
+        return det.score_parts(part)[-n:]
+    return det.score(part)[-n:]
 
 
 def _combined(det: Detector, found: FloatArray, quantile: float) -> FloatArray:
     """Out-of-sample scores of ``det``: ``found`` itself, or its parts balanced into ``det``
     at the alert line's ``quantile``."""
-    if found.ndim == 2 and _has_parts(det):
-        return det.balance_parts(found, quantile)  # type: ignore[attr-defined]
+    if found.ndim == 2 and isinstance(det, Ensemble):
+        return det.balance_parts(found, quantile)
     return found
 
 

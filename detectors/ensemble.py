@@ -98,6 +98,8 @@ class Ensemble(Detector):
     """
 
     name = "ensemble"
+    members_: list[Detector]
+    point_: Detector | None
     split_batches = True
     params = (
         Param("members", str, DEFAULT_MEMBERS, "comma-separated detector:window members"),
@@ -120,10 +122,14 @@ class Ensemble(Detector):
 
     def _check_param_relations(self) -> None:
         parse_members(self.members)
-        if self.point and len(parse_members(self.point)) != 1:
+        try:
+            ok = not self.point or len(parse_members(self.point)) == 1
+        except ValueError:
+            ok = False
+        if not ok:
             raise ValueError(
-                f"`point` must be one name:window[:key=value...] member or ''. "
-                f"Got {self.point!r} instead."
+                f"`point` must be one name:window[:key=value...] member of a registered "
+                f"detector (e.g. {DEFAULT_POINT!r}) or ''. Got {self.point!r} instead."
             )
 
     def _specs(self) -> list[Member]:
@@ -143,6 +149,7 @@ class Ensemble(Detector):
     @property
     def echo_window(self) -> int:
         """The longest echo of any member (window members: their window)."""
+        self._check_fitted()
         return max(det.echo_window for det in self._all_members())
 
     def _layout(self) -> tuple[int, list[int]]:
@@ -324,7 +331,8 @@ class Ensemble(Detector):
         self.part_scale_ = arrays.get("part_scale_", np.ones(2))
         self.windows_ = [int(w) for w in meta["windows_"]]
         fitted = []
-        for i, ((name, _, params), window) in enumerate(zip(self._specs(), self.windows_)):
+        saved = self._specs()[: len(self.windows_)]  # a model saved without a point member
+        for i, ((name, _, params), window) in enumerate(zip(saved, self.windows_, strict=True)):
             det = registry.create(name, {**params, "window": window})
             prefix = f"m{i}."
             own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -378,7 +386,7 @@ def _join(mean: FloatArray, point: FloatArray, part_scale: FloatArray) -> FloatA
     a, b = mean / part_scale[0], point / part_scale[1]
     with np.errstate(invalid="ignore"):
         out: FloatArray = np.where(b > np.fmax(a, 1.0), b, a)
-    out[np.isnan(b)] = np.nan
+    out[np.isnan(a) | np.isnan(b)] = np.nan
     return out
 
 
@@ -386,13 +394,14 @@ def _with_points(
     items: Sequence[tuple[Ensemble, FloatArray]], means: list[FloatArray]
 ) -> list[FloatArray]:
     """``Ensemble._with_point`` of many series, point members of one class in one call."""
-    groups: dict[type[Detector], list[int]] = {}
+    groups: dict[type[Detector], list[tuple[int, Detector]]] = {}
     for i, (det, _) in enumerate(items):
         if det.point_ is not None:
-            groups.setdefault(type(det.point_), []).append(i)
+            groups.setdefault(type(det.point_), []).append((i, det.point_))
     out = list(means)
-    for point_cls, keys in groups.items():
-        batch = [(items[i][0].point_, items[i][0]._point_input(items[i][1])) for i in keys]
+    for point_cls, found in groups.items():
+        keys = [i for i, _ in found]
+        batch = [(point, items[i][0]._point_input(items[i][1])) for i, point in found]
         for i, raw in zip(keys, point_cls._score_many(batch), strict=True):
             out[i] = items[i][0]._with_point(means[i], items[i][1], raw)
     return out

@@ -10,19 +10,22 @@ whose residuals on the training span have the smallest ``quantile`` (so the aler
 implies is the lowest; the predictors have no fitted coefficients, so in-sample residuals are
 out-of-sample ones):
 
-* ``median(x[t-k:t])`` for ``k`` = 1, 2, 4, ... up to ``window - 1`` (the last value suits a
-  random walk, a long median i.i.d. noise);
+* ``median(x[t-k:t])`` for ``k`` = 3, 4, 8, 16, ... up to ``window - 1`` (the last few
+  values suit a random walk, a long median i.i.d. noise; at least three, so that one extreme
+  point does not move the next points' forecasts);
 * ``b(t) + median(x[t-k:t] - b[t-k:t])`` with ``b(t)`` the median of the values one, two and
   three periods ``P`` before ``t``: the same time of the last periods, moved by how the
   recent points differ from theirs (periodic jobs, daily traffic); ``P`` the training span's
-  period (``metrics.window.sliding_window``), tried when the span holds four periods. The
+  period (``metrics.window.sliding_window``), tried when its context (``3 P + k``) is at most a
+  quarter of the span, as for the ensemble's period-long member. The
   median over three periods keeps a past spike from echoing one period later. It is chosen
   only when its residual quantile is at most half the best plain one: it bets that the cycle
   repeats, and calendar breaks the span may not hold (a first weekend, a holiday) lose that
   bet, while the plain medians follow any level.
 
-A spike does not move a median, so an anomalous point raises its own score only: the
-detector's ``echo_window`` is 1.
+A spike does not move a median of three or more points, so an anomalous point raises its own
+score only: the detector's ``echo_window`` is 1 (2 when ``window`` < 4 leaves only one- and
+two-point lookbacks).
 
 The raw score is ``|x[t] - forecast| / scale`` with ``scale`` the chosen residuals'
 ``quantile`` on the training span (floored relative to the level, so scores do not depend on
@@ -47,8 +50,10 @@ MIN_RESIDUALS = 16
 """Fewest finite training residuals a predictor is judged on."""
 SEASONS = 3
 """Past periods whose median is the periodic forecast's base."""
-PERIODS_NEEDED = SEASONS + 1
-"""A periodic predictor is tried only on a training span this many periods long."""
+CONTEXT_SHARE = 4
+"""A periodic predictor is tried only when its context is at most 1 / this of the span."""
+MIN_LOOKBACK = 3
+"""Shortest lookback tried (when ``window`` allows): a median of three ignores one spike."""
 SEASONAL_GAIN = 2.0
 """A periodic predictor must divide the best plain one's residual quantile by this much."""
 
@@ -137,12 +142,16 @@ class ForecastResidual(Detector):
 
     @property
     def echo_window(self) -> int:
-        """A point moves no median, so it raises its own score only."""
-        return 1
+        """1: a point moves no median of three or more; 2 with shorter lookbacks only."""
+        self._check_fitted()
+        return 1 if int(np.min(self.lookback_)) >= MIN_LOOKBACK else 2
 
     def lookbacks(self) -> list[int]:
-        """Candidate lookbacks: 1, 2, 4, ... up to ``window - 1``."""
-        return [2**i for i in range(int(np.log2(self.window - 1)) + 1)]
+        """Candidate lookbacks: 3, 4, 8, 16, ... up to ``window - 1`` (1, 2 below 4)."""
+        top = self.window - 1
+        if top < MIN_LOOKBACK:
+            return list(range(1, top + 1))
+        return [MIN_LOOKBACK] + [2**i for i in range(2, int(np.log2(top)) + 1)]
 
     def _fit(self, x: FloatArray) -> None:
         chosen = [self._choose(x[:, c]) for c in range(x.shape[1])]
@@ -178,15 +187,16 @@ class ForecastResidual(Detector):
         return best
 
     def _period(self, column: FloatArray) -> int:
-        """The span's period when ``seasonal`` and the span holds ``PERIODS_NEEDED`` of them;
-        else 0."""
+        """The span's period when ``seasonal`` and the periodic context fits
+        ``CONTEXT_SHARE`` times into the span; else 0."""
         if not self.seasonal:
             return 0
         from metrics.window import sliding_window
 
         finite = column[np.isfinite(column)]
         period = sliding_window(finite) if len(finite) > 2 * self.window else 0
-        return period if len(column) >= PERIODS_NEEDED * period else 0
+        context = SEASONS * period + self.window - 1
+        return period if CONTEXT_SHARE * context <= len(column) else 0
 
     def _residual_quantile(self, column: FloatArray, k: int, period: int) -> float | None:
         flat, starts = _segments([column])

@@ -48,10 +48,24 @@ def test_scale_is_the_chosen_residual_quantile() -> None:
     assert det.scale_[0] == pytest.approx(np.nanquantile(np.abs(r), 0.95), rel=1e-12)
 
 
-def test_a_random_walk_is_forecast_by_its_last_value() -> None:
+def test_a_random_walk_is_forecast_by_its_last_few_values() -> None:
     x = np.cumsum(np.random.default_rng(1).normal(size=2000))
     det = fitted(x)
-    assert (det.lookback_[0], det.period_[0]) == (1, 0)
+    assert (det.lookback_[0], det.period_[0]) == (3, 0)
+    assert det.echo_window == 1
+
+
+def test_a_spike_does_not_echo_into_the_next_forecasts() -> None:
+    x = np.cumsum(np.random.default_rng(6).normal(size=2000))
+    x[1500] += 10.0
+    s = fitted(x[:1000]).score(x)
+    assert s[1500] > 1.5 * np.nanmax(s[1501:1510])
+
+
+def test_short_windows_fall_back_to_one_and_two_point_lookbacks() -> None:
+    assert registry.create("residual", {"window": 3}).lookbacks() == [1, 2]
+    det = fitted(np.cumsum(np.random.default_rng(1).normal(size=500)), window=3)
+    assert det.echo_window == 2
 
 
 def test_noise_is_forecast_by_a_long_median() -> None:
@@ -90,7 +104,7 @@ def test_channels_keep_their_own_predictor() -> None:
     rng = np.random.default_rng(5)
     x = np.column_stack([np.cumsum(rng.normal(size=1500)), rng.normal(size=1500)])
     det = fitted(x)
-    assert det.lookback_[0] == 1 and det.lookback_[1] >= 16
+    assert det.lookback_[0] == 3 and det.lookback_[1] >= 16
 
 
 def test_too_short_a_span_is_refused_clearly() -> None:
