@@ -16,8 +16,7 @@ out-of-sample ones):
 * ``b(t) + median(x[t-k:t] - b[t-k:t])`` with ``b(t)`` the median of the values one, two and
   three periods ``P`` before ``t``: the same time of the last periods, moved by how the
   recent points differ from theirs (periodic jobs, daily traffic); ``P`` the training span's
-  period (``metrics.window.sliding_window``), tried when its context (``3 P + k``) is at most a
-  quarter of the span, as for the ensemble's period-long member. The
+  period (``metrics.window.sliding_window``), tried when the span holds four periods. The
   median over three periods keeps a past spike from echoing one period later. It is chosen
   only when its residual quantile is at most half the best plain one: it bets that the cycle
   repeats, and calendar breaks the span may not hold (a first weekend, a holiday) lose that
@@ -50,8 +49,8 @@ MIN_RESIDUALS = 16
 """Fewest finite training residuals a predictor is judged on."""
 SEASONS = 3
 """Past periods whose median is the periodic forecast's base."""
-CONTEXT_SHARE = 4
-"""A periodic predictor is tried only when its context is at most 1 / this of the span."""
+PERIODS_NEEDED = SEASONS + 1
+"""A periodic predictor is tried only on a training span this many periods long."""
 MIN_LOOKBACK = 3
 """Shortest lookback tried (when ``window`` allows): a median of three ignores one spike."""
 SEASONAL_GAIN = 2.0
@@ -187,16 +186,15 @@ class ForecastResidual(Detector):
         return best
 
     def _period(self, column: FloatArray) -> int:
-        """The span's period when ``seasonal`` and the periodic context fits
-        ``CONTEXT_SHARE`` times into the span; else 0."""
+        """The span's period when ``seasonal`` and the span holds ``PERIODS_NEEDED`` of them;
+        else 0."""
         if not self.seasonal:
             return 0
         from metrics.window import sliding_window
 
         finite = column[np.isfinite(column)]
         period = sliding_window(finite) if len(finite) > 2 * self.window else 0
-        context = SEASONS * period + self.window - 1
-        return period if CONTEXT_SHARE * context <= len(column) else 0
+        return period if len(column) >= PERIODS_NEEDED * period else 0
 
     def _residual_quantile(self, column: FloatArray, k: int, period: int) -> float | None:
         flat, starts = _segments([column])
