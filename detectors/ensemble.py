@@ -215,10 +215,14 @@ class Ensemble(Detector):
         self.part_scale_ = np.ones(2)
 
     def _score(self, x: FloatArray) -> FloatArray:
+        return self._with_point(self._mean(x), x)
+
+    def _mean(self, x: FloatArray) -> FloatArray:
+        """The window members' standardised mean, shape (n_points,)."""
         parts = [
             det.score(x[skip:]) for det, skip in zip(self.members_, self._skips(), strict=True)
         ]
-        return self._with_point(_combine(self, parts, len(x)), x)
+        return _combine(self, parts, len(x))
 
     def _point_input(self, x: FloatArray) -> FloatArray:
         """The part of ``x`` the point member scores (it skips what the ensemble cannot)."""
@@ -246,10 +250,7 @@ class Ensemble(Detector):
         window members' standardised mean and the point member's standardised score (NaN
         without a point member). Raises like ``score``."""
         x = self._check_input(values)
-        parts = [
-            det.score(x[skip:]) for det, skip in zip(self.members_, self._skips(), strict=True)
-        ]
-        mean = _combine(self, parts, len(x))
+        mean = self._mean(x)
         point = self._point_part(len(x), x) if self.point_ is not None else np.full(len(x), np.nan)
         return np.column_stack([mean, point])
 
