@@ -39,11 +39,17 @@ MIN_CALIBRATION_SCORES = 50
 
 @dataclass(frozen=True)
 class Calibrated:
-    """A fitted detector, its alert line, and how the line was fitted (for the series API)."""
+    """A fitted detector, its alert line, and how the line was fitted (for the series API).
+
+    ``line_scores`` are what the line was fitted from: ndarray of shape (n,), or (n, 2) for an
+    ensemble with a point member (its two parts before :meth:`Ensemble.balance_parts` joined
+    them), so a study can re-join them (``benchmarks/point_gate.py``). Not saved with a model.
+    """
 
     detector: Detector
     calibrator: Calibrator
     calibration: str
+    line_scores: FloatArray | None = None
 
 
 def is_constant(x: FloatArray) -> bool:
@@ -96,7 +102,8 @@ def fit_calibrated_many(
             how = "constant training span: any departure from its value alerts"
         elif found is None:
             how = "in-sample (the training span is too short for folds)"
-        out.append(Calibrated(det, Calibrator(quantile=q).fit(sc), how))
+        line_scores = found if found is not None and i not in flat else sc
+        out.append(Calibrated(det, Calibrator(quantile=q).fit(sc), how, line_scores))
     return out
 
 

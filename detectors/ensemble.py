@@ -64,7 +64,7 @@ def _number(text: str) -> Any:
 class Ensemble(Detector):
     """Mean of member scores, each rescaled so its training median is 0 and its training
     ``quantile`` is 1 (no labels involved), or the ``point`` member's score so rescaled where
-    that is higher and above 1. Higher = more anomalous.
+    that is higher and above ``point_gate``. Higher = more anomalous.
 
     Different detectors catch different anomalies (Sub-PCA: level and trend changes; LOF on
     short windows: local shape changes; the autoencoder: windows it cannot reconstruct), and
@@ -73,9 +73,12 @@ class Ensemble(Detector):
     of them (see README, "Choosing the default detector"). A one-point spike moves a
     window's score little and the mean of several less, so the ``point`` member (a one-step
     forecast residual by default, :class:`~detectors.residual.ForecastResidual`) takes over
-    where it scores above both the mean and its own line (see ``part_scale_``): below that
-    line its noise would only reorder normal points. A point scores NaN while any member has no
-    full context yet, so the context is the largest member context.
+    where it scores above both the mean and ``point_gate`` times its own line (see
+    ``part_scale_``): below its line its noise would only reorder normal points. Each normal
+    point the point member lifts above the line ranks above sub-line points, so a higher gate
+    trades caught point anomalies for ranking (VUS-PR): see ``benchmarks/point_gate.py``. A
+    point scores NaN while any member has no full context yet, so the context is the largest
+    member context.
 
     Attributes
     ----------
@@ -111,14 +114,27 @@ class Ensemble(Detector):
             "one name:window[:key=value...] member combined with the members' mean by maximum "
             "(point anomalies); '' for none",
         ),
+        Param(
+            "point_gate",
+            float,
+            1.0,
+            "the point member takes over above this multiple of its own alert-quantile line",
+            minimum=1.0,
+        ),
     )
 
     def __init__(
-        self, *, members: str = DEFAULT_MEMBERS, quantile: float = 0.99, point: str = DEFAULT_POINT
+        self,
+        *,
+        members: str = DEFAULT_MEMBERS,
+        quantile: float = 0.99,
+        point: str = DEFAULT_POINT,
+        point_gate: float = 1.0,
     ) -> None:
         self.members = members
         self.quantile = quantile
         self.point = point
+        self.point_gate = point_gate
 
     def _check_param_relations(self) -> None:
         parse_members(self.members)
@@ -243,7 +259,7 @@ class Ensemble(Detector):
         """``_join`` of ``mean`` and the point member's score."""
         if self.point_ is None:
             return mean
-        return _join(mean, self._point_part(len(mean), x, raw), self.part_scale_)
+        return self.join_parts(np.column_stack([mean, self._point_part(len(mean), x, raw)]))
 
     def score_parts(self, values: npt.ArrayLike) -> FloatArray:
         """The two parts of the score before balancing, ndarray of shape (n_points, 2): the
@@ -266,7 +282,13 @@ class Ensemble(Detector):
             top = float(np.quantile(col, q)) if col.size else 0.0
             scale[j] = top if top > 0 else 1.0
         self.part_scale_ = scale
-        return _join(parts[:, 0], parts[:, 1], scale)
+        return self.join_parts(parts)
+
+    def join_parts(self, parts: FloatArray) -> FloatArray:
+        """The score of points from their two parts (shape (n_points, 2), from
+        :meth:`score_parts`), balanced by ``part_scale_`` and joined at ``point_gate``: shape
+        (n_points,)."""
+        return _join(parts[:, 0], parts[:, 1], self.part_scale_, self.point_gate)
 
     def _skips(self) -> list[int]:
         """Leading points each member can skip: the ensemble scores NaN until its largest member
@@ -380,13 +402,14 @@ def _score_by_member(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[Float
     ]
 
 
-def _join(mean: FloatArray, point: FloatArray, part_scale: FloatArray) -> FloatArray:
-    """``mean / part_scale[0]``, or ``point / part_scale[1]`` where that is higher and above 1
-    (the point part's own 99% line: below it the point member's noise would reorder normal
-    points); NaN where either is NaN (a score needs every member's context)."""
+def _join(mean: FloatArray, point: FloatArray, part_scale: FloatArray, gate: float) -> FloatArray:
+    """``mean / part_scale[0]``, or ``point / part_scale[1]`` where that is higher and above
+    ``gate`` (1: the point part's own alert-quantile line; below it the point member's noise
+    would reorder normal points); NaN where either is NaN (a score needs every member's
+    context)."""
     a, b = mean / part_scale[0], point / part_scale[1]
     with np.errstate(invalid="ignore"):
-        out: FloatArray = np.where(b > np.fmax(a, 1.0), b, a)
+        out: FloatArray = np.where(b > np.fmax(a, gate), b, a)
     out[np.isnan(a) | np.isnan(b)] = np.nan
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,6 +26,26 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = raw
     return out
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` (no traceback) and exit with status 2 (a usage error)."""
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def checked_runs(names: list[str], params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(detector, its parameters) per name, each validated before any work starts; an unknown
+    detector or a parameter it refuses ends the command with the detector's message."""
+    from detectors import registry
+
+    runs = [(n, params_for(n, params)) for n in names]
+    for name, own in runs:
+        try:
+            registry.create(name, own).validate_params()
+        except ValueError as exc:
+            fail(str(exc))
+    return runs
 
 
 def params_for(detector: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -57,11 +77,16 @@ def evaluate(
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
     from detectors import DEFAULT_DETECTOR
+    from detectors._chronos import ModelUnavailableError
     from service.evaluation import load_reference, run_suite
     from service.report import print_table
     from service.suite import load_suite
 
-    series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
+    runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
+    try:
+        series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the suite {suite}: {exc}")
     series = [
         s
         for s in series
@@ -69,18 +94,19 @@ def evaluate(
         and (not anomalous_only or s.labels[s.train_end :].any())
     ]
     if not series:
-        raise typer.BadParameter("no series left to evaluate after the filters.")
-    names = detector or [DEFAULT_DETECTOR]
-    params = _parse_params(param or [])
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("evaluating", total=len(series) * len(names))
-        doc = run_suite(
-            series,
-            [(n, params_for(n, params)) for n in names],
-            quantile=quantile,
-            progress=lambda what: bar.update(task, advance=1, description=what),
-            jobs=jobs,
-        )
+        fail("no series left to evaluate after the filters.")
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("evaluating", total=len(series) * len(runs))
+            doc = run_suite(
+                series,
+                runs,
+                quantile=quantile,
+                progress=lambda what: bar.update(task, advance=1, description=what),
+                jobs=jobs,
+            )
+    except (ImportError, ModelUnavailableError) as exc:  # an extra or model weights missing
+        fail(str(exc))
     output.write_text(json.dumps(doc, indent=1))
     print_table(console, doc, series, load_reference(suite))
     console.print(f"results written to {output}")

@@ -100,6 +100,19 @@ def test_alert_quality_replay_gives_the_service_figures(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_point_gate_on_two_series(capsys: pytest.CaptureFixture[str]) -> None:
+    if not (SUITE / "manifest.json").exists():
+        pytest.skip(f"needs the development benchmark at {SUITE}")
+    bench = load_benchmark("point_gate")
+    assert bench.main(["--jobs", "1", "--match", "Twitter_volume_A"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 series (0 could not be fitted)" in printed
+    rows = [line.split() for line in printed.splitlines() if line.startswith(("no point", "gate"))]
+    assert len(rows) == 1 + len(bench.GATES)
+    assert "alerts first" in printed and "ranking first" in printed
+
+
+@pytest.mark.timeout(120)
 def test_alert_line_on_one_series(capsys: pytest.CaptureFixture[str]) -> None:
     if not (SUITE / "manifest.json").exists():
         pytest.skip(f"needs the development benchmark at {SUITE}")

@@ -45,6 +45,7 @@ def test_short_span_falls_back_to_in_sample(series: np.ndarray) -> None:
     assert fitted.calibration.startswith("in-sample")
     expected = Calibrator().fit(det.score(series[:60]))
     assert fitted.calibrator.to_dict() == expected.to_dict()
+    np.testing.assert_array_equal(fitted.line_scores, det.score(series[:60]))
 
 
 def test_many_equals_one_by_one(series: np.ndarray) -> None:
@@ -143,6 +144,7 @@ def test_ensemble_parts_are_balanced_on_fold_scores() -> None:
         probe = registry.create("ensemble", spec).fit(masked)
         parts.append(probe.score_parts(x[max(lo - det.context_length, 0) : hi])[-(hi - lo) :])
     both = np.concatenate(parts)
+    np.testing.assert_array_equal(fitted.line_scores, both)  # kept for studies, before joining
     expected = [np.quantile(p[np.isfinite(p)], 0.995) for p in both.T]  # the line's quantile
     np.testing.assert_allclose(det.part_scale_, expected, rtol=1e-12)
     assert det.part_scale_[0] > 1.5 * det.part_scale_[1]

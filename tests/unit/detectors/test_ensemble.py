@@ -76,6 +76,29 @@ def test_point_member_is_saved_and_loaded(tmp_path: Path, series: np.ndarray) ->
     np.testing.assert_array_equal(back.score(series), det.score(series))
 
 
+def test_point_gate_sets_where_the_point_member_takes_over(series: np.ndarray) -> None:
+    det = registry.create("ensemble", {"members": "mad:8,subpca:8"}).fit(series[:250])
+    parts = det.score_parts(series)
+    det.part_scale_ = np.array([1.0, 0.5])  # the point part doubled: it takes over often
+    joined = {}
+    for gate in (1.0, 2.0, 1e9):
+        det.point_gate = gate
+        joined[gate] = det.join_parts(parts)
+    mean = parts[:, 0]
+    np.testing.assert_array_equal(joined[1e9], mean)  # never takes over
+    took = {g: int(np.nansum(joined[g] != mean)) for g in joined}
+    assert took[1.0] > took[2.0] > 0
+    b = parts[:, 1] / 0.5
+    over = b > np.fmax(mean, 2.0)
+    np.testing.assert_array_equal(joined[2.0][over], b[over])
+
+
+def test_point_gate_below_the_line_is_refused() -> None:
+    det = registry.create("ensemble", {"point_gate": 0.5})
+    with pytest.raises(ValueError, match=r"^`point_gate` must be a float >= 1.0. Got 0.5"):
+        det.fit(np.arange(500.0))
+
+
 def test_bad_point_spec_message() -> None:
     det = registry.create("ensemble", {"point": "residual:33,mad:8"})
     with pytest.raises(ValueError, match="^`point` must be one name:window"):

@@ -48,9 +48,31 @@ def test_evaluate_writes_results_and_table(tmp_path: Path) -> None:
 
 def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
     _write_suite(tmp_path)
-    result = CliRunner().invoke(app, ["evaluate", "--suite", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "--train-fraction" in str(result.exception)
+    result = CliRunner().invoke(app, ["evaluate", "--suite", str(tmp_path), "--detector", "mad"])
+    assert result.exit_code == 2
+    assert "--train-fraction" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--detector", "nope"], "Unknown detector 'nope'. Known detectors: "),
+        (["--detector", "mad", "--param", "window=2"], "`window` must be an int >= 3. Got 2"),
+        (["--detector", "mad", "--param", "nosuch=3"], "Unknown parameter(s) nosuch for detector"),
+        (["--detector", "mad", "--suite", "/no/such/folder"], "cannot read the suite"),
+        (["--detector", "mad", "--match", "no-such-series"], "no series left to evaluate"),
+    ],
+)
+def test_mistakes_get_one_message_and_status_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    _write_suite(tmp_path)
+    out = tmp_path / "results.json"
+    base = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--output", str(out)]
+    result = CliRunner().invoke(app, base + args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and message in " ".join(result.output.split())
+    assert "Traceback" not in result.output and not out.exists()
 
 
 def test_params_parsing() -> None:
