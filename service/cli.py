@@ -86,7 +86,7 @@ def evaluate(
     try:
         series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
     except (OSError, ValueError) as exc:
-        fail(f"cannot read the suite {suite}: {exc}")
+        fail(str(exc))
     series = [
         s
         for s in series

@@ -37,8 +37,14 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def load_suite(
     folder: str | Path, *, train_fraction: float | None = None, univariate_only: bool = False
 ) -> list[LabelledSeries]:
-    """Load every series of a suite, in manifest order (or file-name order)."""
+    """Load every series of a suite, in manifest order (or file-name order).
+
+    Raises ValueError when ``folder`` is not a folder, has no manifest and no ``train_fraction``
+    is given, or holds no CSV file; OSError or ValueError from a file that cannot be read.
+    """
     root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder (a benchmark with manifest.json, or CSV files).")
     manifest = root / "manifest.json"
     if manifest.exists():
         entries = json.loads(manifest.read_text())["series"]

@@ -59,7 +59,7 @@ def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
         (["--detector", "nope"], "Unknown detector 'nope'. Known detectors: "),
         (["--detector", "mad", "--param", "window=2"], "`window` must be an int >= 3. Got 2"),
         (["--detector", "mad", "--param", "nosuch=3"], "Unknown parameter(s) nosuch for detector"),
-        (["--detector", "mad", "--suite", "/no/such/folder"], "cannot read the suite"),
+        (["--detector", "mad", "--suite", "/no/such/folder"], "/no/such/folder is not a folder"),
         (["--detector", "mad", "--match", "no-such-series"], "no series left to evaluate"),
     ],
 )
@@ -73,6 +73,19 @@ def test_mistakes_get_one_message_and_status_2(
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: ") and message in " ".join(result.output.split())
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_missing_model_weights_get_one_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # an empty cache: no network round trip
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    _write_suite(tmp_path)
+    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "themis"]
+    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "r.json")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith("error: Could not load the Chronos model")
+    assert "Traceback" not in result.output
 
 
 def test_params_parsing() -> None:
