@@ -270,20 +270,26 @@ class Detector(abc.ABC):
 
     def save(self, path: str | Path) -> None:
         """Write ``state.safetensors`` + ``detector.json`` into directory ``path``."""
-        from safetensors.numpy import save_file
-
-        self._check_fitted()
+        meta, state = self.to_bytes()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
+        (folder / STATE_FILE).write_bytes(state)
+        (folder / META_FILE).write_text(meta)
+
+    def to_bytes(self) -> tuple[str, bytes]:
+        """``(detector.json text, state.safetensors bytes)`` of this fitted detector, in
+        memory (``registry.from_bytes`` reads them back). Raises NotFittedError before fit."""
+        from safetensors.numpy import save
+
+        self._check_fitted()
         arrays = {k: np.ascontiguousarray(v) for k, v in self.state_arrays().items()}
-        save_file(arrays, str(folder / STATE_FILE))
         doc = {
             "format_version": FORMAT_VERSION,
             "detector": self.name,
             "params": self.get_params(),
             "state": _jsonable(self.state_meta()),
         }
-        (folder / META_FILE).write_text(json.dumps(doc, indent=1, sort_keys=True))
+        return json.dumps(doc, indent=1, sort_keys=True), save(arrays)
 
 
 def _is_array(value: object) -> bool:

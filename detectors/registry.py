@@ -66,16 +66,23 @@ def schema(name: str) -> dict[str, Any]:
 
 def load(path: str | Path) -> Detector:
     """Load a detector saved with ``Detector.save`` (safetensors + JSON; never pickle)."""
-    from safetensors.numpy import load_file
-
     folder = Path(path)
-    doc = json.loads((folder / META_FILE).read_text())
+    meta = (folder / META_FILE).read_text()
+    return from_bytes(meta, (folder / STATE_FILE).read_bytes(), source=str(folder / META_FILE))
+
+
+def from_bytes(meta: str, state: bytes, *, source: str = "the model") -> Detector:
+    """The detector ``Detector.to_bytes`` gave ``(meta, state)`` for. Raises ValueError when
+    ``meta`` has another format version (``source`` names it in the message)."""
+    from safetensors.numpy import load
+
+    doc = json.loads(meta)
     if doc.get("format_version") != FORMAT_VERSION:
         raise ValueError(
-            f"{folder / META_FILE} has format_version {doc.get('format_version')!r}; "
+            f"{source} has format_version {doc.get('format_version')!r}; "
             f"this anomalyd reads version {FORMAT_VERSION}."
         )
     det = create(doc["detector"], doc["params"])
-    arrays: dict[str, np.ndarray] = dict(load_file(str(folder / STATE_FILE)))
+    arrays: dict[str, np.ndarray] = dict(load(state))
     det.load_state(arrays, doc["state"])
     return det

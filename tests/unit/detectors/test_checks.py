@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from detectors import StreamScorer, load, registry
-from detectors.base import Detector, NotFittedError, init_param_names
+from detectors.base import META_FILE, STATE_FILE, Detector, NotFittedError, init_param_names
+from detectors.registry import from_bytes
 from tests.unit.detectors.conftest import FAST_PARAMS, available_names
 
 pytestmark = pytest.mark.parametrize("name", available_names())
@@ -72,6 +75,17 @@ def test_save_load_round_trip(name: str, series: np.ndarray, tmp_path: object) -
     again = load(tmp_path)  # type: ignore[arg-type]
     assert type(again) is type(det) and again.get_params() == det.get_params()
     np.testing.assert_array_equal(again.score(series), det.score(series))
+
+
+def test_bytes_in_memory_equal_the_saved_files(
+    name: str, series: np.ndarray, tmp_path: Path
+) -> None:
+    det = fitted(name, series)
+    det.save(tmp_path)
+    meta, state = det.to_bytes()
+    assert meta == (tmp_path / META_FILE).read_text()
+    assert state == (tmp_path / STATE_FILE).read_bytes()
+    np.testing.assert_array_equal(from_bytes(meta, state).score(series), det.score(series))
 
 
 def test_seeded_determinism(name: str, series: np.ndarray) -> None:
