@@ -178,9 +178,13 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the HTTP service (REST API, remote-write receiver, /metrics)."""
+    from service.migrations import SchemaTooNewError
     from service.server import serve as run_server
 
-    run_server(host, port, data_dir, log_level=log_level)
+    try:
+        run_server(host, port, data_dir, log_level=log_level)
+    except (SchemaTooNewError, ValueError) as exc:  # a newer database, settings refused
+        fail(str(exc))
 
 
 @app.command()

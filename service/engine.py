@@ -152,8 +152,8 @@ class Engine:
         progress = self.store.progress()
         for row in self.store.load_series():
             count, last_ts, scored = progress.get(row.id, (0, None, 0))
-            row.count, row.last_ts, row.scored = count, last_ts, max(row.scored, scored)
-            state = self._recover(row)
+            row.scored = max(row.scored, scored)
+            state = self._recover(row, count, last_ts)
             self._series[state.id] = state
             self.scheduler.mark_dirty(state)
         self.scheduler.start()
@@ -290,9 +290,7 @@ class Engine:
             labels=state.labels,
             source=state.source,
             n_channels=state.n_channels,
-            count=state.count,
             scored=state.scored,
-            last_ts=state.last_ts,
             next_boundary=state.next_boundary,
             model_version=state.model_version if state.model is not None else 0,
             model_start=state.model.start if state.model is not None else None,
@@ -548,7 +546,8 @@ class Engine:
         return [found.get(int(i), (None, None)) for i in accepted.idx]
 
     # ------------------------------------------------------------------ recovery
-    def _recover(self, row: SeriesRow) -> SeriesState:
+    def _recover(self, row: SeriesRow, count: int, last_ts: float | None) -> SeriesState:
+        """The live state of a stored series with ``count`` points up to ``last_ts``."""
         config = SeriesConfig(
             row.detector, row.params, row.train_points, row.refit_every, row.quantile
         )
@@ -560,9 +559,9 @@ class Engine:
             created_at=row.created_at,
             next_boundary=row.next_boundary,
             n_channels=row.n_channels,
-            count=row.count,
+            count=count,
             scored=row.scored,
-            last_ts=row.last_ts,
+            last_ts=last_ts,
             model_version=row.model_version,
             error=row.error,
             persisted=True,
@@ -572,7 +571,7 @@ class Engine:
             self._recover_model(state, channels)
         if state.model is not None:
             state.echo = self._recover_echo(state, channels)
-        pending = self.store.read_range(row.id, row.scored, row.count, channels)
+        pending = self.store.read_range(row.id, row.scored, count, channels)
         state.pending.append(pending.ts, pending.values)
         self.scheduler.force_reserve(len(pending.ts))
         return state

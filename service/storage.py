@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from service.migrations import migrate
+
 DB_FILE = "anomalyd.sqlite3"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,57 +41,6 @@ WAL_CHECKPOINT_PAGES = 262_144
 CHECKPOINT_INTERVAL_S = 0.5
 ROWS_PER_STATEMENT = 256
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS series (
-    id TEXT PRIMARY KEY,
-    detector TEXT NOT NULL,
-    params TEXT NOT NULL,
-    train_points INTEGER NOT NULL,
-    refit_every INTEGER NOT NULL,
-    quantile REAL NOT NULL,
-    labels TEXT NOT NULL,
-    source TEXT NOT NULL,
-    n_channels INTEGER,
-    -- count, last_ts: as of the last series upsert; the blocks are the truth (see progress())
-    -- scored: a lower bound set on reconfiguration; score_blocks give the rest
-    count INTEGER NOT NULL DEFAULT 0,
-    scored INTEGER NOT NULL DEFAULT 0,
-    last_ts REAL,
-    next_boundary INTEGER NOT NULL,
-    model_version INTEGER NOT NULL DEFAULT 0,
-    model_start INTEGER,
-    error TEXT,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS blocks (
-    seq INTEGER PRIMARY KEY,
-    series_id TEXT NOT NULL,
-    first_idx INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    first_ts REAL NOT NULL,
-    last_ts REAL NOT NULL,
-    ts BLOB NOT NULL,
-    value BLOB NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_series ON blocks (series_id, first_idx, last_ts);
-CREATE TABLE IF NOT EXISTS score_blocks (
-    seq INTEGER PRIMARY KEY,
-    series_id TEXT NOT NULL,
-    first_idx INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    raw BLOB NOT NULL,
-    score BLOB NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS score_blocks_by_series ON score_blocks (series_id, first_idx);
-CREATE TABLE IF NOT EXISTS models (
-    series_id TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    start_idx INTEGER NOT NULL,
-    meta TEXT NOT NULL,
-    state BLOB NOT NULL,
-    calibration TEXT NOT NULL
-);
-"""
 
 SERIES_COLUMNS = (
     "id",
@@ -101,9 +52,7 @@ SERIES_COLUMNS = (
     "labels",
     "source",
     "n_channels",
-    "count",
     "scored",
-    "last_ts",
     "next_boundary",
     "model_version",
     "model_start",
@@ -125,9 +74,7 @@ class SeriesRow:
     labels: dict[str, str]
     source: str
     n_channels: int | None
-    count: int
     scored: int
-    last_ts: float | None
     next_boundary: int
     model_version: int
     model_start: int | None
@@ -243,7 +190,7 @@ class Store:
         self._synchronous = synchronous
         self._writer = self._connect()
         self._writer.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
-        self._writer.executescript(SCHEMA)
+        migrate(self._writer)
         self._write_lock = threading.Lock()
         self._group_lock = threading.Lock()
         self._group: list[_GroupWrite] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import _parse_params, app, params_for
+from service.migrations import LATEST
+from service.storage import DB_FILE
 
 
 def _write_suite(folder: Path) -> None:
@@ -86,6 +89,14 @@ def test_missing_model_weights_get_one_message(
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith("error: Could not load the Chronos model")
     assert "Traceback" not in result.output
+
+
+def test_serve_refuses_a_newer_database_in_one_line(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_FILE) as conn:
+        conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: The database has schema version {LATEST + 1}")
 
 
 def test_params_parsing() -> None:
