@@ -4,8 +4,9 @@ Each series is scored by ``service.replay`` (the service's own model schedule: t
 training spans, refits, masked incidents, alert line and echo rule), so a backfilled series
 gets the scores the service would have stored for the same points. Sources are CSV files
 (``timestamp`` and one or more value columns; a ``label`` column is ignored), one series per
-file, or folders of them. The output is a CSV table written under a temporary name and renamed
-when complete, so a partial file is never taken for a whole one.
+file, or folders of them. The output is a CSV table or OpenMetrics text (``--format``, or from
+the file name: ``.csv``, ``.om``), written under a temporary name and renamed when complete,
+so a partial file is never taken for a whole one.
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 
 from service.durations import setting_points, step_seconds
 from service.errors import ApiError
+from service.openmetrics import OpenMetricsWriter
 from service.parsing import parse_timestamps
 from service.replay import replay
 from service.series import SeriesConfig, validate_config
@@ -31,6 +35,7 @@ from service.series import SeriesConfig, validate_config
 FloatArray = npt.NDArray[np.float64]
 COLUMNS = ("series", "timestamp", "value", "raw_score", "anomaly_score", "anomalous")
 IGNORED = ("timestamp", "label")
+FORMATS = {".csv": "csv", ".om": "openmetrics", ".openmetrics": "openmetrics"}
 
 
 class BackfillError(ValueError):
@@ -100,6 +105,21 @@ def _check_names(files: list[Path]) -> None:
 def _check_output(output: Path) -> None:
     if output.is_dir() or not output.parent.is_dir():
         raise BackfillError(f"--output {output}: needs a file name in an existing folder.")
+
+
+def output_format(output: Path, fmt: str | None) -> str:
+    """``fmt`` (``csv`` or ``openmetrics``), or the format ``output``'s suffix names.
+    Raises BackfillError for another format or a suffix that names none."""
+    if fmt is None:
+        fmt = FORMATS.get(output.suffix.lower())
+        if fmt is None:
+            raise BackfillError(
+                f"--output {output}: cannot tell the format from the file name (.csv, .om); "
+                "pass --format csv or --format openmetrics."
+            )
+    if fmt not in set(FORMATS.values()):
+        raise BackfillError(f"--format must be csv or openmetrics. Got {fmt!r} instead.")
+    return fmt
 
 
 def read_csv(path: Path, assume_utc: bool = False) -> Source:
@@ -216,21 +236,32 @@ def run(
     jobs: int = 1,
     assume_utc: bool = False,
     progress: Callable[[str], None] | None = None,
+    fmt: str | None = None,
 ) -> Summary:
-    """Score every file into ``output`` (CSV). Raises BackfillError, and leaves no output,
-    when a source is bad."""
+    """Score every file into ``output`` (CSV or OpenMetrics: :func:`output_format`). Raises
+    BackfillError, and leaves no output, when a source is bad."""
     files = sources(paths, output)
     _check_output(output)
+    sink = _SINKS[output_format(output, fmt)]
+    job = _Job(base, schedule, assume_utc)
+    with _partial(output) as fh:
+        return _write(sink(fh, schedule.detector or base.detector), files, job, jobs, progress)
+
+
+@contextmanager
+def _partial(output: Path) -> Iterator[IO[str]]:
+    """A text file beside ``output``, renamed to it when the block completes and removed when
+    it raises (Ctrl-C included)."""
     fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
     os.close(fd)
     tmp = Path(name)
     try:
-        summary = _write(tmp, files, _Job(base, schedule, assume_utc), jobs, progress)
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            yield fh
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return summary
 
 
 @dataclass(frozen=True)
@@ -244,24 +275,61 @@ class _Job:
 
 
 def _write(
-    tmp: Path,
+    sink: _Sink,
     files: list[Path],
     job: _Job,
     jobs: int,
     progress: Callable[[str], None] | None,
 ) -> Summary:
     summary = Summary()
-    with tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for path, rows in zip(files, _scored(files, job, jobs), strict=True):
-            writer.writerows(rows)
-            summary.points += len(rows)
-            if all(r[4] == "" for r in rows):
-                summary.unscored.append(str(path))
-            if progress is not None:
-                progress(path.name)
+    for path, rows in zip(files, _scored(files, job, jobs), strict=True):
+        sink.add(rows)
+        summary.points += len(rows)
+        if all(r[4] == "" for r in rows):
+            summary.unscored.append(str(path))
+        if progress is not None:
+            progress(path.name)
+    sink.finish()
     return summary
+
+
+class _Sink:
+    """Where scored rows (``COLUMNS``, one series at a time) go."""
+
+    def add(self, rows: list[list[object]]) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the last series."""
+
+
+class _CsvSink(_Sink):
+    def __init__(self, fh: IO[str], detector: str) -> None:
+        self._writer = csv.writer(fh, lineterminator="\n")
+        self._writer.writerow(COLUMNS)
+
+    def add(self, rows: list[list[object]]) -> None:
+        self._writer.writerows(rows)
+
+
+class _OpenMetricsSink(_Sink):
+    def __init__(self, fh: IO[str], detector: str) -> None:
+        self._writer = OpenMetricsWriter(fh, detector)
+
+    def add(self, rows: list[list[object]]) -> None:
+        if rows:
+            cols = [np.array([np.nan if r[k] == "" else r[k] for r in rows], dtype=np.float64)
+                    for k in (1, 3, 4)]  # fmt: skip
+            self._writer.add(str(rows[0][0]), *cols)
+
+    def finish(self) -> None:
+        self._writer.finish()
+
+
+_SINKS: dict[str, Callable[[IO[str], str], _Sink]] = {
+    "csv": _CsvSink,
+    "openmetrics": _OpenMetricsSink,
+}
 
 
 def _scored(files: list[Path], job: _Job, jobs: int) -> Iterator[list[list[object]]]:

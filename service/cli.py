@@ -115,7 +115,7 @@ def evaluate(
 @app.command()
 def backfill(
     source: Annotated[list[Path], typer.Argument(help="CSV files or folders of them")],
-    output: Annotated[Path, typer.Option(help="where to write the scores (CSV)")],
+    output: Annotated[Path, typer.Option(help="where to write the scores (.csv or .om)")],
     detector: Annotated[str | None, typer.Option(help="detector (default: the service's)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="detector parameter k=v")] = None,
     fit_window: Annotated[
@@ -128,6 +128,10 @@ def backfill(
     assume_utc: Annotated[
         bool, typer.Option(help="read times without a UTC offset as UTC")
     ] = False,
+    output_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or openmetrics (default: from --output's suffix)"),
+    ] = None,
 ) -> None:
     """Score history as the live service would have scored it (same models, refits and alert
     line), one series per CSV file (`timestamp`, value columns, optional `label`)."""
@@ -145,7 +149,14 @@ def backfill(
                 bar.update(task, advance=1, description=name)
 
             summary = run(
-                source, output, base, schedule, jobs=jobs, assume_utc=assume_utc, progress=done
+                source,
+                output,
+                base,
+                schedule,
+                jobs=jobs,
+                assume_utc=assume_utc,
+                progress=done,
+                fmt=output_format,
             )
     except BackfillError as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -24,7 +24,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from service.cli import app as cli_app
 from tests.integration._server import ROOT, Server, free_port
 
 RULES = ROOT / "deploy" / "prometheus" / "anomalyd-rules.yml"
@@ -63,6 +65,30 @@ def test_promtool_checks_shipped_files() -> None:
     assert "SUCCESS" in run([promtool, "check", "config", str(EXAMPLE_CONFIG)])
     amtool = binary("amtool")
     assert "SUCCESS" in run([amtool, "check-config", str(AM_EXAMPLE)])
+
+
+def test_backfilled_openmetrics_load_into_tsdb_blocks(tmp_path: Path) -> None:
+    """``anomalyd backfill --output X.om`` gives a file promtool turns into TSDB blocks, every
+    scored point one sample (two families) of one series per family and input file."""
+    promtool = binary("promtool")
+    rng = np.random.default_rng(3)
+    for name in ("web", "db"):
+        values = np.sin(np.arange(600) / 20) + 0.1 * rng.normal(size=600)
+        rows = "".join(f"{1.7e9 + 300 * i:.0f},{v}\n" for i, v in enumerate(values))
+        (tmp_path / f"{name}.csv").write_text("timestamp,value\n" + rows)
+    out = tmp_path / "scores.om"
+    args = ["backfill", str(tmp_path / "web.csv"), str(tmp_path / "db.csv"), "--output", str(out),
+            "--detector", "mad", "--param", "window=16", "--fit-window", "200"]  # fmt: skip
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    scored = sum(line.startswith("anomaly_score{") for line in out.read_text().splitlines())
+    table = run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(out), str(tmp_path / "db")]
+    )
+    blocks = [line.split() for line in table.splitlines() if re.match(r"^[0-9A-Z]{26} ", line)]
+    samples = sum(int(b[4]) for b in blocks)  # NUM SAMPLES, NUM SERIES per block
+    assert samples == 2 * scored > 0
+    assert max(int(b[6]) for b in blocks) == 4  # 2 families x 2 series
 
 
 class Process:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from service.backfill import BackfillError, Schedule, run
@@ -122,6 +124,50 @@ def test_bad_options_stop_with_a_message(series_values: np.ndarray, tmp_path: Pa
             run([src], tmp_path / "o.csv", base, schedule)
     with pytest.raises(BackfillError, match="neither a file nor a folder"):
         run([tmp_path / "missing.csv"], tmp_path / "o.csv", base, SCHEDULE)
+
+
+def test_openmetrics_output_holds_the_table_scores(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", 'we"ird\\name'):
+        write_series(folder / f"{name}.csv", series_values)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    run([folder], tmp_path / "t.csv", base, SCHEDULE)
+    run([folder], tmp_path / "t.om", base, SCHEDULE)
+    text = (tmp_path / "t.om").read_text()
+    assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1
+    got = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            assert sample.labels["detector"] == "mad"
+            at = float(sample.timestamp.sec + sample.timestamp.nsec / 1e9)
+            got[(family.name, sample.labels["series"], at)] = sample.value
+    table = read_output(tmp_path / "t.csv")
+    scored = [r for r in table if r["anomaly_score"] != ""]
+    assert len(got) == 2 * len(scored) > 0  # unscored warm-up points have no sample
+    for r in scored:
+        for family, col in (("anomaly_score", "anomaly_score"), ("anomaly_raw_score", "raw_score")):
+            key = (family, r["series"], float(r["timestamp"]))
+            assert float(got[key]) == float(r[col])
+
+
+@pytest.mark.parametrize(
+    ("out", "fmt", "message"),
+    [
+        ("o.parquet", None, "cannot tell the format from the file name"),
+        ("o.csv", "xml", "--format must be csv or openmetrics. Got 'xml' instead."),
+    ],
+)
+def test_unknown_output_formats_are_refused(
+    series_values: np.ndarray, tmp_path: Path, out: str, fmt: str | None, message: str
+) -> None:
+    src = write_series(tmp_path / "s.csv", series_values)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    with pytest.raises(BackfillError, match=re.escape(message)):
+        run([src], tmp_path / out, base, SCHEDULE, fmt=fmt)
+    assert list(tmp_path.iterdir()) == [src]
 
 
 def test_the_command_writes_the_table(series_values: np.ndarray, tmp_path: Path) -> None:
