@@ -13,12 +13,12 @@ re-joined out-of-sample scores, the echo rule applied) and rows ``[train_end:]``
 VUS-PR of the joined score, event recall, false-alarm rate (median over series) and PATE-F1 of
 the alerts. ``no point member`` is the window members' part alone (the named baseline).
 
-Then two selection rules, each run four-fold over sources (choose on two, measure on the
-other two, all six pairs):
+Then two selection rules over the candidates (the baseline included), each chosen on two
+sources and measured on the other two, for all six pairs:
 
-* alerts first: the highest event recall among gates whose median false-alarm rate is <= 1%
-  on the choosing sources;
-* ranking first: the highest event recall among gates whose mean VUS-PR on the choosing
+* alerts first: the highest event recall among candidates whose median false-alarm rate is
+  <= 1% on the choosing sources;
+* ranking first: the highest event recall among candidates whose mean VUS-PR on the choosing
   sources is at least the baseline's.
 
     python benchmarks/point_gate.py [--jobs 2] [--json out.json]
@@ -113,6 +113,7 @@ def _safe(series: LabelledSeries) -> dict[str, Any]:
 
 
 def run(suite: list[LabelledSeries], jobs: int) -> dict[str, dict[str, Any]]:
+    """Every series' figures, in ``jobs`` spawned processes."""
     if jobs <= 1:
         return {s.name: _safe(s) for s in suite}
     ctx = multiprocessing.get_context("spawn")
@@ -140,10 +141,12 @@ def summary(per: dict[str, dict[str, Any]], sources: set[str], cand: str) -> dic
 
 
 def alerts_first(stats: dict[str, dict[str, float]]) -> list[str]:
+    """The candidates whose median false-alarm rate is at most ``MAX_FALSE_ALARM``."""
     return [c for c, s in stats.items() if s["false_alarm_median"] <= MAX_FALSE_ALARM]
 
 
 def ranking_first(stats: dict[str, dict[str, float]]) -> list[str]:
+    """The candidates whose mean VUS-PR is at least the baseline's."""
     return [c for c, s in stats.items() if s["vus_pr"] >= stats[BASELINE]["vus_pr"]]
 
 
@@ -158,6 +161,7 @@ def choose(per: dict[str, dict[str, Any]], sources: set[str], cands: list[str], 
 
 
 def _row(label: str, s: dict[str, float]) -> str:
+    """One table row: VUS-PR, recall, median false alarms, PATE-F1."""
     return (f"{label:<17}{s['vus_pr']:>8.4f}{s['event_recall']:>8.3f}"
             f"{s['false_alarm_median']:>9.2%}{s['pate_f1']:>9.3f}")  # fmt: skip
 

@@ -41,9 +41,11 @@ MIN_CALIBRATION_SCORES = 50
 class Calibrated:
     """A fitted detector, its alert line, and how the line was fitted (for the series API).
 
-    ``line_scores`` are what the line was fitted from: ndarray of shape (n,), or (n, 2) for an
-    ensemble with a point member (its two parts before :meth:`Ensemble.balance_parts` joined
-    them), so a study can re-join them (``benchmarks/point_gate.py``). Not saved with a model.
+    ``line_scores`` are what the line was fitted from: the out-of-sample scores, ndarray of
+    shape (n,), or (n, 2) for an ensemble with a point member (its two parts before
+    :meth:`Ensemble.balance_parts` joined them, so a study can re-join them:
+    ``benchmarks/point_gate.py``); the in-sample scores, shape (n,), when the span is too short
+    for folds or constant. Not saved with a model.
     """
 
     detector: Detector

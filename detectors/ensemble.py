@@ -287,7 +287,14 @@ class Ensemble(Detector):
     def join_parts(self, parts: FloatArray) -> FloatArray:
         """The score of points from their two parts (shape (n_points, 2), from
         :meth:`score_parts`), balanced by ``part_scale_`` and joined at ``point_gate``: shape
-        (n_points,)."""
+        (n_points,); the window members' part alone without a point member. Raises
+        NotFittedError before ``fit``, ValueError for another shape."""
+        self._check_fitted()
+        if parts.ndim != 2 or parts.shape[1] != 2:
+            raise ValueError(f"`parts` must have shape (n_points, 2). Got {parts.shape} instead.")
+        if self.point_ is None:
+            out: FloatArray = parts[:, 0] / self.part_scale_[0]
+            return out
         return _join(parts[:, 0], parts[:, 1], self.part_scale_, self.point_gate)
 
     def _skips(self) -> list[int]:

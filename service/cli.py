@@ -8,10 +8,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(width=200)
+errors = Console(stderr=True, width=200)
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -29,8 +31,8 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``error: message`` (no traceback) and exit with status 2 (a usage error)."""
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    """Print ``error: message`` on stderr (no traceback) and exit with status 2."""
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -105,8 +107,12 @@ def evaluate(
                 progress=lambda what: bar.update(task, advance=1, description=what),
                 jobs=jobs,
             )
-    except (ImportError, ModelUnavailableError) as exc:  # an extra or model weights missing
+    except ModelUnavailableError as exc:  # model weights missing
         fail(str(exc))
+    except ImportError as exc:
+        if exc.name is not None:  # a module of ours that does not import: a bug, not a usage error
+            raise
+        fail(str(exc))  # an optional extra not installed (the message names it)
     output.write_text(json.dumps(doc, indent=1))
     print_table(console, doc, series, load_reference(suite))
     console.print(f"results written to {output}")
@@ -159,8 +165,7 @@ def backfill(
                 fmt=output_format,
             )
     except BackfillError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(str(exc))
     for path in summary.unscored:
         console.print(
             f"[yellow]warning:[/yellow] {path} got no score: it is shorter than its first "
@@ -189,13 +194,22 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the HTTP service (REST API, remote-write receiver, /metrics)."""
-    from service.migrations import SchemaTooNewError
-    from service.server import serve as run_server
+    import sqlite3
+
+    from pydantic import ValidationError
+
+    from service.migrations import SchemaError
+    from service.server import build_app, run_app
 
     try:
-        run_server(host, port, data_dir, log_level=log_level)
-    except (SchemaTooNewError, ValueError) as exc:  # a newer database, settings refused
+        app_ = build_app(data_dir, log_level=log_level)
+    except ValidationError as exc:  # settings from the environment
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    except (SchemaError, sqlite3.DatabaseError) as exc:
+        fail(f"{data_dir}: {exc}")
+    except ValueError as exc:  # the default series configuration
         fail(str(exc))
+    run_app(app_, host, port, log_level)
 
 
 @app.command()

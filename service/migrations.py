@@ -6,13 +6,16 @@ the database at a whole version. Version 0 is a new file or one written before t
 versions (migration 1 creates only what is missing, so both reach version 1). A database of a
 newer anomalyd than this one is refused, not changed.
 
-A migration is appended, never edited: what a version means is fixed once released.
+A migration is appended, never edited: what a version means is fixed once released. There is
+no downgrade: an older anomalyd cannot read a database a newer one has migrated (back the data
+directory up before upgrading).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,11 @@ class Migration:
     sql: str
 
 
-class SchemaTooNewError(RuntimeError):
+class SchemaError(RuntimeError):
+    """The database cannot be opened by this anomalyd; the message says why and what to do."""
+
+
+class SchemaTooNewError(SchemaError):
     """The database was written by a newer anomalyd (a later schema version than this one's)."""
 
 
@@ -121,20 +128,40 @@ def version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def upgrade(path: Path) -> int:
+    """Bring the database file at ``path`` (created if missing) to ``LATEST``; its version.
+
+    Checks before it changes anything: raises SchemaTooNewError for a newer database and
+    SchemaError for an unversioned one whose tables are not the first version's. Raises
+    sqlite3.Error from a migration that fails (rolled back: the database stays at its last
+    whole version).
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        return migrate(conn)
+    finally:
+        conn.close()
+
+
 def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> int:
     """Apply the migrations after the database's version, up to ``target`` (default: the
-    latest); the version now.
+    latest), each in one ``BEGIN IMMEDIATE`` transaction that re-reads the version (a second
+    process migrating the same file applies nothing twice); the version now.
 
-    ``conn`` is in autocommit mode (``isolation_level=None``). Raises SchemaTooNewError for a
-    database past ``LATEST``, and sqlite3.Error from a failed migration (rolled back: the
-    database stays at its last whole version).
+    ``conn`` is in autocommit mode (``isolation_level=None``) with no transaction open
+    (ValueError otherwise). Raises like :func:`upgrade`.
     """
+    if conn.in_transaction:
+        raise ValueError("migrate needs a connection with no transaction open.")
     found = version(conn)
     if found > LATEST:
         raise SchemaTooNewError(
             f"The database has schema version {found}; this anomalyd knows versions up to "
             f"{LATEST}. Run the newer anomalyd that wrote it, or point --data-dir elsewhere."
         )
+    if found == 0:
+        _check_unversioned(conn)
     last = LATEST if target is None else target
     for step in MIGRATIONS:
         if found < step.version <= last:
@@ -143,11 +170,52 @@ def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> int:
 
 
 def _apply(conn: sqlite3.Connection, step: Migration) -> None:
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executescript(
-            f"BEGIN IMMEDIATE;\n{step.sql}\nPRAGMA user_version = {step.version};\nCOMMIT;"
-        )
-    except sqlite3.Error:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        if version(conn) < step.version:
+            for statement in statements(step.sql):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {step.version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
         raise
+
+
+def statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, one per item (semicolons in comments are text)."""
+    out, buf = [], ""
+    for piece in script.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip() != ";":  # the empty piece after the last semicolon
+                out.append(buf.strip())
+            buf = ""
+    buf = buf[:-1]  # the split's last piece had no semicolon after it
+    if buf.strip():
+        raise ValueError(f"Incomplete SQL statement at the end of a migration: {buf.strip()!r}")
+    return out
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Column names of every table of ``conn``'s main database."""
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}  # noqa: S608
+
+
+def _check_unversioned(conn: sqlite3.Connection) -> None:
+    """An unversioned database is new, or holds the first version's tables as they were."""
+    found = _columns(conn)
+    if not found:
+        return
+    first = sqlite3.connect(":memory:")
+    first.executescript(_V1)
+    expected = _columns(first)
+    first.close()
+    if found != expected:
+        raise SchemaError(
+            "The database predates schema versions and its tables are not the first "
+            f"version's (found {sorted(found)}): it was written by an older anomalyd than this "
+            "one can upgrade. Export its series with that version, or point --data-dir "
+            "elsewhere."
+        )

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import (
     CollectorRegistry,
     disable_created_metrics,
@@ -38,12 +39,26 @@ def serve(
     **overrides: Any,
 ) -> None:
     """Serve until interrupted; ``overrides`` are :class:`Settings` fields (CLI flags)."""
+    run_app(build_app(data_dir, log_level=log_level, **overrides), host, port, log_level)
+
+
+def build_app(data_dir: Path, *, log_level: str = "info", **overrides: Any) -> FastAPI:
+    """The app on the settings (environment, then ``overrides``), its store opened.
+
+    Raises pydantic's ValidationError for refused settings, ``SchemaError`` or
+    sqlite3.DatabaseError for a database it cannot open, ValueError for a default series
+    configuration the registry refuses.
+    """
     settings = load_settings(data_dir=data_dir, **overrides)
     disable_created_metrics()  # no `*_created` series next to every counter
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    app = create_app(settings, build_registry())
+    return create_app(settings, build_registry())
+
+
+def run_app(app: FastAPI, host: str, port: int, log_level: str) -> None:
+    """Serve ``app`` with uvicorn until interrupted."""
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from service.migrations import migrate
+from service.migrations import upgrade
 
 DB_FILE = "anomalyd.sqlite3"
 log = logging.getLogger(__name__)
@@ -187,10 +187,10 @@ class Store:
     def __init__(self, data_dir: Path, *, synchronous: str = "FULL", cache_mb: int = 2) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
+        upgrade(self.path)  # before WAL mode: a database it refuses is left as it was
         self._synchronous = synchronous
         self._writer = self._connect()
         self._writer.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
-        migrate(self._writer)
         self._write_lock = threading.Lock()
         self._group_lock = threading.Lock()
         self._group: list[_GroupWrite] = []

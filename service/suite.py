@@ -6,6 +6,7 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,11 +23,22 @@ class LabelledSeries:
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Values (n_rows, n_channels) and 0/1 labels (n_rows,) of one suite file. Raises
+    ValueError naming the file for what it cannot read."""
+    try:
+        return _parse_csv(path)
+    except (IndexError, KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def _parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
+    if not rows:
+        raise ValueError("the file is empty; it needs a header and rows.")
     header, body = rows[0], rows[1:]
     if "label" not in header:
-        raise ValueError(f"{path} has no `label` column; add one with 0/1 per row.")
+        raise ValueError("no `label` column; add one with 0/1 per row.")
     lab = header.index("label")
     cols = [i for i, h in enumerate(header) if i != lab and h != "timestamp"]
     data = np.array([[float(r[i]) if r[i] != "" else np.nan for i in cols] for r in body])
@@ -47,14 +59,10 @@ def load_suite(
         raise ValueError(f"{root} is not a folder (a benchmark with manifest.json, or CSV files).")
     manifest = root / "manifest.json"
     if manifest.exists():
-        entries = json.loads(manifest.read_text())["series"]
-        out = []
-        for e in entries:
-            if univariate_only and e.get("n_channels", 1) != 1:
-                continue
-            values, labels = _read_csv(root / e["file"])
-            out.append(LabelledSeries(e["name"], e["source"], values, labels, int(e["train_end"])))
-        return out
+        try:
+            return _from_manifest(root, json.loads(manifest.read_text()), univariate_only)
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{manifest}: not a suite manifest ({exc!r}).") from exc
     if train_fraction is None or not 0.0 <= train_fraction < 1.0:
         raise ValueError(
             f"{root} has no manifest.json: pass `--train-fraction` in [0, 1) to say how much of "
@@ -69,4 +77,15 @@ def load_suite(
         out.append(
             LabelledSeries(f.stem, root.name, values, labels, int(train_fraction * len(labels)))
         )
+    return out
+
+
+def _from_manifest(root: Path, doc: dict[str, Any], univariate_only: bool) -> list[LabelledSeries]:
+    """The series a manifest lists (``series``: name, source, file, train_end, n_channels)."""
+    out = []
+    for e in doc["series"]:
+        if univariate_only and e.get("n_channels", 1) != 1:
+            continue
+        values, labels = _read_csv(root / e["file"])
+        out.append(LabelledSeries(e["name"], e["source"], values, labels, int(e["train_end"])))
     return out

@@ -63,6 +63,7 @@ def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
         (["--detector", "mad", "--param", "window=2"], "`window` must be an int >= 3. Got 2"),
         (["--detector", "mad", "--param", "nosuch=3"], "Unknown parameter(s) nosuch for detector"),
         (["--detector", "mad", "--suite", "/no/such/folder"], "/no/such/folder is not a folder"),
+        (["--detector", "mad", "--suite", "/no/[bold]/x"], "/no/[bold]/x is not a folder"),
         (["--detector", "mad", "--match", "no-such-series"], "no series left to evaluate"),
     ],
 )
@@ -83,6 +84,7 @@ def test_missing_model_weights_get_one_message(
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # an empty cache: no network round trip
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("ANOMALYD_CHRONOS_MODEL", str(tmp_path / "no-such-model"))
     _write_suite(tmp_path)
     args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "themis"]
     result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "r.json")])
@@ -96,7 +98,38 @@ def test_serve_refuses_a_newer_database_in_one_line(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {LATEST + 1}")
     result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
     assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"error: The database has schema version {LATEST + 1}")
+    expected = f"error: {tmp_path}: The database has schema version {LATEST + 1}"
+    assert " ".join(result.output.split()).startswith(expected)
+
+
+def test_serve_names_a_refused_setting_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANOMALYD_DEFAULT_QUANTILE", "2")
+    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: default_quantile: ")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("c.csv", "", "c.csv: the file is empty"),
+        ("c.csv", "timestamp,value,label\n1,x,0\n", "c.csv: could not convert string to float"),
+        ("c.csv", "timestamp,value\n1,2\n", "c.csv: no `label` column"),
+        ("manifest.json", "{", "manifest.json: not a suite manifest"),
+        ("manifest.json", '{"series": [{"name": "a"}]}', "manifest.json: not a suite manifest"),
+    ],
+)
+def test_unreadable_suite_files_are_named(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "mad"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
 
 
 def test_params_parsing() -> None:

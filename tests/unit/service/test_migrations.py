@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,15 @@ import numpy as np
 import pytest
 
 from service import migrations
-from service.migrations import LATEST, Migration, SchemaTooNewError, migrate, version
+from service.migrations import (
+    LATEST,
+    Migration,
+    SchemaError,
+    SchemaTooNewError,
+    migrate,
+    upgrade,
+    version,
+)
 from service.storage import DB_FILE, PointBlock, Store
 from tests.unit.service.conftest import PARAMS, TRAIN, ClientFactory
 
@@ -20,14 +29,6 @@ N_POINTS = 30
 def _columns(path: Path, table: str) -> list[str]:
     with sqlite3.connect(path) as conn:
         return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]  # noqa: S608
-
-
-def _contents(path: Path) -> tuple[object, ...]:
-    """The version, the schema and every series and block row of a database."""
-    with sqlite3.connect(path) as conn:
-        schema = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
-        rows = [conn.execute(f"SELECT * FROM {t}").fetchall() for t in ("series", "blocks")]  # noqa: S608
-        return version(conn), schema, rows
 
 
 def _old_database(data_dir: Path, at: int) -> Path:
@@ -83,10 +84,38 @@ def test_a_newer_database_is_refused_unchanged(tmp_path: Path) -> None:
     path = _old_database(tmp_path, LATEST)
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA user_version = {LATEST + 1}")
-    before = _contents(path)
+    before = path.read_bytes()
     with pytest.raises(SchemaTooNewError, match=f"schema version {LATEST + 1}; this anomalyd"):
         Store(tmp_path)
-    assert _contents(path) == before
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]  # no WAL files
+
+
+def test_an_unversioned_database_of_another_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILE
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE points (series_id TEXT, idx INTEGER, ts REAL, value REAL)")
+    with pytest.raises(SchemaError, match=re.escape("(found ['points']): it was written by")):
+        Store(tmp_path)
+    with sqlite3.connect(path) as conn:
+        assert version(conn) == 0 and list(_columns(path, "points")) == [
+            "series_id",
+            "idx",
+            "ts",
+            "value",
+        ]
+
+
+def test_a_step_another_process_applied_is_not_applied_again(tmp_path: Path) -> None:
+    path = _old_database(tmp_path, 0)
+    late = sqlite3.connect(path, isolation_level=None)  # read version 0 before the other ran
+    assert version(late) == 0
+    assert upgrade(path) == LATEST
+    migrations._apply(late, migrations.MIGRATIONS[0])  # what the late process does next
+    assert version(late) == LATEST and "count" not in _columns(path, "series")
+    late.execute("BEGIN")
+    with pytest.raises(ValueError, match="no transaction open"):
+        migrate(late)
+    late.close()
 
 
 def test_a_failing_migration_leaves_the_last_whole_version(
