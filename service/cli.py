@@ -115,7 +115,21 @@ def evaluate(
         fail(str(exc))  # an optional extra not installed (the message names it)
     output.write_text(json.dumps(doc, indent=1))
     print_table(console, doc, series, load_reference(suite))
+    for run in doc["runs"]:
+        _warn_failed(run)
     console.print(f"results written to {output}")
+
+
+def _warn_failed(run: dict[str, Any]) -> None:
+    """A warning naming how many series a run could not score, and the first reason."""
+    failed = [v["error"] for v in run["series"].values() if "error" in v]
+    if failed:
+        errors.print(
+            f"[yellow]warning:[/yellow] {run['detector']}: {len(failed)} of "
+            f"{len(run['series'])} series could not be scored (not in the means); first: "
+            f"{escape(failed[0])}",
+            highlight=False,
+        )
 
 
 @app.command()

@@ -132,6 +132,17 @@ def test_unreadable_suite_files_are_named(
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
 
 
+def test_series_a_detector_cannot_score_are_counted(tmp_path: Path) -> None:
+    _write_suite(tmp_path)  # 300-point training prefixes
+    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "mad"]
+    result = CliRunner().invoke(
+        app, [*args, "--param", "window=400", "--output", str(tmp_path / "r.json")]
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "warning: mad: 2 of 2 series could not be scored (not in the means); first: " in text
+
+
 def test_params_parsing() -> None:
     parsed = _parse_params(["window=32", "lof.n_neighbors=10", "normalize=window"])
     assert parsed == {"window": 32, "lof.n_neighbors": 10, "normalize": "window"}
