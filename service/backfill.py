@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,7 @@ def output_format(output: Path, fmt: str | None) -> str:
                 f"--output {output}: cannot tell the format from the file name (.csv, .om); "
                 "pass --format csv or --format openmetrics."
             )
+    fmt = fmt.lower()
     if fmt not in set(FORMATS.values()):
         raise BackfillError(f"--format must be csv or openmetrics. Got {fmt!r} instead.")
     return fmt
@@ -255,6 +257,9 @@ def _partial(output: Path) -> Iterator[IO[str]]:
     fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
     os.close(fd)
     tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # as a plain open() would create it (mkstemp gives 0600)
     try:
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             yield fh
@@ -333,8 +338,15 @@ _SINKS: dict[str, Callable[[IO[str], str], _Sink]] = {
 
 
 def _scored(files: list[Path], job: _Job, jobs: int) -> Iterator[list[list[object]]]:
+    """Each file's rows, in order; ``jobs`` worker processes, stopped at once (``terminate``)
+    when the run stops early (a bad file, Ctrl-C, SIGTERM)."""
     if jobs <= 1:
         yield from map(job, files)
         return
-    with ProcessPoolExecutor(jobs) as pool:
-        yield from pool.map(job, files)
+    with multiprocessing.Pool(jobs, initializer=_default_sigterm) as pool:
+        yield from pool.imap(job, files)
+
+
+def _default_sigterm() -> None:
+    """Workers die on SIGTERM (``terminate``), whatever handler the parent had."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)

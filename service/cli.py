@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -36,12 +37,21 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop the way Ctrl-C does (KeyboardInterrupt: clean-up runs)."""
+    raise KeyboardInterrupt
+
+
 def checked_runs(names: list[str], params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(detector, its parameters) per name, each validated before any work starts; an unknown
     detector or a parameter it refuses ends the command with the detector's message."""
     from detectors import registry
 
     runs = [(n, params_for(n, params)) for n in names]
+    for key in params:
+        prefix = key.partition(".")[0]
+        if "." in key and prefix not in names:
+            fail(f"--param {key}: {prefix!r} is not a detector of this run ({', '.join(names)}).")
     for name, own in runs:
         try:
             registry.create(name, own).validate_params()
@@ -69,7 +79,9 @@ def evaluate(
         list[str] | None, typer.Option(help="detector parameter k=v, or name.k=v for one detector")
     ] = None,
     train_fraction: Annotated[float | None, typer.Option(help="for CSV folders")] = None,
-    quantile: Annotated[float, typer.Option(help="calibration quantile")] = 0.995,
+    quantile: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="calibration quantile (alert line)")
+    ] = 0.995,
     univariate_only: Annotated[bool, typer.Option(help="skip multivariate series")] = False,
     jobs: Annotated[int, typer.Option(min=1, help="worker processes (series in parallel)")] = 1,
     match: Annotated[str | None, typer.Option(help="only series whose name contains this")] = None,
@@ -85,6 +97,8 @@ def evaluate(
     from service.suite import load_suite
 
     runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
+    if output.is_dir() or not output.parent.is_dir():
+        fail(f"--output {output}: needs a file name in an existing folder.")
     try:
         series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
     except (OSError, ValueError) as exc:
@@ -104,7 +118,7 @@ def evaluate(
                 series,
                 runs,
                 quantile=quantile,
-                progress=lambda what: bar.update(task, advance=1, description=what),
+                progress=lambda what: bar.update(task, advance=1, description=escape(what)),
                 jobs=jobs,
             )
     except ModelUnavailableError as exc:  # model weights missing
@@ -161,12 +175,13 @@ def backfill(
     base = load_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
     schedule = Schedule(detector, params, fit_window, fit_every)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # cleaned up as Ctrl-C: no partial file
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("backfill", total=None)
 
             def done(name: str) -> None:
-                bar.update(task, advance=1, description=name)
+                bar.update(task, advance=1, description=escape(name))
 
             summary = run(
                 source,
@@ -178,8 +193,10 @@ def backfill(
                 progress=done,
                 fmt=output_format,
             )
-    except BackfillError as exc:
+    except (BackfillError, OSError) as exc:  # OSError: the output cannot be written
         fail(str(exc))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for path in summary.unscored:
         console.print(
             f"[yellow]warning:[/yellow] {path} got no score: it is shorter than its first "
@@ -203,7 +220,7 @@ def detectors() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8080,
     data_dir: Annotated[Path, typer.Option(help="SQLite store directory")] = Path("data"),
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
@@ -212,6 +229,7 @@ def serve(
 
     from pydantic import ValidationError
 
+    from service.datalock import DataDirLockedError
     from service.migrations import SchemaError
     from service.server import build_app, run_app
 
@@ -219,7 +237,9 @@ def serve(
         app_ = build_app(data_dir, log_level=log_level)
     except ValidationError as exc:  # settings from the environment
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    except (SchemaError, sqlite3.DatabaseError) as exc:
+    except DataDirLockedError as exc:
+        fail(str(exc))
+    except (SchemaError, sqlite3.DatabaseError, OSError) as exc:  # OSError: the folder itself
         fail(f"{data_dir}: {exc}")
     except ValueError as exc:  # the default series configuration
         fail(str(exc))

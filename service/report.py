@@ -55,7 +55,7 @@ def print_table(
     src_names = sorted(set(sources.values()))
     table = Table(title="mean over series (rows \\[train_end:])")
     alert_headers = [header for header, _ in ALERT_COLUMNS.values()]
-    per_src_headers = [f"VUS-PR {s}" for s in src_names]
+    per_src_headers = [f"VUS-PR {escape(s)}" for s in src_names]  # names are the user's
     for col in ("detector", "n", *COLUMNS, *alert_headers, *per_src_headers, "fit s"):
         table.add_column(col, justify="left" if col == "detector" else "right")
     for run in doc["runs"]:

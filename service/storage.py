@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from service.datalock import DataDirLock
 from service.migrations import upgrade
 
 DB_FILE = "anomalyd.sqlite3"
@@ -187,7 +188,12 @@ class Store:
     def __init__(self, data_dir: Path, *, synchronous: str = "FULL", cache_mb: int = 2) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
-        upgrade(self.path)  # before WAL mode: a database it refuses is left as it was
+        self._lock = DataDirLock(data_dir)  # one service per data directory
+        try:
+            upgrade(self.path)  # before WAL mode: a database it refuses is left as it was
+        except BaseException:
+            self._lock.release()
+            raise
         self._synchronous = synchronous
         self._writer = self._connect()
         self._writer.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
@@ -285,6 +291,7 @@ class Store:
             self._readers.clear()
         with self._write_lock:
             self._writer.close()
+        self._lock.release()
 
     # ------------------------------------------------------------------ series rows
     def load_series(self) -> list[SeriesRow]:

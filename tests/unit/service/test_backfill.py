@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
@@ -151,6 +152,20 @@ def test_openmetrics_output_holds_the_table_scores(
         for family, col in (("anomaly_score", "anomaly_score"), ("anomaly_raw_score", "raw_score")):
             key = (family, r["series"], float(r["timestamp"]))
             assert float(got[key]) == float(r[col])
+
+
+def test_output_is_readable_as_a_plain_file_would_be(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    src = write_series(tmp_path / "s.csv", series_values)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    old = os.umask(0o022)
+    try:
+        run([src], tmp_path / "o.txt", base, SCHEDULE, fmt="OpenMetrics")  # any case
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "o.txt").read_text().startswith("# TYPE anomaly_score gauge")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from service.cli import _parse_params, app, params_for
 from service.migrations import LATEST
-from service.storage import DB_FILE
+from service.storage import DB_FILE, Store
 
 
 def _write_suite(folder: Path) -> None:
@@ -65,6 +65,8 @@ def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
         (["--detector", "mad", "--suite", "/no/such/folder"], "/no/such/folder is not a folder"),
         (["--detector", "mad", "--suite", "/no/[bold]/x"], "/no/[bold]/x is not a folder"),
         (["--detector", "mad", "--match", "no-such-series"], "no series left to evaluate"),
+        (["--detector", "mad", "--param", "nope.window=3"], "'nope' is not a detector of this run"),
+        (["--detector", "mad", "--output", "/no/such/r.json"], "needs a file name in an existing"),
     ],
 )
 def test_mistakes_get_one_message_and_status_2(
@@ -100,6 +102,16 @@ def test_serve_refuses_a_newer_database_in_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     expected = f"error: {tmp_path}: The database has schema version {LATEST + 1}"
     assert " ".join(result.output.split()).startswith(expected)
+
+
+def test_serve_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    try:
+        result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
+    finally:
+        store.close()
+    assert result.exit_code == 2, result.output
+    assert f"error: {tmp_path} is in use by another anomalyd" in " ".join(result.output.split())
 
 
 def test_serve_names_a_refused_setting_in_one_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from service import storage
+from service.datalock import DataDirLockedError
 from service.storage import ROWS_PER_STATEMENT, PointBlock, ScoreBlock, Store
 
 
@@ -92,3 +94,13 @@ def test_the_wal_is_checkpointed_in_the_background(
         assert s.read_range("s7", 0, 50, 2).idx.tolist() == list(range(50))
     finally:
         s.close()
+
+
+def test_one_store_per_data_directory(tmp_path: Path) -> None:
+    first = Store(tmp_path)
+    with pytest.raises(
+        DataDirLockedError, match=rf"in use by another anomalyd \(pid {os.getpid()}\)"
+    ):
+        Store(tmp_path)
+    first.close()
+    Store(tmp_path).close()  # released on close (and by the kernel when a process dies)
