@@ -54,10 +54,11 @@ class Source:
 
 @dataclass
 class Summary:
-    """What a run wrote: ``points`` rows, and the series that got no score at all (shorter
-    than their first training span: the service's warm-up)."""
+    """What a run wrote: ``points`` rows, ``scored`` of them with a score, and the series that
+    got no score at all (shorter than their first training span: the service's warm-up)."""
 
     points: int = 0
+    scored: int = 0
     unscored: list[str] = field(default_factory=list)
 
 
@@ -290,6 +291,7 @@ def _write(
     for path, rows in zip(files, _scored(files, job, jobs), strict=True):
         sink.add(rows)
         summary.points += len(rows)
+        summary.scored += sum(r[4] != "" for r in rows)
         if all(r[4] == "" for r in rows):
             summary.unscored.append(str(path))
         if progress is not None:

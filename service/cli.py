@@ -202,7 +202,7 @@ def backfill(
             f"[yellow]warning:[/yellow] {path} got no score: it is shorter than its first "
             "training span (lower --fit-window, or give more history)"
         )
-    console.print(f"{summary.points} points scored into {output}")
+    console.print(f"{summary.points} points ({summary.scored} scored) written to {output}")
 
 
 @app.command()

@@ -23,7 +23,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Directory of the SQLite store.")
     api_token: SecretStr | None = Field(
-        None, description="When set, write endpoints require `Authorization: Bearer <token>`."
+        None,
+        min_length=1,  # an empty token would refuse every write
+        description="When set, write endpoints require `Authorization: Bearer <token>`.",
     )
 
     default_detector: str = Field(DEFAULT_DETECTOR, description="Detector of new series.")

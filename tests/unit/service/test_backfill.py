@@ -192,8 +192,9 @@ def test_the_command_writes_the_table(series_values: np.ndarray, tmp_path: Path)
             "window=8", "--fit-window", "40", "--fit-every", "1d"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert f"180 points scored into {out}" in result.output
     rows = read_output(out)
+    scored = sum(r["anomaly_score"] != "" for r in rows)
+    assert f"180 points ({scored} scored) written to {out}" in " ".join(result.output.split())
     assert list(rows[0]) == ["series", "timestamp", "value", "raw_score", "anomaly_score",
                              "anomalous"]  # fmt: skip
     assert rows[0]["anomaly_score"] == "" and rows[-1]["anomaly_score"] != ""

@@ -114,13 +114,17 @@ def test_serve_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
     assert f"error: {tmp_path} is in use by another anomalyd" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"), [("ANOMALYD_DEFAULT_QUANTILE", "2"), ("ANOMALYD_API_TOKEN", "")]
+)
 def test_serve_names_a_refused_setting_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv("ANOMALYD_DEFAULT_QUANTILE", "2")
+    monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("error: default_quantile: ")
+    field = variable.removeprefix("ANOMALYD_").lower()
+    assert result.output.startswith(f"error: {field}: ")
     assert len(result.output.strip().splitlines()) == 1
 
 
