@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from service.suite import LabelledSeries, load_suite
 
@@ -27,3 +30,19 @@ def labelled_univariate(args: argparse.Namespace) -> list[LabelledSeries] | None
         for s in load_suite(args.suite, univariate_only=True)
         if args.match in s.name and s.labels[s.train_end :].any()
     ]
+
+
+def candidate_column(
+    per: dict[str, dict[str, Any]], sources: set[str], cand: str, key: str
+) -> np.ndarray:
+    """The finite values of metric ``key`` of candidate ``cand`` over the series of
+    ``sources`` (``per``: series -> {"source", "candidates": {cand: {key: value}}})."""
+    vals = np.array(
+        [
+            v["candidates"][cand][key]
+            for v in per.values()
+            if "candidates" in v and v["source"] in sources
+        ],
+        dtype=float,
+    )
+    return vals[np.isfinite(vals)]

@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _suite import add_suite_args, labelled_univariate  # noqa: E402
+from _suite import add_suite_args, candidate_column, labelled_univariate  # noqa: E402
 
 import metrics  # noqa: E402
 from detectors import DEFAULT_DETECTOR, Calibrator, registry  # noqa: E402
@@ -135,20 +135,17 @@ def run(suite: list[LabelledSeries], name: str, jobs: int) -> dict[str, dict[str
 
 
 def summary(per: dict[str, dict[str, Any]], sources: set[str], cand: str) -> dict[str, float]:
-    rows = [
-        v["candidates"][cand] for v in per.values() if "candidates" in v and v["source"] in sources
-    ]
+    """One candidate's false alarms, event recall and PATE-F1 over the series of ``sources``."""
 
     def col(k: str) -> np.ndarray:
-        vals = np.array([r[k] for r in rows], dtype=float)
-        return vals[np.isfinite(vals)]
+        return candidate_column(per, sources, cand, k)
 
     return {
         "false_alarm_mean": float(col("false_alarm_rate").mean()),
         "false_alarm_median": float(np.median(col("false_alarm_rate"))),
         "event_recall": float(col("event_recall").mean()),
         "pate_f1": float(col("pate_f1").mean()),
-        "n": len(rows),
+        "n": sum("candidates" in v and v["source"] in sources for v in per.values()),
     }
 
 

@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _suite import add_suite_args, labelled_univariate  # noqa: E402
+from _suite import add_suite_args, candidate_column, labelled_univariate  # noqa: E402
 
 import metrics  # noqa: E402
 from detectors import Calibrator, registry  # noqa: E402
@@ -124,13 +124,9 @@ def run(suite: list[LabelledSeries], jobs: int) -> dict[str, dict[str, Any]]:
 
 def summary(per: dict[str, dict[str, Any]], sources: set[str], cand: str) -> dict[str, float]:
     """Means over the series of ``sources`` (false-alarm rate: also the median)."""
-    rows = [
-        v["candidates"][cand] for v in per.values() if "candidates" in v and v["source"] in sources
-    ]
 
     def col(k: str) -> np.ndarray:
-        vals = np.array([r[k] for r in rows], dtype=float)
-        return vals[np.isfinite(vals)]
+        return candidate_column(per, sources, cand, k)
 
     return {
         "vus_pr": float(col("vus_pr").mean()),

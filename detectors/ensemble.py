@@ -259,7 +259,8 @@ class Ensemble(Detector):
         """``_join`` of ``mean`` and the point member's score."""
         if self.point_ is None:
             return mean
-        return self.join_parts(np.column_stack([mean, self._point_part(len(mean), x, raw)]))
+        point = self._point_part(len(mean), x, raw)  # hot path: no (n, 2) copy, no checks
+        return _join(mean, point, self.part_scale_, self.point_gate)
 
     def score_parts(self, values: npt.ArrayLike) -> FloatArray:
         """The two parts of the score before balancing, ndarray of shape (n_points, 2): the
