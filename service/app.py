@@ -15,6 +15,8 @@ from service.errors import install_handlers
 from service.limits import BodyLimitMiddleware
 from service.replicas import ReplicaElection
 from service.routers import (
+    chart,
+    dashboard,
     detect,
     detectors,
     health,
@@ -61,7 +63,8 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
     app.state.engine = engine
     app.state.replicas = ReplicaElection(settings.remote_write_failover_s)
     install_handlers(app)
-    for module in (series, points, stats, detect, detectors, remote_write, metrics, health):
+    for module in (series, points, chart, stats, detect, detectors, remote_write, metrics, health):
         app.include_router(module.router)
+    dashboard.mount(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

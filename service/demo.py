@@ -135,9 +135,8 @@ def run_demo(host: str, port: int, data_dir: Path, *, rate: float = 50.0, chunk:
     console = Console()
     server = _start_server(host, port, data_dir)
     base = f"http://{host}:{port}"
-    console.print(
-        f"anomalyd is up: API docs {base}/docs, metrics {base}/metrics, data in {data_dir}"
-    )
+    console.print(f"anomalyd is up: dashboard {base}/dashboard/ (live view: the demo series)")
+    console.print(f"API docs {base}/docs, metrics {base}/metrics, data in {data_dir}")
     console.print(f"replaying NAB ec2_cpu_utilization_825cc2 (MIT) into series {SERIES!r}")
     replay(base, console, rate=rate, chunk=chunk)
     console.print(f"replay done; scores at {base}/v1/series/{SERIES}/scores. Ctrl-C to stop.")

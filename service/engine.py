@@ -28,7 +28,7 @@ from service.series import (
     validate_config,
 )
 from service.settings import Settings
-from service.storage import PointBlock, Row, SeriesRow, Store
+from service.storage import PointBlock, Row, SeriesRow, Store, StoredPoints
 from service.telemetry import Telemetry
 from service.training import first_boundary
 
@@ -187,6 +187,13 @@ class Engine:
         if state is None or not state.persisted or state.deleted:
             raise NotFound(f"Series {series_id!r} does not exist; create it with PUT or a write.")
         return state
+
+    def points_between(
+        self, state: SeriesState, start: float | None, end: float | None, limit: int
+    ) -> StoredPoints:
+        """The series' stored points with ``start <= ts <= end`` (None: open), in time order,
+        with their scores (NaN where none), at most ``limit``."""
+        return self.store.read_time_range(state.id, start, end, limit, state.n_channels or 1)
 
     def step_seconds(self, series_id: str) -> float | None:
         """The series' step: median gap between its latest stored timestamps (None when it

@@ -52,6 +52,17 @@ def parse_time(value: float | str, where: str, *, assume_utc: bool = False) -> f
     return seconds
 
 
+def parse_query_time(value: str | None, where: str) -> float | None:
+    """A query parameter's time: Unix seconds or RFC 3339 (:func:`parse_time`); None if absent."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return parse_time(value, where)
+    return parse_time(number, where)
+
+
 def parse_timestamps(
     raw: Sequence[float | str], name: str = "timestamps", *, assume_utc: bool = False
 ) -> npt.NDArray[np.float64]:

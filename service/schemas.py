@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_validator
 
@@ -173,6 +173,40 @@ class ScoresResponse(BaseModel):
     status: Status
     points: list[ScoredPoint]
     truncated: bool = Field(description="True when `limit` cut the answer short.")
+
+
+class AlertRunModel(BaseModel):
+    """Consecutive points with ``anomaly_score > 1``."""
+
+    start: float = Field(description="First alerting point's timestamp (Unix seconds).")
+    end: float = Field(description="Last alerting point's timestamp (Unix seconds).")
+    points: int = Field(description="Alerting points in the run.")
+    peak: float = Field(description="Highest anomaly_score in the run.")
+    severity: Literal["warning", "critical"] = Field(
+        description="critical when the peak is above 2 (as rare as the alert line squared)."
+    )
+
+
+class AlertsResponse(BaseModel):
+    """``GET /v1/series/{series_id}/alerts``: alert runs in a time range, at full resolution."""
+
+    series: str
+    alerts: list[AlertRunModel]
+
+
+class ChartResponse(BaseModel):
+    """``GET /v1/series/{series_id}/chart``: a time range thinned for drawing (columns)."""
+
+    series: str
+    status: Status
+    total: int = Field(description="Stored points in the range, before thinning.")
+    downsampled: bool = Field(description="True when fewer points are returned than stored.")
+    timestamps: list[float] = Field(description="Unix seconds, increasing.")
+    values: list[list[float | None]] = Field(
+        description="One list per channel, aligned with `timestamps` (null: missing)."
+    )
+    anomaly_score: list[float | None] = Field(description="Null during warm-up / not scored.")
+    alerts: list[AlertRunModel] = Field(description="Alert runs over every point in the range.")
 
 
 # ---------------------------------------------------------------------- detect / detectors

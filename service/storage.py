@@ -107,8 +107,8 @@ class StoredPoints:
     raw: npt.NDArray[np.float64]
     score: npt.NDArray[np.float64]
 
-    def select(self, keep: npt.NDArray[np.bool_] | slice) -> StoredPoints:
-        """The points picked by a mask or a slice."""
+    def select(self, keep: npt.NDArray[np.bool_] | npt.NDArray[np.int64] | slice) -> StoredPoints:
+        """The points picked by a mask, indices or a slice."""
         return StoredPoints(
             self.idx[keep], self.ts[keep], self.values[keep], self.raw[keep], self.score[keep]
         )

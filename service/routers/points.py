@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query
 from service.deps import EngineDep, SeriesId, SettingsDep, TelemetryDep, WriteAccess
 from service.engine import Accepted, Engine, Incoming
 from service.errors import ApiError, Unprocessable
-from service.parsing import parse_points, parse_time
+from service.parsing import parse_points, parse_query_time
 from service.routers.views import anomalous, finite_or_none
 from service.schemas import PointScore, PointsRequest, PointsResponse, ScoredPoint, ScoresResponse
 
@@ -78,16 +78,6 @@ def _points_response(engine: Engine, accepted: Accepted) -> PointsResponse:
     )
 
 
-def _query_time(value: str | None, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return parse_time(value, name)
-    return parse_time(number, name)
-
-
 @router.get("/{series_id}/scores", response_model=ScoresResponse)
 def get_scores(
     series_id: SeriesId,
@@ -101,11 +91,11 @@ def get_scores(
     state = engine.get(series_id)
     if limit > settings.max_scores_per_query:
         raise Unprocessable(f"limit must be at most {settings.max_scores_per_query}.")
-    lo, hi = _query_time(start, "start"), _query_time(end, "end")
+    lo, hi = parse_query_time(start, "start"), parse_query_time(end, "end")
     if lo is not None and hi is not None and hi < lo:
         raise Unprocessable("end must not be before start.")
     channels = state.n_channels or 1
-    pts = engine.store.read_time_range(state.id, lo, hi, limit + 1, channels)
+    pts = engine.points_between(state, lo, hi, limit + 1)
     multivariate = channels > 1
     points = [
         ScoredPoint(

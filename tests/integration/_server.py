@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,8 +12,22 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def system_binary(names: tuple[str, ...], packages: str) -> str:
+    """Path of the first of ``names`` on PATH; skip when none is (fail under ``CI=true``,
+    where the setup installs them), saying which Debian ``packages`` to install."""
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    msg = f"{' / '.join(names)} not found: install the Debian packages {packages} to run this test"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 
 def free_port() -> int:

@@ -11,9 +11,7 @@ each): the service keeps one series per target. Skipped when the binaries are mi
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -27,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app as cli_app
-from tests.integration._server import ROOT, Server, free_port
+from tests.integration._server import ROOT, Server, free_port, system_binary
 
 RULES = ROOT / "deploy" / "prometheus" / "anomalyd-rules.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "anomalyd-rules.test.yml"
@@ -39,17 +37,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 def binary(*names: str) -> str:
     """Path of the first binary found; skip (fail under CI=true) when none is installed."""
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    msg = (
-        f"{' / '.join(names)} not found: install the Debian packages `prometheus` and "
-        "`prometheus-alertmanager` to run this test"
-    )
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
+    return system_binary(names, "`prometheus` and `prometheus-alertmanager`")
 
 
 def run(cmd: list[str]) -> str:

@@ -1,0 +1,273 @@
+// anomalyd dashboard: plain JavaScript over the service's JSON API (/v1), charts by uPlot.
+// The view and its state live in the URL hash (#/series?id=...&start=...&end=...), so a view
+// can be shared.
+"use strict";
+
+const API = new URL("../v1/", location.href);
+const COLORS = { value: "#2563eb", score: "#7c3aed", warning: "rgba(245,158,11,0.25)",
+  critical: "rgba(220,38,38,0.30)", line: "#d97706", criticalLine: "#dc2626" };
+const view = document.getElementById("view");
+const errorBox = document.getElementById("error");
+const live = { timer: null, plots: [] };
+// what is drawn now, for tests and the browser console
+window.anomalyd = { plots: live.plots, alerts: [] };
+const DAY = 86400;
+const HOUR = 3600;
+
+// ------------------------------------------------------------------ plumbing
+function parseHash() {
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  return { name: path || "live", params: new URLSearchParams(query || "") };
+}
+
+function setHash(name, params) {
+  const query = params.toString();
+  history.replaceState(null, "", `#/${name}${query ? "?" + query : ""}`);
+}
+
+async function getJSON(path, params) {
+  const url = new URL(path, API);
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== null && v !== undefined && v !== "") url.searchParams.set(k, v);
+  }
+  const response = await fetch(url);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    throw new Error(`${response.status} from ${url.pathname}: ${detail}`);
+  }
+  return body;
+}
+
+function showError(err) {
+  errorBox.textContent = String(err.message || err);
+  errorBox.hidden = false;
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data")) node.setAttribute(k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()), v);
+    else node[k] = v;
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function isoTime(ts) {
+  return ts === null || ts === undefined ? "" : new Date(ts * 1000).toISOString().replace(".000Z", "Z");
+}
+
+function scoreCell(score) {
+  if (score === null || score === undefined) return el("td", { class: "score" }, "-");
+  const cls = score > 2 ? "score critical" : score > 1 ? "score warning" : "score";
+  return el("td", { class: cls }, score.toFixed(2));
+}
+
+function destroyPlots() {
+  live.plots.forEach((p) => p.destroy());
+  live.plots.length = 0;
+}
+
+// ------------------------------------------------------------------ charts
+function shadeAlerts(u, alerts) {
+  const { ctx, bbox } = u;
+  ctx.save();
+  for (const run of alerts) {
+    const x0 = u.valToPos(run.start, "x", true);
+    const x1 = u.valToPos(run.end, "x", true);
+    ctx.fillStyle = COLORS[run.severity];
+    ctx.fillRect(x0 - 1, bbox.top, Math.max(x1 - x0, 0) + 2, bbox.height);
+  }
+  ctx.restore();
+}
+
+function drawLines(u) {
+  const { ctx, bbox } = u;
+  ctx.save();
+  ctx.setLineDash([6, 4]);
+  for (const [level, color] of [[1, COLORS.line], [2, COLORS.criticalLine]]) {
+    const y = u.valToPos(level, "y", true);
+    if (y < bbox.top || y > bbox.top + bbox.height) continue;
+    ctx.strokeStyle = color;
+    ctx.beginPath();
+    ctx.moveTo(bbox.left, y);
+    ctx.lineTo(bbox.left + bbox.width, y);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+function chartPair(container, chart, width, onZoom) {
+  window.anomalyd.alerts = chart.alerts;
+  const sync = { key: "anomalyd" };
+  const drag = { x: true, y: false, setScale: false };
+  const valueSeries = chart.values.map((_, c) => ({
+    label: chart.values.length > 1 ? `value[${c}]` : "value", stroke: COLORS.value, width: 1,
+  }));
+  const common = (height, series, hooks) => ({
+    width, height, series: [{}, ...series], cursor: { sync, drag }, hooks,
+    scales: { x: { time: true } }, legend: { live: true },
+  });
+  const zoomHook = { setSelect: [(u) => zoomFrom(u, onZoom)] };
+  const top = new uPlot(
+    common(260, valueSeries, { ...zoomHook, drawClear: [(u) => shadeAlerts(u, chart.alerts)] }),
+    [chart.timestamps, ...chart.values], container.appendChild(el("div", { class: "chart values" })),
+  );
+  const scoreSeries = [{ label: "anomaly_score", stroke: COLORS.score, width: 1 }];
+  const bottom = new uPlot(
+    { ...common(180, scoreSeries, { ...zoomHook, draw: [drawLines] }),
+      scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi || 0, 2.5)] } } },
+    [chart.timestamps, chart.anomaly_score], container.appendChild(el("div", { class: "chart scores" })),
+  );
+  return [top, bottom];
+}
+
+function zoomFrom(u, onZoom) {
+  if (!onZoom || u.select.width < 2) return;
+  const lo = u.posToVal(u.select.left, "x");
+  const hi = u.posToVal(u.select.left + u.select.width, "x");
+  u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+  onZoom(lo, hi);
+}
+
+function resolutionLine(chart) {
+  const text = chart.downsampled
+    ? `${chart.timestamps.length.toLocaleString()} of ${chart.total.toLocaleString()} points drawn (thinned with MinMaxLTTB)`
+    : `${chart.total.toLocaleString()} points`;
+  return el("p", { class: "resolution", dataTotal: chart.total, dataShown: chart.timestamps.length },
+    `${text}; ${chart.alerts.length} alert run(s) in range.`);
+}
+
+// ------------------------------------------------------------------ series view
+async function seriesView(params) {
+  const list = await getJSON("series");
+  const ids = list.series.map((s) => s.id);
+  if (!ids.length) {
+    view.append(el("p", { class: "empty" }, "No series yet: write points (REST or remote-write)."));
+    return;
+  }
+  const id = ids.includes(params.get("id")) ? params.get("id") : ids[0];
+  params.set("id", id);
+  const picker = el("select", { id: "series-picker" },
+    ...ids.map((s) => el("option", { value: s, selected: s === id }, s)));
+  picker.onchange = () => { setHash("series", new URLSearchParams({ id: picker.value })); render(); };
+  const all = el("button", { id: "zoom-out", type: "button" }, "Whole series");
+  all.onclick = () => { params.delete("start"); params.delete("end"); setHash("series", params); render(); };
+  view.append(el("div", { class: "controls" }, el("label", {}, "Series ", picker), all,
+    el("span", { class: "hint" }, "drag across a chart to zoom; the server sends more detail")));
+  const box = view.appendChild(el("div", { id: "series-charts" }));
+  await drawSeries(box, id, params);
+}
+
+async function drawSeries(box, id, params) {
+  const width = Math.max(box.clientWidth || view.clientWidth - 20, 400);
+  const chart = await getJSON(`series/${encodeURIComponent(id)}/chart`, {
+    start: params.get("start"), end: params.get("end"), points: Math.min(2 * width, 20000),
+  });
+  destroyPlots();
+  box.replaceChildren(resolutionLine(chart));
+  if (!chart.total) {
+    box.append(el("p", { class: "empty" }, "No points in this range."));
+    return;
+  }
+  const onZoom = (lo, hi) => {
+    params.set("start", lo.toFixed(3));
+    params.set("end", hi.toFixed(3));
+    setHash("series", params);
+    drawSeries(box, id, params).catch(showError);
+  };
+  live.plots.push(...chartPair(box, chart, width, onZoom));
+}
+
+// ------------------------------------------------------------------ live view
+async function liveView(params) {
+  const table = el("table", { id: "live-table" });
+  const charts = el("div", { id: "live-charts" });
+  view.append(el("h2", {}, "Series"), table, charts);
+  const poll = Math.max(Number(params.get("poll")) || 2000, 250);
+  const tick = async () => {
+    try {
+      await refreshLive(table, charts, params);
+    } catch (err) {
+      showError(err);
+    }
+    if (parseHash().name === "live") live.timer = setTimeout(tick, poll);
+  };
+  await tick();
+}
+
+async function refreshLive(table, charts, params) {
+  const list = await getJSON("series");
+  const series = list.series;
+  const selected = series.find((s) => s.id === params.get("id")) || series[0];
+  const rows = await Promise.all(series.slice(0, 50).map(async (s) => [s, await lastHourAlerts(s)]));
+  table.replaceChildren(
+    el("tr", {}, ...["series", "status", "points", "scored", "last point", "last anomaly_score",
+      "alerts in the hour to it"].map((h) => el("th", {}, h))),
+    ...rows.map(([s, alerts]) => liveRow(s, alerts, selected)),
+  );
+  if (!series.length) {
+    charts.replaceChildren(el("p", { class: "empty" }, "No series yet: write points (REST or remote-write)."));
+    return;
+  }
+  await drawRecent(charts, selected);
+}
+
+async function lastHourAlerts(s) {
+  if (s.last_timestamp === null) return [];
+  const body = await getJSON(`series/${encodeURIComponent(s.id)}/alerts`,
+    { start: s.last_timestamp - HOUR, end: s.last_timestamp });
+  return body.alerts;
+}
+
+function liveRow(s, alerts, selected) {
+  const link = el("a", { href: `#/series?id=${encodeURIComponent(s.id)}` }, s.id);
+  const worst = alerts.some((a) => a.severity === "critical") ? "critical" : alerts.length ? "warning" : "";
+  const row = el("tr", { class: s === selected ? "selected" : "", dataSeries: s.id },
+    el("td", {}, link), el("td", { class: "status" }, s.status), el("td", {}, String(s.points)),
+    el("td", {}, String(s.scored)), el("td", { class: "last-ts" }, isoTime(s.last_timestamp)),
+    scoreCell(s.last_anomaly_score), el("td", { class: `alerts ${worst}` }, String(alerts.length)));
+  row.onclick = (event) => {
+    if (event.target.tagName === "A") return;
+    const params = parseHash().params;
+    params.set("id", s.id);
+    setHash("live", params);
+  };
+  return row;
+}
+
+async function drawRecent(charts, s) {
+  const width = Math.max(charts.clientWidth || view.clientWidth - 20, 400);
+  const chart = await getJSON(`series/${encodeURIComponent(s.id)}/chart`, {
+    start: s.last_timestamp === null ? null : s.last_timestamp - DAY, points: Math.min(2 * width, 20000),
+  });
+  destroyPlots();
+  charts.replaceChildren(el("h3", {}, `${s.id}: the day to its last point`), resolutionLine(chart));
+  if (chart.total) live.plots.push(...chartPair(charts, chart, width, null));
+}
+
+// ------------------------------------------------------------------ routing
+const VIEWS = { live: liveView, series: seriesView };
+
+async function render() {
+  clearTimeout(live.timer);
+  destroyPlots();
+  errorBox.hidden = true;
+  view.replaceChildren();
+  const { name, params } = parseHash();
+  const show = VIEWS[name] || liveView;
+  document.querySelectorAll("header nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
+  document.body.dataset.view = VIEWS[name] ? name : "live";
+  try {
+    await show(params);
+  } catch (err) {
+    showError(err);
+  } finally {
+    document.body.dataset.ready = "true";
+  }
+}
+
+window.addEventListener("hashchange", render);
+render();

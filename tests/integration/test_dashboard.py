@@ -1,0 +1,195 @@
+"""The dashboard in real headless Chromium (Debian ``chromium``, driven by Playwright with
+``executable_path``; never a downloaded browser) against the real service over HTTP.
+
+Screenshots of every view go to ``test-artifacts/screenshots/`` for review. Skipped when
+``chromium`` is missing, except with ``CI=true`` where that is a failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.integration._server import ROOT, Server, system_binary
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+STEP = 60.0
+T0 = 1_700_000_000.0
+LONG = 20_000
+SPIKE_AT = 15_000
+DETECTOR = {"detector": "mad", "params": {"window": 16}, "train_points": 500, "refit_every": 0}
+
+
+def _write(url: str, series: str, values: np.ndarray, first: int = 0) -> None:
+    ts = T0 + STEP * (first + np.arange(len(values)))
+    body = {"timestamps": ts.tolist(), "values": values.tolist()}
+    httpx.post(f"{url}/v1/series/{series}/points", json=body, timeout=60).raise_for_status()
+
+
+def _wait_scored(url: str, series: str, n: int) -> None:
+    for _ in range(600):
+        if httpx.get(f"{url}/v1/series/{series}").json()["scored"] >= n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{series}: not scored in 60 s")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with two series: a long one with a spike, a short one."""
+    server = Server(tmp_path_factory.mktemp("dash") / "data").start()
+    try:
+        values = np.random.default_rng(0).normal(10.0, 1.0, LONG)
+        values[SPIKE_AT] += 25.0
+        for series, n in (("long", LONG), ("short", 2_000)):
+            httpx.put(f"{server.url}/v1/series/{series}", json=DETECTOR).raise_for_status()
+            _write(server.url, series, values[:n])
+            _wait_scored(server.url, series, n)
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = system_binary(("chromium", "chromium-browser"), "`chromium`")
+    with sync_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Page:
+    """A page that records console errors, page errors and the API requests it makes."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.page = browser.new_page(viewport={"width": 1200, "height": 800})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        self.page.on("request", lambda req: self.requests.append(req.url))
+        self.url = url
+
+    def _console(self, msg: Any) -> None:
+        if msg.type == "error":
+            self.errors.append(f"console: {msg.text}")
+
+    def open(self, fragment: str) -> Any:
+        self.page.goto(f"{self.url}/dashboard/#/{fragment}")
+        self.page.wait_for_selector("body[data-ready=true]")
+        return self.page
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def resolution(self) -> tuple[int, int]:
+        line = self.page.locator(".resolution").first
+        return int(line.get_attribute("data-total")), int(line.get_attribute("data-shown"))
+
+
+@pytest.fixture
+def page(browser: Any, service: str) -> Iterator[Page]:
+    opened = Page(browser, service)
+    yield opened
+    opened.page.close()
+
+
+@pytest.mark.parametrize("fragment", ["live", "series", "series?id=short", "unknown-view"])
+def test_every_view_loads_without_errors(page: Page, fragment: str) -> None:
+    p = page.open(fragment)
+    p.wait_for_selector("canvas")
+    assert page.errors == []
+    assert p.locator("#error").is_hidden()
+    page.shot(fragment.replace("?", "-").replace("=", "-"))
+
+
+def test_series_view_draws_values_scores_and_alerts(page: Page) -> None:
+    p = page.open("series?id=long")
+    p.wait_for_selector(".chart.scores canvas")
+    total, shown = page.resolution()
+    assert total == LONG and 100 < shown < LONG
+    drawn = p.evaluate(
+        "() => window.anomalyd.plots.map((u) => ({n: u.data[0].length,"
+        " finite: u.data[1].filter((v) => v !== null).length, max: Math.max(...u.data[1])}))"
+    )
+    values, scores = drawn
+    assert values["n"] == shown and values["finite"] == shown
+    assert values["max"] > 30  # MinMaxLTTB keeps the spike
+    assert scores["finite"] > shown // 2 and scores["max"] > 2  # the spike's score, critical
+    alerts = p.evaluate("() => window.anomalyd.alerts.map((a) => [a.start, a.severity])")
+    assert [T0 + STEP * SPIKE_AT, "critical"] in alerts
+    assert page.errors == []
+    page.shot("series-long")
+
+
+def test_zoom_fetches_a_finer_resolution(page: Page) -> None:
+    p = page.open("series?id=long")
+    p.wait_for_selector(".chart.values canvas")
+    total, shown = page.resolution()
+    box = p.locator(".chart.values .u-over").bounding_box()
+    page.requests.clear()
+    y = box["y"] + box["height"] / 2
+    p.mouse.move(box["x"] + box["width"] * 0.70, y)
+    p.mouse.down()
+    p.mouse.move(box["x"] + box["width"] * 0.80, y, steps=5)
+    p.mouse.up()
+    p.wait_for_function(f"document.querySelector('.resolution').dataset.total < {total}")
+    zoomed_total, zoomed_shown = page.resolution()
+    assert 0 < zoomed_total < total / 5
+    assert zoomed_shown / zoomed_total > shown / total  # more of the points in view drawn
+    chart_requests = [u for u in page.requests if "/chart?" in u]
+    assert chart_requests and "start=" in chart_requests[-1] and "end=" in chart_requests[-1]
+    assert "start=" in p.url and "end=" in p.url  # the zoom is in the URL
+    reopened = Page(page.page.context.browser, page.url)
+    reopened.page.goto(p.url)
+    reopened.page.wait_for_selector("body[data-ready=true]")
+    assert reopened.resolution()[0] == zoomed_total  # a shared link opens the same view
+    reopened.page.close()
+    assert page.errors == []
+    page.shot("series-zoomed")
+
+
+def test_live_view_shows_a_new_point_without_reload(page: Page, service: str) -> None:
+    p = page.open("live?id=short&poll=300")
+    row = p.locator("tr[data-series=short]")
+    before = row.locator(".last-ts").inner_text()
+    p.evaluate("() => { window.notReloaded = true; }")
+    _write(service, "short", np.array([60.0]), first=2_000)
+    _wait_scored(service, "short", 2_001)
+    new_ts = datetime.fromtimestamp(T0 + STEP * 2_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    p.wait_for_function(
+        f"document.querySelector('tr[data-series=short] .last-ts').innerText === '{new_ts}'"
+    )
+    assert before != new_ts
+    assert p.evaluate("() => window.notReloaded") is True
+    score = row.locator(".score")
+    assert "critical" in score.get_attribute("class")
+    assert float(score.inner_text()) > 2
+    assert page.errors == []
+    page.shot("live-after-new-point")
+
+
+def test_an_api_error_is_shown_on_the_page(page: Page) -> None:
+    p = page.open("series?id=long&start=not-a-time")
+    p.wait_for_selector("#error:not([hidden])")
+    assert "start" in p.locator("#error").inner_text()
+    page.shot("series-error")
+
+
+def test_make_run_address_serves_the_page(service: str) -> None:
+    root = httpx.get(f"{service}/", follow_redirects=False)
+    assert root.status_code == 307 and root.headers["location"] == "/dashboard/"
+    uplot = httpx.get(f"{service}/dashboard/vendor/uplot/uPlot.iife.min.js")
+    assert uplot.status_code == 200 and b"uPlot" in uplot.content[:200]
+    assert Path(ROOT / "service" / "dashboard" / "vendor" / "uplot" / "LICENSE").exists()
