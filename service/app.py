@@ -19,6 +19,7 @@ from service.routers import (
     dashboard,
     detect,
     detectors,
+    evaluations,
     health,
     metrics,
     points,
@@ -63,7 +64,8 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
     app.state.engine = engine
     app.state.replicas = ReplicaElection(settings.remote_write_failover_s)
     install_handlers(app)
-    for module in (series, points, chart, stats, detect, detectors, remote_write, metrics, health):
+    routers = (series, points, chart, stats, detect, detectors, evaluations, remote_write)
+    for module in (*routers, metrics, health):
         app.include_router(module.router)
     dashboard.mount(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -88,6 +88,13 @@ def evaluate(
     anomalous_only: Annotated[
         bool, typer.Option(help="skip series without a labelled anomaly after train_end")
     ] = True,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            help="also store the run in this data dir (the service's --data-dir), for the "
+            "dashboard's leaderboard"
+        ),
+    ] = None,
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
     from detectors import DEFAULT_DETECTOR
@@ -99,6 +106,8 @@ def evaluate(
     runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
     if output.is_dir() or not output.parent.is_dir():
         fail(f"--output {output}: needs a file name in an existing folder.")
+    if store is not None and store.exists() and not store.is_dir():
+        fail(f"--store {store}: is not a folder; give the service's data dir.")
     try:
         series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
     except (OSError, ValueError) as exc:
@@ -128,10 +137,32 @@ def evaluate(
             raise
         fail(str(exc))  # an optional extra not installed (the message names it)
     output.write_text(json.dumps(doc, indent=1))
-    print_table(console, doc, series, load_reference(suite))
+    reference = load_reference(suite)
+    print_table(console, doc, series, reference)
     for run in doc["runs"]:
         _warn_failed(run)
     console.print(f"results written to {output}")
+    if store is not None:
+        _store_run(store, doc, suite, {s.name: s.source for s in series}, reference)
+
+
+def _store_run(
+    store: Path,
+    doc: dict[str, Any],
+    suite: Path,
+    sources: dict[str, str],
+    reference: dict[str, dict[str, float]],
+) -> None:
+    """Keep the run in ``store``'s evaluations folder; say its id and where the leaderboard is."""
+    from service.evaluations import EvaluationStore
+
+    try:
+        run_id = EvaluationStore(store).save(
+            doc, suite=str(suite), sources=sources, reference=reference
+        )
+    except OSError as exc:
+        fail(f"--store {store}: {exc.strerror or exc}")
+    console.print(f"stored as evaluation {run_id} in {store} (dashboard: #/leaderboard)")
 
 
 def _warn_failed(run: dict[str, Any]) -> None:

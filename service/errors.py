@@ -108,8 +108,23 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); see server log."}, 500)
 
 
+DOMAIN_STATUS: dict[type[Exception], int] = {}
+"""Errors the service core raises, by the HTTP status they are answered with (filled by
+:func:`install_handlers`; the core itself knows nothing of HTTP)."""
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
+    return JSONResponse({"detail": str(exc)}, status)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+    from service.evaluations import EvaluationNotFoundError
+
+    DOMAIN_STATUS[EvaluationNotFoundError] = 404
+    for kind in DOMAIN_STATUS:
+        app.add_exception_handler(kind, _domain_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -209,6 +209,51 @@ class ChartResponse(BaseModel):
     alerts: list[AlertRunModel] = Field(description="Alert runs over every point in the range.")
 
 
+class EvaluationSummary(BaseModel):
+    """A stored evaluation run (``anomalyd evaluate --store DATA_DIR``)."""
+
+    id: str
+    created_at: float = Field(description="Unix seconds.")
+    suite: str = Field(description="The folder evaluated.")
+    detectors: list[str]
+    series: int
+
+
+class EvaluationsResponse(BaseModel):
+    """``GET /v1/evaluations``: stored runs, newest first."""
+
+    evaluations: list[EvaluationSummary]
+
+
+class LeaderboardRow(BaseModel):
+    """One detector's means over the series it scored, overall (``"all"``) and per source."""
+
+    detector: str
+    params: dict[str, Any]
+    reference: bool = Field(description="A published row (TSB-AD), VUS-PR only.")
+    n: int = Field(description="Series scored.")
+    cells: dict[str, dict[str, float | None]] = Field(
+        description="metric -> ('all' or source) -> mean; null where there is none."
+    )
+    series: dict[str, dict[str, Any]] = Field(
+        description="Per series: every figure `evaluate` measured (empty for reference rows)."
+    )
+
+
+class LeaderboardResponse(BaseModel):
+    """``GET /v1/evaluations/{run_id}``: detectors x sources."""
+
+    id: str
+    created_at: float
+    suite: str
+    sources: list[str]
+    series_sources: dict[str, str] = Field(description="Each series' source.")
+    metrics: list[str] = Field(
+        description="Column order; higher is better except false alarms, alerts and fit time."
+    )
+    rows: list[LeaderboardRow]
+
+
 # ---------------------------------------------------------------------- detect / detectors
 class DetectRequest(_Request):
     """Stateless scoring: fit on ``train`` (or on ``values`` itself) and score ``values``."""

@@ -248,8 +248,122 @@ async function drawRecent(charts, s) {
   if (chart.total) live.plots.push(...chartPair(charts, chart, width, null));
 }
 
+// ------------------------------------------------------------------ leaderboard
+const METRIC_NAMES = { vus_pr: "VUS-PR", pate: "PATE", false_alarm_rate: "false alarms",
+  event_recall: "event recall", alerts_per_1000: "alerts / 1k normal", fit_seconds: "fit s" };
+const LOWER_IS_BETTER = new Set(["false_alarm_rate", "alerts_per_1000", "fit_seconds"]);
+
+function formatMetric(metric, v) {
+  if (v === null || v === undefined) return "-";
+  if (metric === "false_alarm_rate") return (100 * v).toFixed(2) + "%";
+  if (metric === "alerts_per_1000" || metric === "fit_seconds") return v.toFixed(2);
+  return v.toFixed(3);
+}
+
+async function leaderboardView(params) {
+  const runs = (await getJSON("evaluations")).evaluations;
+  if (!runs.length) {
+    view.append(el("p", { class: "empty" }, "No stored evaluation runs: run `anomalyd evaluate " +
+      "--suite FOLDER --store DATA_DIR` with this service's data dir."));
+    return;
+  }
+  const id = runs.some((r) => r.id === params.get("run")) ? params.get("run") : runs[0].id;
+  params.set("run", id);
+  const board = await getJSON(`evaluations/${encodeURIComponent(id)}`);
+  const metric = board.metrics.includes(params.get("metric")) ? params.get("metric") : "vus_pr";
+  const picker = el("select", { id: "run-picker" }, ...runs.map((r) =>
+    el("option", { value: r.id, selected: r.id === id }, `${r.id} (${r.series} series)`)));
+  picker.onchange = () => { setHash("leaderboard", new URLSearchParams({ run: picker.value })); render(); };
+  const metricPicker = el("select", { id: "metric-picker" }, ...board.metrics.map((m) =>
+    el("option", { value: m, selected: m === metric }, METRIC_NAMES[m] || m)));
+  metricPicker.onchange = () => { params.set("metric", metricPicker.value); setHash("leaderboard", params); render(); };
+  view.append(el("div", { class: "controls" }, el("label", {}, "Run ", picker),
+    el("label", {}, "By source: ", metricPicker),
+    el("span", { class: "hint" }, `suite ${board.suite}; click a header to sort, a cell for its series`)));
+  const detector = params.get("detector");
+  const row = board.rows.find((r) => r.detector === detector && !r.reference);
+  view.append(row ? seriesTable(board, row, params) : boardTable(board, metric, params));
+}
+
+function columnsOf(board, metric) {
+  return [...board.metrics.map((m) => ({ metric: m, group: "all", label: METRIC_NAMES[m] || m })),
+    ...board.sources.map((s) => ({ metric, group: s, label: `${METRIC_NAMES[metric] || metric} ${s}` }))];
+}
+
+function best(rows, col) {
+  const values = rows.map((r) => r.cells[col.metric]?.[col.group]).filter((v) => v !== null && v !== undefined);
+  if (!values.length) return null;
+  return LOWER_IS_BETTER.has(col.metric) ? Math.min(...values) : Math.max(...values);
+}
+
+function sortRows(rows, key, value) {
+  if (!key) return rows;
+  const lower = LOWER_IS_BETTER.has(key.split(":")[0]);
+  return [...rows].sort((a, b) => {
+    const va = value(a, key), vb = value(b, key);
+    if (va === null || va === undefined) return 1;
+    if (vb === null || vb === undefined) return -1;
+    return lower ? va - vb : vb - va;
+  });
+}
+
+function sortHeader(label, key, params) {
+  const th = el("th", { class: params.get("sort") === key ? "sorted" : "" }, label);
+  th.onclick = () => { params.set("sort", key); setHash("leaderboard", params); render(); };
+  return th;
+}
+
+function boardTable(board, metric, params) {
+  const cols = columnsOf(board, metric);
+  const cellOf = (r, key) => { const [m, g] = key.split(":"); return r.cells[m]?.[g]; };
+  const rows = sortRows(board.rows, params.get("sort"), cellOf);
+  const bests = cols.map((c) => best(board.rows, c));
+  const head = el("tr", {}, el("th", {}, "detector"), el("th", {}, "n"),
+    ...cols.map((c) => sortHeader(c.label, `${c.metric}:${c.group}`, params)));
+  const body = rows.map((r) => el("tr", { class: r.reference ? "reference" : "", dataDetector: r.detector },
+    el("td", {}, r.detector), el("td", {}, String(r.n)),
+    ...cols.map((c, i) => boardCell(r, c, bests[i], params))));
+  return el("table", { id: "leaderboard" }, head, ...body);
+}
+
+function boardCell(r, col, bestValue, params) {
+  const v = r.cells[col.metric]?.[col.group];
+  const td = el("td", { class: v !== null && v !== undefined && v === bestValue ? "best" : "" },
+    formatMetric(col.metric, v));
+  if (!r.reference) {
+    td.classList.add("link");
+    td.onclick = () => {
+      params.set("detector", r.detector);
+      if (col.group !== "all") params.set("source", col.group); else params.delete("source");
+      setHash("leaderboard", params);
+      render();
+    };
+  }
+  return td;
+}
+
+function seriesTable(board, row, params) {
+  const source = params.get("source");
+  const names = Object.keys(row.series).filter((s) => !source || board.series_sources[s] === source);
+  const value = (name, key) => row.series[name][key.split(":")[0]];
+  const sorted = sortRows(names, params.get("sort"), value);
+  const back = el("a", { href: "#", id: "back" }, "all detectors");
+  back.onclick = (event) => {
+    event.preventDefault();
+    params.delete("detector"); params.delete("source"); setHash("leaderboard", params); render();
+  };
+  const head = el("tr", {}, el("th", {}, "series"), el("th", {}, "source"),
+    ...board.metrics.map((m) => sortHeader(METRIC_NAMES[m] || m, `${m}:all`, params)));
+  const body = sorted.map((name) => el("tr", { dataSeries: name }, el("td", {}, name),
+    el("td", {}, board.series_sources[name] || ""),
+    ...board.metrics.map((m) => el("td", {}, formatMetric(m, row.series[name][m])))));
+  return el("div", { id: "per-series" },
+    el("p", {}, `${row.detector}${source ? " on " + source : ""}: ${names.length} series (`, back, ")"),
+    el("table", {}, head, ...body));
+}
+
 // ------------------------------------------------------------------ routing
-const VIEWS = { live: liveView, series: seriesView };
+const VIEWS = { live: liveView, series: seriesView, leaderboard: leaderboardView };
 
 async function render() {
   clearTimeout(live.timer);

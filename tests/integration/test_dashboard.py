@@ -7,6 +7,7 @@ Screenshots of every view go to ``test-artifacts/screenshots/`` for review. Skip
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +17,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from service.cli import app as cli_app
 from tests.integration._server import ROOT, Server, system_binary
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
@@ -43,11 +46,40 @@ def _wait_scored(url: str, series: str, n: int) -> None:
     raise AssertionError(f"{series}: not scored in 60 s")
 
 
+def _suite(folder: Path) -> Path:
+    """Two labelled CSV series (spikes labelled) for ``anomalyd evaluate``."""
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("cpu", "latency"):
+        values = rng.normal(0.0, 1.0, 1_500)
+        labels = np.zeros(1_500, dtype=int)
+        for at in (700, 1_100, 1_400):
+            values[at] += 9.0
+            labels[at - 2 : at + 3] = 1
+        rows = "".join(f"{v},{lab}\n" for v, lab in zip(values, labels, strict=True))
+        (folder / f"{name}.csv").write_text("value,label\n" + rows)
+    return folder
+
+
+def _evaluate(suite: Path, data_dir: Path) -> dict[str, Any]:
+    """``anomalyd evaluate --store`` into the running service's data dir; results.json."""
+    out = suite.parent / "results.json"
+    argv = ["evaluate", "--suite", str(suite), "--train-fraction", "0.3", "--detector", "mad",
+            "--detector", "residual", "--output", str(out), "--store", str(data_dir)]  # fmt: skip
+    result = CliRunner().invoke(cli_app, argv)
+    assert result.exit_code == 0, result.output
+    assert "stored as evaluation" in result.output
+    return dict(json.loads(out.read_text()))
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The service with two series: a long one with a spike, a short one."""
-    server = Server(tmp_path_factory.mktemp("dash") / "data").start()
+    """The service with two series (a long one with a spike, a short one) and one stored
+    evaluation run."""
+    tmp = tmp_path_factory.mktemp("dash")
+    server = Server(tmp / "data").start()
     try:
+        _evaluate(_suite(tmp / "suite"), server.data_dir)
         values = np.random.default_rng(0).normal(10.0, 1.0, LONG)
         values[SPIKE_AT] += 25.0
         for series, n in (("long", LONG), ("short", 2_000)):
@@ -105,10 +137,19 @@ def page(browser: Any, service: str) -> Iterator[Page]:
     opened.page.close()
 
 
-@pytest.mark.parametrize("fragment", ["live", "series", "series?id=short", "unknown-view"])
-def test_every_view_loads_without_errors(page: Page, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("fragment", "drawn"),
+    [
+        ("live", "canvas"),
+        ("series", "canvas"),
+        ("series?id=short", "canvas"),
+        ("unknown-view", "canvas"),
+        ("leaderboard", "#leaderboard td"),
+    ],
+)
+def test_every_view_loads_without_errors(page: Page, fragment: str, drawn: str) -> None:
     p = page.open(fragment)
-    p.wait_for_selector("canvas")
+    p.wait_for_selector(drawn)
     assert page.errors == []
     assert p.locator("#error").is_hidden()
     page.shot(fragment.replace("?", "-").replace("=", "-"))
@@ -193,3 +234,28 @@ def test_make_run_address_serves_the_page(service: str) -> None:
     uplot = httpx.get(f"{service}/dashboard/vendor/uplot/uPlot.iife.min.js")
     assert uplot.status_code == 200 and b"uPlot" in uplot.content[:200]
     assert Path(ROOT / "service" / "dashboard" / "vendor" / "uplot" / "LICENSE").exists()
+
+
+def test_leaderboard_holds_the_rows_of_a_stored_run(page: Page, service: str) -> None:
+    runs = httpx.get(f"{service}/v1/evaluations").json()["evaluations"]
+    board = httpx.get(f"{service}/v1/evaluations/{runs[0]['id']}").json()
+    results = {r["detector"]: r for r in board["rows"] if not r["reference"]}
+    p = page.open("leaderboard")
+    for detector in ("mad", "residual"):
+        row = p.locator(f"#leaderboard tr[data-detector={detector}]")
+        mean = np.mean([s["vus_pr"] for s in results[detector]["series"].values()])
+        assert row.locator("td").nth(2).inner_text() == f"{mean:.3f}"  # VUS-PR, all series
+    bold = p.locator("#leaderboard td.best").count()
+    assert bold >= len(board["metrics"])  # best in bold, per column
+    p.locator("#leaderboard th", has_text="fit s").first.click()
+    p.wait_for_selector("th.sorted")
+    assert "sort=fit_seconds" in p.url
+    p.locator("#leaderboard tr[data-detector=mad] td").nth(2).click()
+    p.wait_for_selector("#per-series tr[data-series]")
+    names = p.locator("#per-series tr[data-series]").evaluate_all(
+        "(rows) => rows.map((r) => r.dataset.series)"
+    )
+    assert sorted(names) == ["cpu", "latency"]
+    assert "detector=mad" in p.url
+    assert page.errors == []
+    page.shot("leaderboard-per-series")

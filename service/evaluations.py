@@ -1,0 +1,177 @@
+"""Stored evaluation runs: ``anomalyd evaluate --store DATA_DIR`` writes one JSON document per
+run into ``DATA_DIR/evaluations/``; the service lists them and builds the dashboard's
+leaderboard (detectors x sources) from them.
+
+A document is ``results.json`` (``{"runs": [...]}``, see ``service.evaluation.run_suite``) plus
+``id``, ``created_at`` (Unix seconds), ``suite`` (the folder evaluated), ``sources``
+(``{series: source}``) and ``reference`` (published per-series VUS-PR of other detectors on the
+same series: ``{detector: {series: vus_pr}}``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FOLDER = "evaluations"
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+METRICS = ("vus_pr", "pate", "false_alarm_rate", "event_recall", "alerts_per_1000", "fit_seconds")
+"""Leaderboard columns, each a mean over series (overall and per source)."""
+REFERENCE_METRICS = ("vus_pr",)
+"""What the published reference rows carry."""
+ALL = "all"
+
+
+class EvaluationNotFoundError(LookupError):
+    """No stored evaluation run has this id."""
+
+
+@dataclass
+class Row:
+    """One detector's means: ``cells[metric][source or "all"]`` (None where it has none)."""
+
+    detector: str
+    params: dict[str, Any]
+    reference: bool
+    n: int
+    cells: dict[str, dict[str, float | None]]
+    series: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class EvaluationStore:
+    """The ``evaluations`` folder of a data dir: every read and write of it goes through here."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.folder = Path(data_dir) / FOLDER
+
+    def save(
+        self,
+        doc: dict[str, Any],
+        *,
+        suite: str,
+        sources: dict[str, str],
+        reference: dict[str, dict[str, float]],
+    ) -> str:
+        """Store a run (written whole, then renamed into place); its new id."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        detectors = "+".join(sorted({r["detector"] for r in doc["runs"]}))
+        run_id = _unique(
+            self.folder,
+            f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now))}-"
+            f"{re.sub(r'[^A-Za-z0-9_.-]', '_', detectors)[:80]}",
+        )
+        mine = {d: {s: v for s, v in per.items() if s in sources} for d, per in reference.items()}
+        stored = {
+            **doc,
+            "id": run_id,
+            "created_at": now,
+            "suite": suite,
+            "sources": sources,
+            "reference": {d: per for d, per in mine.items() if per},
+        }
+        _write_atomic(self.folder / f"{run_id}.json", json.dumps(stored))
+        return run_id
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every stored run, newest first: ``id``, ``created_at``, ``suite``, ``detectors``,
+        ``series`` (how many). Unreadable files are skipped."""
+        found = [_read(path) for path in self.folder.glob("*.json")]
+        summaries = [_summary(doc) for doc in found if doc is not None]
+        return sorted(summaries, key=lambda d: d["created_at"], reverse=True)
+
+    def read(self, run_id: str) -> dict[str, Any]:
+        """The stored document. Raises EvaluationNotFoundError for an unknown or malformed id."""
+        doc = _read(self.folder / f"{run_id}.json") if RUN_ID.match(run_id) else None
+        if doc is None:
+            raise EvaluationNotFoundError(
+                f"No evaluation run {run_id!r}; GET /v1/evaluations lists them."
+            )
+        return doc
+
+
+def leaderboard(doc: dict[str, Any]) -> tuple[list[str], list[Row]]:
+    """(sources, rows): our runs, then the reference detectors, each with the mean of every
+    metric overall and per source over the series it scored."""
+    sources: dict[str, str] = doc["sources"]
+    names = sorted(set(sources.values()))
+    rows = [_our_row(run, sources, names) for run in doc["runs"]]
+    for detector, per in sorted(doc.get("reference", {}).items()):
+        values = {s: {"vus_pr": v} for s, v in per.items()}
+        cells = _cells(values, sources, names, REFERENCE_METRICS)
+        rows.append(Row(f"{detector} (TSB-AD)", {}, True, len(values), cells))
+    return names, rows
+
+
+def _our_row(run: dict[str, Any], sources: dict[str, str], names: list[str]) -> Row:
+    scored = {s: v for s, v in run["series"].items() if "vus_pr" in v}
+    cells = _cells(scored, sources, names, METRICS)
+    return Row(run["detector"], run.get("params", {}), False, len(scored), cells, scored)
+
+
+def _cells(
+    per_series: dict[str, dict[str, Any]],
+    sources: dict[str, str],
+    names: list[str],
+    metrics: tuple[str, ...],
+) -> dict[str, dict[str, float | None]]:
+    groups = {
+        ALL: list(per_series),
+        **{n: [s for s in per_series if sources.get(s) == n] for n in names},
+    }
+    return {
+        m: {g: _mean(per_series[s].get(m) for s in members) for g, members in groups.items()}
+        for m in metrics
+    }
+
+
+def _mean(values: Iterable[Any]) -> float | None:
+    finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """A stored run's document; None when the file is missing or is not one."""
+    try:
+        doc = json.loads(path.read_text())
+        _summary(doc)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return dict(doc)
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": doc["id"],
+        "created_at": doc["created_at"],
+        "suite": doc["suite"],
+        "detectors": [r["detector"] for r in doc["runs"]],
+        "series": len(doc["sources"]),
+    }
+
+
+def _unique(folder: Path, stem: str) -> str:
+    candidate, k = stem, 1
+    while (folder / f"{candidate}.json").exists():
+        k += 1
+        candidate = f"{stem}-{k}"
+    return candidate
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,107 @@
+"""Stored evaluation runs, `evaluate --store` and `/v1/evaluations`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from service.cli import app as cli_app
+from service.evaluations import METRICS, EvaluationNotFoundError, EvaluationStore, leaderboard
+
+SOURCES = {"a1": "A", "a2": "A", "b1": "B"}
+
+
+def run(detector: str, vus: dict[str, float], **extra: Any) -> dict[str, Any]:
+    series = {s: {"vus_pr": v, "pate": v / 2, "fit_seconds": 0.1, **extra} for s, v in vus.items()}
+    return {"detector": detector, "params": {}, "series": series, "summary": {}}
+
+
+def doc(*runs: dict[str, Any]) -> dict[str, Any]:
+    return {"runs": list(runs)}
+
+
+def test_leaderboard_means_overall_and_per_source(tmp_path: Path) -> None:
+    store = EvaluationStore(tmp_path)
+    ours = run("mad", {"a1": 0.2, "a2": 0.4, "b1": 0.9})
+    ours["series"]["a2"]["false_alarm_rate"] = float("nan")  # no normal points: not averaged
+    failed = run("lof", {"a1": 0.5})
+    failed["series"]["b1"] = {"error": "too short"}  # a series it could not score
+    reference = {"IForest": {"a1": 0.3, "b1": 0.5, "elsewhere": 1.0}, "None": {"zz": 1.0}}
+    run_id = store.save(doc(ours, failed), suite="s", sources=SOURCES, reference=reference)
+    sources, rows = leaderboard(store.read(run_id))
+    assert sources == ["A", "B"]
+    mad, lof, iforest = rows
+    assert mad.n == 3 and mad.cells["vus_pr"] == pytest.approx({"all": 0.5, "A": 0.3, "B": 0.9})
+    assert mad.cells["pate"]["all"] == pytest.approx(0.25)
+    assert mad.cells["false_alarm_rate"]["all"] is None
+    assert lof.n == 1 and lof.cells["vus_pr"] == {"all": 0.5, "A": 0.5, "B": None}
+    assert set(lof.series) == {"a1"}
+    assert iforest.detector == "IForest (TSB-AD)" and iforest.reference
+    assert iforest.cells["vus_pr"] == pytest.approx({"all": 0.4, "A": 0.3, "B": 0.5})
+    assert len(rows) == 3  # a reference detector with none of these series is left out
+
+
+def test_runs_are_listed_newest_first_and_stray_files_are_skipped(tmp_path: Path) -> None:
+    store = EvaluationStore(tmp_path)
+    first = store.save(doc(run("mad", {"a1": 0.1})), suite="s", sources=SOURCES, reference={})
+    second = store.save(doc(run("mad", {"a1": 0.1})), suite="s", sources=SOURCES, reference={})
+    assert first != second  # same second, same detectors: still two runs
+    (store.folder / "notes.json").write_text('{"not": "a run"}')
+    (store.folder / "broken.json").write_text("{")
+    listed = store.list()
+    assert [r["id"] for r in listed] == [second, first]
+    assert listed[0]["detectors"] == ["mad"] and listed[0]["series"] == 3
+
+
+@pytest.mark.parametrize("run_id", ["nope", "../etc/passwd", "notes", ".tmp-x", ""])
+def test_unknown_or_malformed_ids_are_not_found(tmp_path: Path, run_id: str) -> None:
+    store = EvaluationStore(tmp_path)
+    store.folder.mkdir()
+    (store.folder / "notes.json").write_text('{"not": "a run"}')
+    with pytest.raises(EvaluationNotFoundError, match="GET /v1/evaluations"):
+        store.read(run_id)
+
+
+def test_the_api_serves_the_leaderboard(client: TestClient, data_dir: Path) -> None:
+    assert client.get("/v1/evaluations").json() == {"evaluations": []}
+    run_id = EvaluationStore(data_dir).save(
+        doc(run("mad", {"a1": 0.2, "b1": 0.4})), suite="s", sources=SOURCES, reference={}
+    )
+    assert client.get("/v1/evaluations").json()["evaluations"][0]["id"] == run_id
+    board = client.get(f"/v1/evaluations/{run_id}").json()
+    assert board["metrics"] == list(METRICS) and board["sources"] == ["A", "B"]
+    assert board["rows"][0]["cells"]["vus_pr"]["all"] == pytest.approx(0.3)
+    missing = client.get("/v1/evaluations/nope")
+    assert missing.status_code == 404 and "GET /v1/evaluations" in missing.json()["detail"]
+
+
+def test_evaluate_store_keeps_the_run(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    values = np.random.default_rng(0).normal(size=400)
+    values[300] += 10
+    labels = (np.abs(np.arange(400) - 300) <= 2).astype(int)
+    rows = "".join(f"{v},{lab}\n" for v, lab in zip(values, labels, strict=True))
+    (suite / "one.csv").write_text("value,label\n" + rows)
+    argv = ["evaluate", "--suite", str(suite), "--train-fraction", "0.5", "--detector", "mad"]
+    argv += ["--output", str(tmp_path / "r.json"), "--store", str(tmp_path / "data")]
+    result = CliRunner().invoke(cli_app, argv)
+    assert result.exit_code == 0, result.output
+    (stored,) = EvaluationStore(tmp_path / "data").list()
+    assert stored["id"] in result.output and stored["suite"] == str(suite)
+    kept = EvaluationStore(tmp_path / "data").read(stored["id"])
+    assert kept["runs"] == json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert kept["sources"] == {"one": "suite"}
+
+
+def test_evaluate_store_on_a_file_fails_before_evaluating(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    argv = ["evaluate", "--suite", str(tmp_path), "--store", str(tmp_path / "file")]
+    result = CliRunner().invoke(cli_app, argv)
+    assert result.exit_code == 2 and "is not a folder" in result.output
