@@ -54,12 +54,12 @@ RAW_DRAW = """async ([series, limit]) => {
 }"""
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--points", type=int, default=1_000_000)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write the figures here")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def load(url: str, n: int) -> None:
@@ -104,8 +104,8 @@ def open_raw(browser: Any, url: str, n: int) -> tuple[float, int]:
     return seconds, int(out["points"])
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("chromium not found: install the Debian package `chromium`")
@@ -122,6 +122,7 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
+    return 0
 
 
 def measure(chromium: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -147,4 +148,4 @@ def measure(chromium: str, url: str, args: argparse.Namespace) -> dict[str, Any]
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

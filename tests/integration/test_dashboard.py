@@ -8,6 +8,9 @@ Screenshots of every view go to ``test-artifacts/screenshots/`` for review. Skip
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app as cli_app
-from tests.integration._server import ROOT, Server, system_binary
+from tests.integration._server import ROOT, Server, free_port, system_binary
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
@@ -259,3 +262,34 @@ def test_leaderboard_holds_the_rows_of_a_stored_run(page: Page, service: str) ->
     assert "detector=mad" in p.url
     assert page.errors == []
     page.shot("leaderboard-per-series")
+
+
+def test_make_run_prints_the_dashboard_and_its_live_view_shows_the_demo(
+    browser: Any, tmp_path: Path
+) -> None:
+    port = free_port()
+    cmd = [sys.executable, "-c", "from service.cli import main; main()", "demo"]
+    cmd += ["--port", str(port), "--data-dir", str(tmp_path / "demo"), "--rate", "500"]
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        address = _wait_for(lambda: re.search(r"http://\S+/dashboard/", log.read_text()), log)
+        assert address.group(0) == f"http://127.0.0.1:{port}/dashboard/"
+        page = browser.new_page()
+        page.goto(f"{address.group(0)}#/live?poll=300")
+        page.wait_for_selector("tr[data-series=demo-ec2-cpu]")
+        page.wait_for_selector("#live-charts canvas")
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _wait_for(found: Any, log: Path, timeout: float = 120.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (match := found()) is not None:
+            return match
+        time.sleep(0.2)
+    raise AssertionError(f"not seen in {timeout} s:\n{log.read_text()}")

@@ -122,3 +122,16 @@ def test_alert_line_on_one_series(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert "1 series (0 could not be fitted)" in printed
     assert "crossfit@0.995" in printed and "precision per severity band" in printed
+
+
+@pytest.mark.timeout(180)
+def test_dashboard_open_quick(tmp_path: Path) -> None:
+    from tests.integration._server import system_binary
+
+    system_binary(("chromium", "chromium-browser"), "`chromium`")
+    bench = load_benchmark("dashboard_open")
+    out = tmp_path / "open.json"
+    assert bench.main(["--points", "30000", "--repeats", "1", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["points"] == 30000 and figures["median_dashboard_s"] > 0
+    assert figures["raw_over_dashboard"] > 0
