@@ -11,7 +11,7 @@ from metrics.alerts import alert_metrics, band_precision, constant_scores
 from metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
 from metrics.evaluate import evaluate
 from metrics.pate import pate, pate_f1
-from metrics.vus import vus_pr, vus_roc
+from metrics.vus import VusSurface, vus_pr, vus_roc, vus_surface
 from metrics.window import sliding_window
 
 __all__ = [
@@ -26,6 +26,8 @@ __all__ = [
     "pate",
     "pate_f1",
     "sliding_window",
+    "VusSurface",
     "vus_pr",
     "vus_roc",
+    "vus_surface",
 ]

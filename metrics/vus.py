@@ -74,6 +74,38 @@ def vus(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> Vus:
     return Vus(pr=ap_sum / (w_max + 1), roc=auc_sum / (w_max + 1))
 
 
+class VusSurface(NamedTuple):
+    """The range-based PR and ROC curves behind VUS-PR / VUS-ROC, one per buffer.
+
+    ``thresholds`` has shape (n_thresholds,) (250, non-increasing); ``recall`` (the
+    range-based TPR), ``fpr`` and ``precision`` have shape (window + 1, n_thresholds): row ``w``
+    is buffer ``w``, column ``k`` threshold ``k``. VUS-PR is the mean over rows of the step-wise
+    area ``sum_k (recall[w, k] - recall[w, k - 1]) * precision[w, k]`` (``recall[w, -1] = 0``).
+    """
+
+    thresholds: FloatArray
+    recall: FloatArray
+    fpr: FloatArray
+    precision: FloatArray
+
+
+def vus_surface(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> VusSurface:
+    """The curves :func:`vus` averages the areas of (same inputs and checks).
+
+    Raises ValueError, as :func:`vus`, for invalid inputs, and also for labels with a single
+    class (no curve is defined there).
+    """
+    lab, sc = check_labels_scores(labels, scores)
+    w_max = check_int(window, "window", minimum=0)
+    n_pos = int(lab.sum())
+    if n_pos == 0 or n_pos == lab.shape[0]:
+        raise ValueError("labels hold a single class: no range-based curve is defined.")
+    starts, ends = event_bounds(lab)
+    thr = thresholds(sc, N_THRESHOLDS)
+    first_hit = _first_at_most(thr, sc)
+    return VusSurface(thr, *_surface(starts, ends, first_hit, w_max, N_THRESHOLDS))
+
+
 def vus_pr(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> float:
     """VUS-PR: mean over buffers ``0..window`` of the range-based average precision."""
     return vus(labels, scores, window=window).pr
@@ -193,42 +225,52 @@ def _buffer_histograms(
 
 
 @njit(cache=True)
-def _curve_areas(
+def _curve_points(
     tp: FloatArray,
     tp_events: FloatArray,
     n_pred: FloatArray,
     existence: FloatArray,
     n_pos: float,
     n: int,
-) -> tuple[float, float]:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(TPR, FPR, precision) of one buffer at every threshold, each of shape (n_thresholds,)."""
+    n_thr = tp.shape[0]
+    tpr, fpr, precision = np.empty(n_thr), np.empty(n_thr), np.empty(n_thr)
+    for k in range(n_thr):
+        n_labels = n_pos + tp[k] - tp_events[k]
+        p_new = (n_pos + n_labels) / 2.0
+        tpr[k] = min(tp[k] / p_new, 1.0) * existence[k]
+        fpr[k] = (n_pred[k] - tp[k]) / (n - p_new)
+        precision[k] = tp[k] / n_pred[k]
+    return tpr, fpr, precision
+
+
+@njit(cache=True)
+def _curve_areas(tpr: FloatArray, fpr: FloatArray, precision: FloatArray) -> tuple[float, float]:
     """ROC area (trapezoid, with (0,0) and (1,1) added) and step-wise AP of one buffer."""
     auc = 0.0
     ap = 0.0
     prev_tpr = 0.0
     prev_fpr = 0.0
-    for k in range(tp.shape[0]):
-        n_labels = n_pos + tp[k] - tp_events[k]
-        p_new = (n_pos + n_labels) / 2.0
-        tpr = min(tp[k] / p_new, 1.0) * existence[k]
-        fpr = (n_pred[k] - tp[k]) / (n - p_new)
-        precision = tp[k] / n_pred[k]
-        auc += (fpr - prev_fpr) * (tpr + prev_tpr) / 2.0
-        ap += (tpr - prev_tpr) * precision
-        prev_tpr = tpr
-        prev_fpr = fpr
+    for k in range(tpr.shape[0]):
+        auc += (fpr[k] - prev_fpr) * (tpr[k] + prev_tpr) / 2.0
+        ap += (tpr[k] - prev_tpr) * precision[k]
+        prev_tpr = tpr[k]
+        prev_fpr = fpr[k]
     auc += (1.0 - prev_fpr) * (1.0 + prev_tpr) / 2.0
     return auc, ap
 
 
 @njit(cache=True)
-def _volume(
+def _surface(
     starts: IntArray,
     ends: IntArray,
     first_hit: IntArray,
     w_max: int,
     n_thr: int,
-) -> tuple[float, float]:
-    """Sums over buffers ``0..w_max`` of the ROC area and the AP."""
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """TPR, FPR and precision of every buffer ``0..w_max`` at every threshold: each of shape
+    (w_max + 1, n_thr)."""
     n = first_hit.shape[0]
     n_ev = starts.shape[0]
     n_pred = np.cumsum(np.bincount(first_hit, minlength=n_thr)).astype(np.float64)
@@ -242,14 +284,34 @@ def _volume(
             event_min[g] = min(event_min[g], k)
         n_pos += ends[g] - starts[g] + 1
     tp_events = np.cumsum(event_mass)
-    auc_sum = 0.0
-    ap_sum = 0.0
+    tpr = np.empty((w_max + 1, n_thr))
+    fpr = np.empty((w_max + 1, n_thr))
+    precision = np.empty((w_max + 1, n_thr))
     for w in range(w_max + 1):
         mass, seg_first, n_seg = _buffer_histograms(
             starts, ends, first_hit, event_mass, event_min, w, n_thr
         )
         existence = np.cumsum(seg_first).astype(np.float64) / n_seg
-        auc, ap = _curve_areas(np.cumsum(mass), tp_events, n_pred, existence, float(n_pos), n)
+        tpr[w], fpr[w], precision[w] = _curve_points(
+            np.cumsum(mass), tp_events, n_pred, existence, float(n_pos), n
+        )
+    return tpr, fpr, precision
+
+
+@njit(cache=True)
+def _volume(
+    starts: IntArray,
+    ends: IntArray,
+    first_hit: IntArray,
+    w_max: int,
+    n_thr: int,
+) -> tuple[float, float]:
+    """Sums over buffers ``0..w_max`` of the ROC area and the AP."""
+    tpr, fpr, precision = _surface(starts, ends, first_hit, w_max, n_thr)
+    auc_sum = 0.0
+    ap_sum = 0.0
+    for w in range(w_max + 1):
+        auc, ap = _curve_areas(tpr[w], fpr[w], precision[w])
         auc_sum += auc
         ap_sum += ap
     return auc_sum, ap_sum

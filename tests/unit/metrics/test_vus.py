@@ -12,8 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.vus import Vus, vus, vus_pr, vus_roc
-from tests.unit.metrics.vus_reference import vus_slow
+from metrics.vus import N_THRESHOLDS, Vus, vus, vus_pr, vus_roc, vus_surface
+from tests.unit.metrics.vus_reference import (
+    curve_points,
+    extended_segments,
+    runs_of_ones,
+    softened_labels,
+    vus_slow,
+)
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "vus_vectors.json"
 VECTORS: list[dict[str, Any]] = json.loads(FIXTURE.read_text())["vectors"]
@@ -162,3 +168,30 @@ def test_invalid_input_raises_clear_error(
 def test_window_is_keyword_only() -> None:
     with pytest.raises(TypeError):
         vus_pr(GOOD_LABELS, GOOD_SCORES, 2)  # type: ignore[call-arg]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_cases())
+def test_surface_rows_are_the_slow_references_curves(
+    case: tuple[list[int], list[float], int],
+) -> None:
+    labels, scores, window = case
+    lab, sc = np.asarray(labels), np.asarray(scores, dtype=float)
+    if lab.sum() in (0, len(lab)):
+        with pytest.raises(ValueError, match="single class"):
+            vus_surface(labels, scores, window=window)
+        return
+    surface = vus_surface(labels, scores, window=window)
+    assert surface.recall.shape == surface.precision.shape == (window + 1, N_THRESHOLDS)
+    for w in range(window + 1):
+        soft = softened_labels(lab, w)
+        segments = extended_segments(runs_of_ones(lab), len(lab), w)
+        pred = sc[None, :] >= surface.thresholds[:, None]
+        tpr, fpr, precision = curve_points(lab, soft, pred, segments)
+        np.testing.assert_allclose(surface.recall[w], tpr, atol=TOL)
+        np.testing.assert_allclose(surface.fpr[w], fpr, atol=TOL)
+        np.testing.assert_allclose(surface.precision[w], precision, atol=TOL)
+    steps = np.diff(surface.recall, axis=1, prepend=0.0) * surface.precision
+    assert steps.sum(axis=1).mean() == pytest.approx(
+        vus(labels, scores, window=window).pr, abs=1e-12
+    )
