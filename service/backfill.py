@@ -14,9 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
-import os
 import signal
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
+from service.atomicfile import partial_path
 from service.durations import setting_points, step_seconds
 from service.errors import ApiError
 from service.openmetrics import OpenMetricsWriter
@@ -255,19 +254,8 @@ def run(
 def _partial(output: Path) -> Iterator[IO[str]]:
     """A text file beside ``output``, renamed to it when the block completes and removed when
     it raises (Ctrl-C included)."""
-    fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # as a plain open() would create it (mkstemp gives 0600)
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            yield fh
-        os.replace(tmp, output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with partial_path(output) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        yield fh
 
 
 @dataclass(frozen=True)

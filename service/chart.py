@@ -10,6 +10,7 @@ found on every point of the range, so thinning never hides one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,16 +57,23 @@ def _run(ts: npt.NDArray[np.float64], score: npt.NDArray[np.float64], a: int, b:
     return AlertRun(float(ts[a]), float(ts[b - 1]), b - a, peak, severity)
 
 
-def thin(pts: StoredPoints, n_out: int) -> npt.NDArray[np.int64]:
+def thin(
+    x: npt.NDArray[np.float64], columns: Sequence[npt.NDArray[np.float64]], n_out: int
+) -> npt.NDArray[np.int64]:
     """Indices of the points to draw: all of them when there are at most ``n_out``, else the
-    union of what MinMaxLTTB keeps (``n_out`` each) for every channel's values and for the
-    score, sorted. First and last points are always kept."""
-    n = len(pts.ts)
+    union of what MinMaxLTTB keeps (``n_out`` each) of every column (values of a channel, a
+    score; NaN allowed), sorted. ``x`` (increasing) and each column have shape (n_points,).
+    First and last points are always kept."""
+    n = len(x)
     if n <= n_out:
         return np.arange(n, dtype=np.int64)
-    keep = [_minmax_lttb(pts.ts, pts.values[:, c], n_out) for c in range(pts.values.shape[1])]
-    keep.append(_minmax_lttb(pts.ts, pts.score, n_out))
+    keep = [_minmax_lttb(x, y, n_out) for y in columns]
     return np.unique(np.concatenate([*keep, [0, n - 1]]).astype(np.int64))
+
+
+def chart_columns(pts: StoredPoints) -> list[npt.NDArray[np.float64]]:
+    """What a series chart draws: each channel's values, then the score."""
+    return [pts.values[:, c] for c in range(pts.values.shape[1])] + [pts.score]
 
 
 def _minmax_lttb(

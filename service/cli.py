@@ -123,12 +123,14 @@ def evaluate(
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("evaluating", total=len(series) * len(runs))
+            scores: list[dict[str, Any]] | None = [] if store is not None else None
             doc = run_suite(
                 series,
                 runs,
                 quantile=quantile,
                 progress=lambda what: bar.update(task, advance=1, description=escape(what)),
                 jobs=jobs,
+                scores=scores,
             )
     except ModelUnavailableError as exc:  # model weights missing
         fail(str(exc))
@@ -143,22 +145,28 @@ def evaluate(
         _warn_failed(run)
     console.print(f"results written to {output}")
     if store is not None:
-        _store_run(store, doc, suite, {s.name: s.source for s in series}, reference)
+        _store_run(store, doc, suite, series, reference, scores or [])
 
 
 def _store_run(
     store: Path,
     doc: dict[str, Any],
     suite: Path,
-    sources: dict[str, str],
+    series: list[Any],
     reference: dict[str, dict[str, float]],
+    scores: list[dict[str, Any]],
 ) -> None:
     """Keep the run in ``store``'s evaluations folder; say its id and where the leaderboard is."""
-    from service.evaluations import EvaluationStore
+    from service.evaluations import EvaluationStore, series_arrays
 
     try:
         run_id = EvaluationStore(store).save(
-            doc, suite=str(suite), sources=sources, reference=reference
+            doc,
+            suite=str(suite),
+            sources={s.name: s.source for s in series},
+            reference=reference,
+            train_end={s.name: int(s.train_end) for s in series},
+            arrays=series_arrays(series, scores),
         )
     except OSError as exc:
         fail(f"--store {store}: {exc.strerror or exc}")

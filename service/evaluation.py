@@ -36,17 +36,31 @@ METRIC_KEYS = (
 )
 
 
-def _fill_warmup(scores: np.ndarray) -> np.ndarray:
+def fill_warmup(scores: np.ndarray) -> np.ndarray:
     """Points without a score (no full window yet) rank lowest: the least anomalous."""
     finite = scores[np.isfinite(scores)]
     low = float(finite.min()) if finite.size else 0.0
     return np.where(np.isfinite(scores), scores, low)
 
 
+SCORES = "_scores"
+"""Key of the per-series arrays ``evaluate_series(keep_scores=True)`` adds."""
+
+ScoreArrays = dict[str, np.ndarray]
+
+
 def evaluate_series(
-    series: LabelledSeries, detector: str, params: dict[str, Any], *, quantile: float = 0.995
+    series: LabelledSeries,
+    detector: str,
+    params: dict[str, Any],
+    *,
+    quantile: float = 0.995,
+    keep_scores: bool = False,
 ) -> dict[str, Any]:
-    """Fit, score and measure one series with one detector."""
+    """Fit, score and measure one series with one detector. With ``keep_scores``, the result
+    also holds, under ``SCORES``, ``raw`` (every point's raw score) and ``anomaly_score`` (the
+    alert score of the measured rows, NaN on the training prefix): ndarrays of shape
+    (n_points,)."""
     start = time.perf_counter()
     fitted = fit_calibrated(
         registry.create(detector, params), series.values[: series.train_end], quantile=quantile
@@ -57,7 +71,7 @@ def evaluate_series(
     raw = det.score(series.values)
     score_s = time.perf_counter() - start
     test = slice(series.train_end, None)
-    labels, scores = series.labels[test], _fill_warmup(raw[test])
+    labels, scores = series.labels[test], fill_warmup(raw[test])
     window = metrics.sliding_window(series.values[:, 0])
     out: dict[str, Any] = dict(metrics.evaluate(labels, scores, window=window))
     window_echo = det.echo_window
@@ -70,6 +84,10 @@ def evaluate_series(
     out.update(metrics.band_precision(labels, anomaly_score, window=window))
     out["constant_scores"] = metrics.constant_scores(raw[test])
     out.update(fit_seconds=fit_s, score_seconds=score_s, window=window)
+    if keep_scores:
+        full = np.full(len(series.labels), np.nan)
+        full[test] = anomaly_score
+        out[SCORES] = {"raw": np.asarray(raw, dtype=np.float64), "anomaly_score": full}
     return out
 
 
@@ -116,10 +134,10 @@ def _defined(per_series: dict[str, dict[str, Any]], key: str) -> list[float]:
 
 
 def _evaluate_or_error(
-    series: LabelledSeries, detector: str, params: dict[str, Any], quantile: float
+    series: LabelledSeries, detector: str, params: dict[str, Any], quantile: float, keep: bool
 ) -> dict[str, Any]:
     try:
-        return evaluate_series(series, detector, params, quantile=quantile)
+        return evaluate_series(series, detector, params, quantile=quantile, keep_scores=keep)
     except ValueError as exc:  # e.g. a training prefix shorter than the window
         return {"error": str(exc)}
 
@@ -131,17 +149,24 @@ def _run_one(
     quantile: float,
     pool: Executor | None,
     progress: Callable[[str], None] | None,
+    scores: dict[str, ScoreArrays] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per-series results in suite order, from this process or from ``pool``."""
+    """Per-series results in suite order, from this process or from ``pool``; with
+    ``scores``, each series' arrays are moved there (see ``evaluate_series``)."""
+    keep = scores is not None
     futures: list[Future[dict[str, Any]] | None] = [None] * len(suite)
     if pool is not None:
-        futures = [pool.submit(_evaluate_or_error, s, detector, params, quantile) for s in suite]
+        futures = [
+            pool.submit(_evaluate_or_error, s, detector, params, quantile, keep) for s in suite
+        ]
     per_series: dict[str, dict[str, Any]] = {}
     for s, fut in zip(suite, futures, strict=True):
         if fut is None:
-            per_series[s.name] = _evaluate_or_error(s, detector, params, quantile)
+            per_series[s.name] = _evaluate_or_error(s, detector, params, quantile, keep)
         else:
             per_series[s.name] = fut.result()
+        if scores is not None and SCORES in per_series[s.name]:
+            scores[s.name] = per_series[s.name].pop(SCORES)
         if progress is not None:
             progress(f"{detector} {s.name}")
     return per_series
@@ -154,8 +179,11 @@ def run_suite(
     quantile: float = 0.995,
     progress: Callable[[str], None] | None = None,
     jobs: int = 1,
+    scores: list[dict[str, ScoreArrays]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every (detector, params) run over every series: the results.json document.
+    With ``scores`` (a list), one ``{series: arrays}`` per run is appended to it (the arrays of
+    ``evaluate_series(keep_scores=True)``).
 
     ``jobs > 1`` spreads series over that many worker processes (spawned, one thread each);
     the numbers are the same as with ``jobs = 1``.
@@ -167,7 +195,10 @@ def run_suite(
         pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=one_thread_worker)
     try:
         for detector, params in runs:
-            per_series = _run_one(suite, detector, params, quantile, pool, progress)
+            kept: dict[str, ScoreArrays] | None = None if scores is None else {}
+            per_series = _run_one(suite, detector, params, quantile, pool, progress, kept)
+            if scores is not None and kept is not None:
+                scores.append(kept)
             summary = summarize(per_series)
             run = {"detector": detector, "params": params, "series": per_series}
             out.append({**run, "summary": summary})

@@ -4,22 +4,30 @@ leaderboard (detectors x sources) from them.
 
 A document is ``results.json`` (``{"runs": [...]}``, see ``service.evaluation.run_suite``) plus
 ``id``, ``created_at`` (Unix seconds), ``suite`` (the folder evaluated), ``sources``
-(``{series: source}``) and ``reference`` (published per-series VUS-PR of other detectors on the
-same series: ``{detector: {series: vus_pr}}``).
+(``{series: source}``), ``train_end`` (``{series: first measured row}``) and ``reference``
+(published per-series VUS-PR of other detectors on the same series:
+``{detector: {series: vus_pr}}``). Beside it, ``<id>.safetensors`` holds each series'
+``values/<series>`` (float32, (n_points, n_channels)), ``labels/<series>`` (uint8) and per run
+``i`` its ``raw/<i>/<series>`` and ``anomaly_score/<i>/<series>`` (float64, (n_points,)): what
+the dashboard's curves and evaluated-series charts are drawn from.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+
+from service.atomicfile import partial_path
 
 FOLDER = "evaluations"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -59,8 +67,11 @@ class EvaluationStore:
         suite: str,
         sources: dict[str, str],
         reference: dict[str, dict[str, float]],
+        train_end: dict[str, int] | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
     ) -> str:
-        """Store a run (written whole, then renamed into place); its new id."""
+        """Store a run (each file written whole, then renamed into place; the arrays first, so
+        a listed run has them); its new id."""
         self.folder.mkdir(parents=True, exist_ok=True)
         now = time.time()
         detectors = "+".join(sorted({r["detector"] for r in doc["runs"]}))
@@ -70,8 +81,11 @@ class EvaluationStore:
             f"{re.sub(r'[^A-Za-z0-9_.-]', '_', detectors)[:80]}",
         )
         mine = {d: {s: v for s, v in per.items() if s in sources} for d, per in reference.items()}
+        if arrays is not None:
+            _save_arrays(self.folder / f"{run_id}.safetensors", arrays)
         stored = {
             **doc,
+            "train_end": train_end or {},
             "id": run_id,
             "created_at": now,
             "suite": suite,
@@ -81,7 +95,7 @@ class EvaluationStore:
         _write_atomic(self.folder / f"{run_id}.json", json.dumps(stored))
         return run_id
 
-    def list(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[dict[str, Any]]:
         """Every stored run, newest first: ``id``, ``created_at``, ``suite``, ``detectors``,
         ``series`` (how many). Unreadable files are skipped."""
         found = [_read(path) for path in self.folder.glob("*.json")]
@@ -96,6 +110,39 @@ class EvaluationStore:
                 f"No evaluation run {run_id!r}; GET /v1/evaluations lists them."
             )
         return doc
+
+    def arrays(self, run_id: str, keys: list[str]) -> dict[str, np.ndarray]:
+        """The stored arrays named ``keys`` of a run. Raises EvaluationNotFoundError when the
+        run, its arrays file or one of the keys is missing."""
+        self.read(run_id)
+        path = self.folder / f"{run_id}.safetensors"
+        try:
+            with safe_open(str(path), framework="np") as fh:
+                stored = set(fh.keys())
+                missing = [k for k in keys if k not in stored]
+                if missing:
+                    raise EvaluationNotFoundError(f"Run {run_id!r} holds no {missing[0]!r}.")
+                return {k: fh.get_tensor(k) for k in keys}
+        except (OSError, SafetensorError):
+            raise EvaluationNotFoundError(
+                f"Run {run_id!r} was stored without scores; evaluate again with --store."
+            ) from None
+
+
+def series_arrays(
+    series: Iterable[Any], scores: list[dict[str, dict[str, np.ndarray]]]
+) -> dict[str, np.ndarray]:
+    """The arrays :meth:`EvaluationStore.save` keeps: values and labels of each
+    ``LabelledSeries``, and each run's scores (``run_suite(scores=...)``)."""
+    out: dict[str, np.ndarray] = {}
+    for s in series:
+        out[f"values/{s.name}"] = np.ascontiguousarray(s.values, dtype=np.float32)
+        out[f"labels/{s.name}"] = np.ascontiguousarray(s.labels, dtype=np.uint8)
+    for i, per_series in enumerate(scores):
+        for name, kept in per_series.items():
+            for kind, array in kept.items():
+                out[f"{kind}/{i}/{name}"] = np.ascontiguousarray(array, dtype=np.float64)
+    return out
 
 
 def leaderboard(doc: dict[str, Any]) -> tuple[list[str], list[Row]]:
@@ -166,12 +213,11 @@ def _unique(folder: Path, stem: str) -> str:
     return candidate
 
 
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with partial_path(path) as tmp:
+        save_file(arrays, str(tmp))
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with partial_path(path) as tmp:
+        tmp.write_text(text)

@@ -254,6 +254,49 @@ class LeaderboardResponse(BaseModel):
     rows: list[LeaderboardRow]
 
 
+class EvaluatedSeriesResponse(BaseModel):
+    """``GET /v1/evaluations/{run_id}/series/{series}``: rows of an evaluated series, thinned
+    for drawing (columns; x = row index)."""
+
+    run: str
+    series: str
+    source: str
+    train_end: int = Field(description="First measured row (the rows before trained the model).")
+    total: int = Field(description="Rows in the range, before thinning.")
+    x: list[int] = Field(description="Row indices, increasing.")
+    values: list[list[float | None]] = Field(description="One list per channel, aligned with x.")
+    label_spans: list[list[int]] = Field(description="Labelled anomalies: [first, last] rows.")
+    scores: dict[str, list[float | None]] = Field(
+        description="Per detector: anomaly_score aligned with x (null on the training rows)."
+    )
+    alerts: dict[str, list[AlertRunModel]] = Field(
+        description="Per detector: runs of anomaly_score > 1 in the range (start/end are rows)."
+    )
+    figures: dict[str, dict[str, Any]] = Field(description="Per detector: the series' figures.")
+
+
+class DetectorCurves(BaseModel):
+    """The curves behind one detector's AUC-PR and VUS-PR on one series (measured rows)."""
+
+    auc_pr: float
+    recall: list[float] = Field(description="Point-wise PR curve (thinned), by recall.")
+    precision: list[float]
+    window: int = Field(description="Largest VUS buffer (the series' sliding window).")
+    vus_pr: float = Field(description="Mean of buffer_ap: the leaderboard's VUS-PR.")
+    buffers: list[int] = Field(description="Buffer lengths drawn (slices of the surface).")
+    vus_recall: list[list[float]] = Field(description="Per drawn buffer: range-based recall.")
+    vus_precision: list[list[float]] = Field(description="Per drawn buffer: precision.")
+    buffer_ap: list[float] = Field(description="Area under every buffer's curve, 0..window.")
+
+
+class CurvesResponse(BaseModel):
+    """``GET /v1/evaluations/{run_id}/series/{series}/curves``."""
+
+    run: str
+    series: str
+    curves: dict[str, DetectorCurves]
+
+
 # ---------------------------------------------------------------------- detect / detectors
 class DetectRequest(_Request):
     """Stateless scoring: fit on ``train`` (or on ``values`` itself) and score ``values``."""

@@ -354,7 +354,8 @@ function seriesTable(board, row, params) {
   };
   const head = el("tr", {}, el("th", {}, "series"), el("th", {}, "source"),
     ...board.metrics.map((m) => sortHeader(METRIC_NAMES[m] || m, `${m}:all`, params)));
-  const body = sorted.map((name) => el("tr", { dataSeries: name }, el("td", {}, name),
+  const link = (name) => el("a", { href: `#/evaluated?run=${encodeURIComponent(board.id)}&series=${encodeURIComponent(name)}&detector=${encodeURIComponent(row.detector)}` }, name);
+  const body = sorted.map((name) => el("tr", { dataSeries: name }, el("td", {}, link(name)),
     el("td", {}, board.series_sources[name] || ""),
     ...board.metrics.map((m) => el("td", {}, formatMetric(m, row.series[name][m])))));
   return el("div", { id: "per-series" },
@@ -362,8 +363,117 @@ function seriesTable(board, row, params) {
     el("table", {}, head, ...body));
 }
 
+// ------------------------------------------------------------------ evaluated series + curves
+const CURVE_COLORS = ["#2563eb", "#dc2626", "#059669", "#7c3aed"];
+
+async function evaluatedView(params) {
+  const run = params.get("run");
+  const series = params.get("series");
+  const board = await getJSON(`evaluations/${encodeURIComponent(run)}`);
+  const names = board.rows.filter((r) => !r.reference).map((r) => r.detector);
+  const detector = names.includes(params.get("detector")) ? params.get("detector") : names[0];
+  const compare = names.includes(params.get("compare")) && params.get("compare") !== detector
+    ? params.get("compare") : null;
+  const pick = (id, value, options, key) => {
+    const select = el("select", { id }, ...options.map((o) => el("option", { value: o, selected: o === value }, o || "none")));
+    select.onchange = () => { select.value ? params.set(key, select.value) : params.delete(key); setHash("evaluated", params); render(); };
+    return select;
+  };
+  const back = el("a", { href: `#/leaderboard?run=${encodeURIComponent(run)}&detector=${encodeURIComponent(detector)}` }, "back to the run");
+  view.append(el("div", { class: "controls" }, el("strong", {}, series), back,
+    el("label", {}, "Detector ", pick("detector-picker", detector, names, "detector")),
+    el("label", {}, "Beside it ", pick("compare-picker", compare || "", ["", ...names.filter((n) => n !== detector)], "compare")),
+    el("span", { class: "hint" }, "shaded grey: labelled anomalies; drag to zoom")));
+  const shown = compare ? [detector, compare] : [detector];
+  const box = view.appendChild(el("div", { id: "evaluated-charts" }));
+  const curvesBox = view.appendChild(el("div", { id: "curves", class: "curves" }));
+  await Promise.all([drawEvaluated(box, run, series, shown, params), drawCurves(curvesBox, run, series, shown)]);
+}
+
+function detectorQuery(detectors) {
+  return detectors.map((d) => `detector=${encodeURIComponent(d)}`).join("&");
+}
+
+async function drawEvaluated(box, run, series, detectors, params) {
+  const width = Math.max(box.clientWidth || view.clientWidth - 20, 400);
+  const query = new URLSearchParams({ points: Math.min(2 * width, 20000) });
+  for (const k of ["start", "end"]) if (params.get(k)) query.set(k, params.get(k));
+  const body = await getJSON(`evaluations/${encodeURIComponent(run)}/series/${encodeURIComponent(series)}?${detectorQuery(detectors)}&${query}`);
+  destroyPlots();
+  const shownText = body.x.length < body.total ? `${body.x.length.toLocaleString()} of ${body.total.toLocaleString()} rows drawn (thinned with MinMaxLTTB)` : `${body.total.toLocaleString()} rows`;
+  box.replaceChildren(el("p", { class: "resolution", dataTotal: body.total, dataShown: body.x.length },
+    `${shownText}; measured from row ${body.train_end}; ${body.label_spans.length} labelled anomaly span(s) in range.`));
+  const onZoom = (lo, hi) => {
+    params.set("start", Math.max(0, Math.floor(lo)));
+    params.set("end", Math.max(0, Math.ceil(hi)));
+    setHash("evaluated", params);
+    drawEvaluated(box, run, series, detectors, params).catch(showError);
+  };
+  window.anomalyd.labelSpans = body.label_spans;
+  const shade = (u) => shadeSpans(u, body.label_spans, body.train_end);
+  const common = (height, series, hooks) => ({ width, height, series: [{ label: "row" }, ...series],
+    cursor: { sync: { key: "anomalyd-evaluated" }, drag: { x: true, y: false, setScale: false } },
+    scales: { x: { time: false } }, hooks: { setSelect: [(u) => zoomFrom(u, onZoom)], ...hooks } });
+  const valueSeries = body.values.map((_, c) => ({ label: body.values.length > 1 ? `value[${c}]` : "value", stroke: COLORS.value, width: 1 }));
+  live.plots.push(new uPlot(common(240, valueSeries, { drawClear: [shade] }), [body.x, ...body.values],
+    box.appendChild(el("div", { class: "chart values" }))));
+  detectors.forEach((d, i) => {
+    const opts = common(150, [{ label: `${d} anomaly_score`, stroke: CURVE_COLORS[i], width: 1 }],
+      { drawClear: [shade, (u) => shadeAlerts(u, body.alerts[d])], draw: [drawLines] });
+    opts.scales.y = { range: (u, lo, hi) => [0, Math.max(hi || 0, 2.5)] };
+    live.plots.push(new uPlot(opts, [body.x, body.scores[d]], box.appendChild(el("div", { class: "chart scores", dataDetector: d }))));
+  });
+}
+
+function shadeSpans(u, spans, trainEnd) {
+  const { ctx, bbox } = u;
+  ctx.save();
+  ctx.fillStyle = "rgba(100,116,139,0.25)";
+  for (const [a, b] of spans) {
+    const x0 = u.valToPos(a, "x", true);
+    const x1 = u.valToPos(b, "x", true);
+    ctx.fillRect(x0 - 1, bbox.top, Math.max(x1 - x0, 0) + 2, bbox.height);
+  }
+  const xt = u.valToPos(trainEnd, "x", true);
+  if (xt >= bbox.left && xt <= bbox.left + bbox.width) {
+    ctx.strokeStyle = "#64748b";
+    ctx.setLineDash([2, 3]);
+    ctx.beginPath(); ctx.moveTo(xt, bbox.top); ctx.lineTo(xt, bbox.top + bbox.height); ctx.stroke();
+  }
+  ctx.restore();
+}
+
+async function drawCurves(box, run, series, detectors) {
+  const body = await getJSON(`evaluations/${encodeURIComponent(run)}/series/${encodeURIComponent(series)}/curves?${detectorQuery(detectors)}`);
+  box.replaceChildren(...detectors.map((d, i) => curvePanel(d, body.curves[d], CURVE_COLORS[i])));
+}
+
+function curvePanel(detector, c, color) {
+  const panel = el("div", { class: "curve-panel", dataDetector: detector });
+  panel.append(el("h3", {}, detector),
+    el("p", { class: "curve-figures" }, `AUC-PR ${c.auc_pr.toFixed(3)} (area under the point-wise curve); ` +
+      `VUS-PR ${c.vus_pr.toFixed(3)} = mean area of the range-based curves of buffers 0..${c.window}`));
+  const opts = (title, series) => ({ title, width: 420, height: 300, mode: 2, series: [{}, ...series],
+    scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1.02] } },
+    axes: [{ label: "recall" }, { label: "precision" }], legend: { show: false } });
+  const line = (stroke, alpha) => ({ stroke, width: 1.5, alpha, paths: uPlot.paths.linear(), points: { show: false } });
+  live.plots.push(new uPlot(opts("point-wise PR curve (AUC-PR)", [line(color, 1)]), [null, [c.recall, c.precision]],
+    panel.appendChild(el("div", { class: "chart pr" }))));
+  const slices = c.buffers.map((w, k) => line(color, 0.25 + 0.75 * (k / Math.max(c.buffers.length - 1, 1))));
+  live.plots.push(new uPlot(opts(`range-based PR curves, buffers ${c.buffers.join(", ")} (VUS-PR)`, slices),
+    [null, ...c.buffers.map((_, k) => [c.vus_recall[k], c.vus_precision[k]])],
+    panel.appendChild(el("div", { class: "chart vus" }))));
+  const ap = c.buffer_ap;
+  const apPlot = new uPlot({ title: "area per buffer (their mean is VUS-PR)", width: 420, height: 160,
+    series: [{ label: "buffer" }, { label: "area", stroke: color, width: 1.5 }],
+    scales: { x: { time: false }, y: { range: [0, 1] } }, legend: { show: false } },
+  [ap.map((_, w) => w), ap], panel.appendChild(el("div", { class: "chart buffer-ap" })));
+  live.plots.push(apPlot);
+  return panel;
+}
+
 // ------------------------------------------------------------------ routing
-const VIEWS = { live: liveView, series: seriesView, leaderboard: leaderboardView };
+const VIEWS = { live: liveView, series: seriesView, leaderboard: leaderboardView, evaluated: evaluatedView };
 
 async function render() {
   clearTimeout(live.timer);

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Query
 
-from service.chart import alert_runs, thin
+from service.chart import alert_runs, chart_columns, thin
 from service.deps import EngineDep, SeriesId
 from service.errors import Unprocessable
 from service.parsing import parse_query_time
@@ -49,7 +49,7 @@ def get_chart(
     found on every point."""
     state = engine.get(series_id)
     pts = engine.points_between(state, *_range(start, end), ALL)
-    keep = pts.select(thin(pts, points))
+    keep = pts.select(thin(pts.ts, chart_columns(pts), points))
     return ChartResponse(
         series=state.id,
         status=state.status,

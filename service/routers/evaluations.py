@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from service.deps import SettingsDep
+from service.errors import Unprocessable
+from service.evaluated import chart, series_curves
 from service.evaluations import METRICS, EvaluationStore, leaderboard
 from service.schemas import (
+    AlertRunModel,
+    CurvesResponse,
+    DetectorCurves,
+    EvaluatedSeriesResponse,
     EvaluationsResponse,
     EvaluationSummary,
     LeaderboardResponse,
@@ -22,7 +28,7 @@ router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
 @router.get("", response_model=EvaluationsResponse)
 def list_evaluations(settings: SettingsDep) -> EvaluationsResponse:
     """Runs stored by ``anomalyd evaluate --store DATA_DIR`` in this service's data dir."""
-    found = EvaluationStore(settings.data_dir).list()
+    found = EvaluationStore(settings.data_dir).runs()
     return EvaluationsResponse(evaluations=[EvaluationSummary(**d) for d in found])
 
 
@@ -44,4 +50,49 @@ def get_leaderboard(
         series_sources=doc["sources"],
         metrics=list(METRICS),
         rows=[LeaderboardRow(**asdict(r)) for r in rows],
+    )
+
+
+RunId = Annotated[str, Path(description="Id from GET /v1/evaluations.")]
+Series = Annotated[str, Path(description="A series of the run (its file or manifest name).")]
+Detectors = Annotated[
+    list[str], Query(min_length=1, max_length=4, description="Detectors of the run (repeat).")
+]
+
+
+@router.get("/{run_id}/series/{series}", response_model=EvaluatedSeriesResponse)
+def get_evaluated_series(
+    run_id: RunId,
+    series: Series,
+    detector: Detectors,
+    settings: SettingsDep,
+    start: Annotated[int | None, Query(ge=0, description="First row; omitted: 0.")] = None,
+    end: Annotated[int | None, Query(ge=0, description="Last row; omitted: the last.")] = None,
+    points: Annotated[int, Query(ge=10, le=20_000, description="About how many per line.")] = 2_000,
+) -> EvaluatedSeriesResponse:
+    """Values, labelled anomalies and each detector's anomaly_score over rows ``start..end``,
+    thinned with MinMaxLTTB to about ``points`` per line; alert runs at full resolution."""
+    if start is not None and end is not None and end < start:
+        raise Unprocessable("end must not be before start.")
+    found = chart(
+        EvaluationStore(settings.data_dir), run_id, series, detector, (start, end), points
+    )
+    alerts = {d: [AlertRunModel(**asdict(r)) for r in runs] for d, runs in found.alerts.items()}
+    return EvaluatedSeriesResponse(run=run_id, series=series, **{**asdict(found), "alerts": alerts})
+
+
+@router.get("/{run_id}/series/{series}/curves", response_model=CurvesResponse)
+def get_curves(
+    run_id: RunId, series: Series, detector: Detectors, settings: SettingsDep
+) -> CurvesResponse:
+    """Per detector: the point-wise PR curve behind AUC-PR and the range-based PR curves (one
+    per buffer length, slices of the VUS surface) whose mean area is VUS-PR."""
+    try:
+        found = series_curves(EvaluationStore(settings.data_dir), run_id, series, detector)
+    except ValueError as exc:
+        raise Unprocessable(f"{series}: {exc}") from None
+    return CurvesResponse(
+        run=run_id,
+        series=series,
+        curves={d: DetectorCurves(**asdict(c)) for d, c in found.items()},
     )

@@ -293,3 +293,34 @@ def _wait_for(found: Any, log: Path, timeout: float = 120.0) -> Any:
             return match
         time.sleep(0.2)
     raise AssertionError(f"not seen in {timeout} s:\n{log.read_text()}")
+
+
+def test_an_evaluated_series_shows_labels_scores_and_curves_side_by_side(
+    page: Page, service: str
+) -> None:
+    p = page.open("leaderboard")
+    p.locator("#leaderboard tr[data-detector=mad] td").nth(2).click()
+    p.locator("#per-series tr[data-series=cpu] a").click()
+    p.wait_for_selector(".curve-panel[data-detector=mad] .chart.vus canvas")
+    assert p.evaluate("() => window.anomalyd.labelSpans") == [
+        [at - 2, at + 2] for at in (700, 1_100, 1_400)
+    ]
+    assert p.locator(".chart.scores[data-detector=mad] canvas").count() == 1
+    p.select_option("#compare-picker", "residual")
+    p.wait_for_selector(".curve-panel[data-detector=residual] .chart.vus canvas")
+    runs = httpx.get(f"{service}/v1/evaluations").json()["evaluations"]
+    board = httpx.get(f"{service}/v1/evaluations/{runs[0]['id']}").json()
+    for row in board["rows"][:2]:
+        figures = p.locator(f".curve-panel[data-detector={row['detector']}] .curve-figures")
+        assert f"VUS-PR {row['series']['cpu']['vus_pr']:.3f}" in figures.inner_text()
+    assert "compare=residual" in p.url and "series=cpu" in p.url
+    total = int(p.locator(".resolution").get_attribute("data-total"))
+    box = p.locator(".chart.values .u-over").bounding_box()
+    p.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 50)
+    p.mouse.down()
+    p.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 50, steps=4)
+    p.mouse.up()
+    p.wait_for_function(f"document.querySelector('.resolution').dataset.total < {total}")
+    assert "start=" in p.url
+    assert page.errors == []
+    page.shot("evaluated-series-curves")

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import service
-from service.chart import AlertRun, alert_runs, thin
+from service.chart import AlertRun, alert_runs, chart_columns, thin
 from service.storage import StoredPoints
 from tests.unit.service.conftest import post, wait_scored
 
@@ -56,7 +56,7 @@ def points(values: np.ndarray, score: np.ndarray) -> StoredPoints:
 
 def test_thin_keeps_every_point_of_a_short_range() -> None:
     pts = points(np.arange(50.0), np.full(50, np.nan))
-    assert thin(pts, 50).tolist() == list(range(50))
+    assert thin(pts.ts, chart_columns(pts), 50).tolist() == list(range(50))
 
 
 def test_thin_keeps_the_extremes_of_each_channel_and_of_the_score() -> None:
@@ -67,14 +67,16 @@ def test_thin_keeps_the_extremes_of_each_channel_and_of_the_score() -> None:
     score = rng.uniform(0.0, 0.9, n)
     score[:500] = np.nan  # warm-up
     score[77_777] = 5.0
-    kept = thin(points(values, score), 1_000)
+    pts = points(values, score)
+    kept = thin(pts.ts, chart_columns(pts), 1_000)
     assert np.all(np.diff(kept) > 0)
     assert {0, 12_345, 54_321, 77_777, n - 1} <= set(kept.tolist())
     assert 1_000 <= len(kept) <= 3 * 1_000 + 2
 
 
 def test_thin_of_a_score_all_nan_thins_on_values_only() -> None:
-    kept = thin(points(np.sin(np.arange(10_000) / 50), np.full(10_000, np.nan)), 200)
+    pts = points(np.sin(np.arange(10_000) / 50), np.full(10_000, np.nan))
+    kept = thin(pts.ts, chart_columns(pts), 200)
     assert len(kept) <= 202
 
 

@@ -54,7 +54,7 @@ def test_runs_are_listed_newest_first_and_stray_files_are_skipped(tmp_path: Path
     assert first != second  # same second, same detectors: still two runs
     (store.folder / "notes.json").write_text('{"not": "a run"}')
     (store.folder / "broken.json").write_text("{")
-    listed = store.list()
+    listed = store.runs()
     assert [r["id"] for r in listed] == [second, first]
     assert listed[0]["detectors"] == ["mad"] and listed[0]["series"] == 3
 
@@ -81,20 +81,28 @@ def test_the_api_serves_the_leaderboard(client: TestClient, data_dir: Path) -> N
     assert missing.status_code == 404 and "GET /v1/evaluations" in missing.json()["detail"]
 
 
-def test_evaluate_store_keeps_the_run(tmp_path: Path) -> None:
+def stored_run(tmp_path: Path, *detectors: str) -> tuple[Path, dict[str, Any]]:
+    """``anomalyd evaluate --store`` of one labelled CSV series; (data dir, results.json)."""
     suite = tmp_path / "suite"
     suite.mkdir()
     values = np.random.default_rng(0).normal(size=400)
-    values[300] += 10
-    labels = (np.abs(np.arange(400) - 300) <= 2).astype(int)
+    values[[300, 350]] += 10
+    labels = ((np.abs(np.arange(400) - 300) <= 2) | (np.abs(np.arange(400) - 350) <= 1)).astype(int)
     rows = "".join(f"{v},{lab}\n" for v, lab in zip(values, labels, strict=True))
     (suite / "one.csv").write_text("value,label\n" + rows)
-    argv = ["evaluate", "--suite", str(suite), "--train-fraction", "0.5", "--detector", "mad"]
+    argv = ["evaluate", "--suite", str(suite), "--train-fraction", "0.5"]
+    argv += [f"--detector={d}" for d in detectors]
     argv += ["--output", str(tmp_path / "r.json"), "--store", str(tmp_path / "data")]
     result = CliRunner().invoke(cli_app, argv)
     assert result.exit_code == 0, result.output
-    (stored,) = EvaluationStore(tmp_path / "data").list()
-    assert stored["id"] in result.output and stored["suite"] == str(suite)
+    return tmp_path / "data", json.loads((tmp_path / "r.json").read_text())
+
+
+def test_evaluate_store_keeps_the_run(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    stored_run(tmp_path, "mad")
+    (stored,) = EvaluationStore(tmp_path / "data").runs()
+    assert stored["suite"] == str(suite)
     kept = EvaluationStore(tmp_path / "data").read(stored["id"])
     assert kept["runs"] == json.loads((tmp_path / "r.json").read_text())["runs"]
     assert kept["sources"] == {"one": "suite"}
@@ -105,3 +113,74 @@ def test_evaluate_store_on_a_file_fails_before_evaluating(tmp_path: Path) -> Non
     argv = ["evaluate", "--suite", str(tmp_path), "--store", str(tmp_path / "file")]
     result = CliRunner().invoke(cli_app, argv)
     assert result.exit_code == 2 and "is not a folder" in result.output
+
+
+@pytest.fixture
+def evaluated(tmp_path: Path, make_client: Any) -> Any:
+    data_dir, results = stored_run(tmp_path, "mad", "residual")
+    with make_client(data_dir=data_dir) as client:
+        run_id = client.get("/v1/evaluations").json()["evaluations"][0]["id"]
+        yield client, f"/v1/evaluations/{run_id}/series/one", results
+
+
+def test_an_evaluated_series_has_its_values_labels_and_scores(evaluated: Any) -> None:
+    client, path, results = evaluated
+    body = client.get(path, params=[("detector", "mad"), ("detector", "residual")]).json()
+    assert body["total"] == 400 and body["x"] == list(range(400))  # 400 rows: nothing thinned
+    assert body["label_spans"] == [[298, 302], [349, 351]] and body["train_end"] == 200
+    for detector in ("mad", "residual"):
+        score = body["scores"][detector]
+        assert all(s is None for s in score[:200]) and all(s is not None for s in score[210:])
+        alerts = [[a["start"], a["end"]] for a in body["alerts"][detector]]
+        assert any(a[0] <= 300 <= a[1] for a in alerts)  # the spike alerts
+        assert (
+            body["figures"][detector]
+            == results["runs"][("mad", "residual").index(detector)]["series"]["one"]
+        )
+    part = client.get(
+        path, params={"detector": "mad", "start": 290, "end": 310, "points": 10}
+    ).json()
+    assert part["total"] == 21 and part["x"][0] == 290 and part["x"][-1] == 310
+    assert part["label_spans"] == [[298, 302]]
+
+
+def test_the_curves_are_the_numbers_in_the_leaderboard(evaluated: Any) -> None:
+    client, path, results = evaluated
+    body = client.get(f"{path}/curves", params=[("detector", "mad"), ("detector", "residual")])
+    assert body.status_code == 200, body.text
+    for i, detector in enumerate(("mad", "residual")):
+        figures = results["runs"][i]["series"]["one"]
+        drawn = body.json()["curves"][detector]
+        assert drawn["vus_pr"] == pytest.approx(figures["vus_pr"], abs=1e-9)
+        assert drawn["auc_pr"] == pytest.approx(figures["auc_pr"], abs=1e-9)
+        assert len(drawn["buffer_ap"]) == drawn["window"] + 1 == figures["window"] + 1
+        assert drawn["buffers"][0] == 0 and drawn["buffers"][-1] == drawn["window"]
+        assert all(np.diff(r).min() >= 0 for r in drawn["vus_recall"])  # ordered by recall
+
+
+@pytest.mark.parametrize(
+    ("suffix", "params", "status", "needle"),
+    [
+        ("", {"detector": "lof"}, 404, "it has mad, residual"),
+        ("/curves", {"detector": "lof"}, 404, "it has mad, residual"),
+        ("", {}, 422, "detector"),
+        ("", {"detector": "mad", "start": 50, "end": 10}, 422, "end must not be before start"),
+        ("", {"detector": "mad", "start": -1}, 422, "start"),
+    ],
+)
+def test_bad_evaluated_series_queries_say_what_to_fix(
+    evaluated: Any, suffix: str, params: dict[str, Any], status: int, needle: str
+) -> None:
+    client, path, _ = evaluated
+    r = client.get(path + suffix, params=params)
+    assert r.status_code == status and needle in r.json()["detail"]
+
+
+def test_an_unknown_series_or_a_run_without_scores_is_404(evaluated: Any, data_dir: Path) -> None:
+    client, path, _ = evaluated
+    r = client.get(path.replace("/one", "/two"), params={"detector": "mad"})
+    assert r.status_code == 404 and "no series 'two'" in r.json()["detail"]
+    run_id = path.split("/")[3]
+    (data_dir / "evaluations" / f"{run_id}.safetensors").unlink()
+    r = client.get(path, params={"detector": "mad"})
+    assert r.status_code == 404 and "evaluate again with --store" in r.json()["detail"]

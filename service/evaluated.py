@@ -1,0 +1,119 @@
+"""An evaluated series as the dashboard draws it: values, labelled spans and each chosen
+detector's ``anomaly_score`` over a range of rows (thinned as live charts are), and the curves
+behind its AUC-PR and VUS-PR. Read from a run stored by ``anomalyd evaluate --store``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from metrics.vus import event_bounds
+from service.chart import AlertRun, alert_runs, thin
+from service.curves import Curves, curves
+from service.evaluations import EvaluationNotFoundError, EvaluationStore
+
+
+@dataclass(frozen=True)
+class EvaluatedChart:
+    """Rows ``x`` (point indices, thinned) of one series; ``values`` one list per channel;
+    ``label_spans`` the labelled anomalies ``[first, last]`` (inclusive, every one in range);
+    per detector its thinned ``scores`` and ``alerts`` (runs of anomaly_score > 1, at full
+    resolution, their start/end being row indices) and its ``figures`` from the run."""
+
+    source: str
+    train_end: int
+    total: int
+    x: list[int]
+    values: list[list[float | None]]
+    label_spans: list[list[int]]
+    scores: dict[str, list[float | None]]
+    alerts: dict[str, list[AlertRun]]
+    figures: dict[str, dict[str, Any]]
+
+
+def run_index(doc: dict[str, Any], detector: str) -> int:
+    """Index of the first run of ``detector`` in a stored document.
+    Raises EvaluationNotFoundError naming the run's detectors."""
+    names = [r["detector"] for r in doc["runs"]]
+    if detector not in names:
+        raise EvaluationNotFoundError(
+            f"Run {doc['id']!r} has no detector {detector!r}; it has {', '.join(names)}."
+        )
+    return names.index(detector)
+
+
+def _check_series(doc: dict[str, Any], series: str) -> None:
+    if series not in doc["sources"]:
+        raise EvaluationNotFoundError(f"Run {doc['id']!r} has no series {series!r}.")
+
+
+def chart(
+    store: EvaluationStore,
+    run_id: str,
+    series: str,
+    detectors: list[str],
+    rows: tuple[int | None, int | None],
+    n_out: int,
+) -> EvaluatedChart:
+    """The chart of rows ``rows[0] <= i <= rows[1]`` (None: open) of ``series``."""
+    doc = store.read(run_id)
+    _check_series(doc, series)
+    runs = [run_index(doc, d) for d in detectors]
+    keys = [f"values/{series}", f"labels/{series}"]
+    arrays = store.arrays(run_id, keys + [f"anomaly_score/{i}/{series}" for i in runs])
+    values, labels = arrays[keys[0]].astype(np.float64), arrays[keys[1]]
+    lo, hi = _clip(rows, len(labels))
+    scores = [arrays[f"anomaly_score/{i}/{series}"][lo : hi + 1] for i in runs]
+    x = np.arange(lo, hi + 1, dtype=np.float64)
+    picked = thin(x, [*values[lo : hi + 1].T, *scores], n_out)
+    return EvaluatedChart(
+        source=doc["sources"][series],
+        train_end=int(doc.get("train_end", {}).get(series, 0)),
+        total=len(x),
+        x=(lo + picked).tolist(),
+        values=[_json(values[lo : hi + 1, c][picked]) for c in range(values.shape[1])],
+        label_spans=_spans(labels, lo, hi),
+        scores={d: _json(s[picked]) for d, s in zip(detectors, scores, strict=True)},
+        alerts={d: alert_runs(x, s) for d, s in zip(detectors, scores, strict=True)},
+        figures={
+            d: doc["runs"][i]["series"].get(series, {})
+            for d, i in zip(detectors, runs, strict=True)
+        },
+    )
+
+
+def series_curves(
+    store: EvaluationStore, run_id: str, series: str, detectors: list[str]
+) -> dict[str, Curves]:
+    """Per detector, the curves of the measured rows (see ``service.curves``). Raises
+    EvaluationNotFoundError as :func:`chart`, and ValueError for single-class labels."""
+    doc = store.read(run_id)
+    _check_series(doc, series)
+    runs = [run_index(doc, d) for d in detectors]
+    keys = [f"labels/{series}"] + [f"raw/{i}/{series}" for i in runs]
+    arrays = store.arrays(run_id, keys)
+    start = int(doc.get("train_end", {}).get(series, 0))
+    labels = arrays[keys[0]][start:].astype(np.int64)
+    out = {}
+    for detector, i in zip(detectors, runs, strict=True):
+        window = int(doc["runs"][i]["series"][series]["window"])
+        out[detector] = curves(labels, arrays[f"raw/{i}/{series}"][start:], window)
+    return out
+
+
+def _clip(rows: tuple[int | None, int | None], n: int) -> tuple[int, int]:
+    lo = 0 if rows[0] is None else min(max(rows[0], 0), n - 1)
+    hi = n - 1 if rows[1] is None else min(max(rows[1], lo), n - 1)
+    return lo, hi
+
+
+def _spans(labels: npt.NDArray[np.uint8], lo: int, hi: int) -> list[list[int]]:
+    starts, ends = event_bounds(labels.astype(np.int64))
+    return [[int(s), int(e)] for s, e in zip(starts, ends, strict=True) if e >= lo and s <= hi]
+
+
+def _json(x: npt.NDArray[np.floating[Any]]) -> list[float | None]:
+    return [None if v != v else float(v) for v in x.tolist()]
