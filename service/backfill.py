@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from service.atomicfile import partial_path
 from service.durations import setting_points, step_seconds
-from service.errors import ApiError
+from service.faults import Refusal
 from service.openmetrics import OpenMetricsWriter
 from service.parsing import parse_timestamps
 from service.replay import replay
@@ -146,7 +146,7 @@ def read_csv(path: Path, assume_utc: bool = False) -> Source:
     try:
         stamps = [_stamp(r["timestamp"]) for r in rows]
         ts = parse_timestamps(stamps, "timestamp", assume_utc=assume_utc)
-    except ApiError as exc:
+    except Refusal as exc:
         hint = "" if assume_utc else " (or pass --assume-utc)"
         raise BackfillError(f"{path}: {exc.detail}{hint}") from exc
     values = np.array([_row_values(path, i, r, value_columns) for i, r in enumerate(rows)])
@@ -203,8 +203,8 @@ def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> Series
         )
         validate_config(config)
         return config
-    except (ApiError, ValueError) as exc:
-        raise BackfillError(exc.detail if isinstance(exc, ApiError) else str(exc)) from exc
+    except (Refusal, ValueError) as exc:
+        raise BackfillError(exc.detail if isinstance(exc, Refusal) else str(exc)) from exc
 
 
 def score(

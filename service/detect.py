@@ -11,7 +11,7 @@ import numpy.typing as npt
 from detectors import registry
 from detectors.crossfit import fit_calibrated
 from detectors.echo import Echo, suppress_echo
-from service.errors import Unprocessable
+from service.faults import InvalidInput
 from service.series import detector_class
 
 
@@ -40,7 +40,7 @@ def detect(
     """
     detector_class(name)
     if train is not None and train.shape[1] != values.shape[1]:
-        raise Unprocessable(
+        raise InvalidInput(
             f"train has {train.shape[1]} channel(s) per point but values has "
             f"{values.shape[1]}; both need the same shape."
         )
@@ -52,6 +52,6 @@ def detect(
         raw = det.score(full)[len(full) - len(values) :]
     except (TypeError, ValueError) as exc:
         where = "fitted on `values` (no `train` given): " if train is None else ""
-        raise Unprocessable(f"{where}{exc}") from exc
+        raise InvalidInput(f"{where}{exc}") from exc
     score, _ = suppress_echo(cal.transform(raw), 0, det.echo_window, Echo())
     return Detection(name, det.get_params(), det.context_length, raw, score)

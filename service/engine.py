@@ -16,7 +16,7 @@ import numpy.typing as npt
 from detectors.base import Calibrator, StreamScorer
 from detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after
 from service.durations import STEP_POINTS, step_seconds
-from service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from service.faults import ConflictingChange, InvalidInput, Overloaded, UnknownSeries
 from service.modelio import load_detector
 from service.scheduler import Scheduler
 from service.series import (
@@ -140,7 +140,7 @@ class Engine:
     def _check_defaults(self) -> None:
         try:
             validate_config(self.default_config())
-        except Unprocessable as exc:
+        except InvalidInput as exc:
             raise ValueError(
                 f"The default series configuration (ANOMALYD_DEFAULT_DETECTOR / _PARAMS / "
                 f"_TRAIN_POINTS) is not valid: {exc.detail}"
@@ -185,7 +185,9 @@ class Engine:
         with self._lock:
             state = self._series.get(series_id)
         if state is None or not state.persisted or state.deleted:
-            raise NotFound(f"Series {series_id!r} does not exist; create it with PUT or a write.")
+            raise UnknownSeries(
+                f"Series {series_id!r} does not exist; create it with PUT or a write."
+            )
         return state
 
     def points_between(
@@ -240,9 +242,11 @@ class Engine:
                 self._series[series_id] = state
         with state.lock:
             if state.deleted:
-                raise Conflict(f"Series {series_id!r} was deleted meanwhile; retry the PUT.")
+                raise ConflictingChange(
+                    f"Series {series_id!r} was deleted meanwhile; retry the PUT."
+                )
             if labels is not None and state.source != "rest":
-                raise Unprocessable(
+                raise InvalidInput(
                     f"Series {series_id!r} comes from remote-write; its labels are the "
                     "Prometheus labels and cannot be set with PUT (leave `labels` out)."
                 )
@@ -313,7 +317,7 @@ class Engine:
         with self._lock:
             state = self._series.pop(series_id, None)
             if state is None:
-                raise NotFound(f"Series {series_id!r} does not exist.")
+                raise UnknownSeries(f"Series {series_id!r} does not exist.")
             with state.lock:
                 state.deleted = True
                 state.generation += 1
@@ -332,8 +336,8 @@ class Engine:
         point by point (remote-write: a sender cannot fix one sample and resend the rest).
 
         Exact duplicates of stored points are accepted (retries are idempotent). Returns what
-        was refused. Raises :class:`TooManyRequests` (nothing stored) when the scoring queue is
-        full."""
+        was refused. Raises :class:`~service.faults.Overloaded` (nothing stored) when the
+        scoring queue is full."""
         refused: list[Refused] = []
         self._ingest(batch, source, wait=False, refused=refused)
         return refused
@@ -343,7 +347,7 @@ class Engine:
     ) -> list[Accepted]:
         ids = [item.series_id for item in batch]
         if len(set(ids)) != len(ids):
-            raise Unprocessable("Each series may appear only once per write.")
+            raise InvalidInput("Each series may appear only once per write.")
         while True:
             states = self._states_for(batch, source)
             try:
@@ -452,7 +456,7 @@ class Engine:
     def _plan(self, state: SeriesState, item: Incoming) -> _Plan:
         channels = item.values.shape[1]
         if state.n_channels is not None and channels != state.n_channels:
-            raise Unprocessable(
+            raise InvalidInput(
                 f"Series {state.id!r} has {state.n_channels} channel(s) per point; this write "
                 f"has {channels}. Send the same number of values per point as before."
             )
@@ -473,13 +477,13 @@ class Engine:
         for i, (t, v) in enumerate(zip(ts, values, strict=True)):
             hit = stored.get(float(t))
             if hit is None:
-                raise Unprocessable(
+                raise InvalidInput(
                     f"Timestamp {_fmt(t)} of series {state.id!r} is not after its last stored "
                     f"point ({_fmt(state.last_ts or 0.0)}) and is not stored; timestamps must "
                     "increase (only an exact duplicate of a stored point is accepted)."
                 )
             if not np.array_equal(hit[1], v):
-                raise Conflict(
+                raise ConflictingChange(
                     f"Series {state.id!r} already has a different value at timestamp {_fmt(t)}; "
                     "a stored point cannot be changed (resending the same value is fine)."
                 )
@@ -491,11 +495,11 @@ class Engine:
         if n_new and not self.scheduler.try_reserve(n_new):
             self.telemetry.throttled.labels(source).inc()
             self.telemetry.rejected.labels(source, "queue_full").inc(n_new)
-            retry = str(self.settings.retry_after_s)
-            raise TooManyRequests(
+            retry = self.settings.retry_after_s
+            raise Overloaded(
                 f"The scoring queue is full ({self.settings.queue_capacity} points waiting); "
                 f"nothing was stored. Retry after {retry}s.",
-                headers={"Retry-After": retry},
+                retry_after=retry,
             )
         try:
             self._write(plans)

@@ -11,6 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import faults
+from service.evaluations import EvaluationNotFoundError
+
 log = logging.getLogger("anomalyd")
 
 MAX_LISTED_ERRORS = 10
@@ -108,21 +111,42 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); see server log."}, 500)
 
 
-DOMAIN_STATUS: dict[type[Exception], int] = {}
-"""Errors the service core raises, by the HTTP status they are answered with (filled by
-:func:`install_handlers`; the core itself knows nothing of HTTP)."""
+DOMAIN_STATUS: dict[type[Exception], int] = {
+    faults.InvalidInput: 422,
+    faults.MalformedBody: 400,
+    faults.TooLarge: 413,
+    faults.UnknownSeries: 404,
+    faults.ConflictingChange: 409,
+    faults.Overloaded: 429,
+    faults.NotRunning: 503,
+    EvaluationNotFoundError: 404,
+}
+"""What the core raises (it knows nothing of HTTP), by the status it is answered with."""
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a core error (500 for one not in ``DOMAIN_STATUS``)."""
+    return next((code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind)), 500)
+
+
+def http_error(exc: faults.Refusal, headers: dict[str, str] | None = None) -> ApiError:
+    """A core refusal as the HTTP error it is answered with (``Retry-After`` when set)."""
+    err = ApiError(exc.detail, headers=_retry_headers(exc) | (headers or {}))
+    err.status_code = status_of(exc)
+    return err
+
+
+def _retry_headers(exc: Exception) -> dict[str, str]:
+    retry = getattr(exc, "retry_after", None)
+    return {} if retry is None else {"Retry-After": f"{retry:g}"}
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    status = next(code for kind, code in DOMAIN_STATUS.items() if isinstance(exc, kind))
-    return JSONResponse({"detail": str(exc)}, status)
+    return JSONResponse({"detail": str(exc)}, status_of(exc), headers=_retry_headers(exc) or None)
 
 
 def install_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
-    from service.evaluations import EvaluationNotFoundError
-
-    DOMAIN_STATUS[EvaluationNotFoundError] = 404
     for kind in DOMAIN_STATUS:
         app.add_exception_handler(kind, _domain_error)
     app.add_exception_handler(ApiError, _api_error)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from service.errors import PayloadTooLarge, Unprocessable
+from service.faults import InvalidInput, TooLarge
 
 SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
 MAX_UNIX_SECONDS = 1e11
@@ -19,7 +19,7 @@ MAX_UNIX_SECONDS = 1e11
 def check_series_id(series_id: str) -> str:
     """Refuse ids that are not 1-200 of ``A-Z a-z 0-9 _ . : -`` (starting alphanumeric)."""
     if not SERIES_ID.match(series_id):
-        raise Unprocessable(
+        raise InvalidInput(
             f"Series id {series_id!r} is not valid: use 1-200 characters from A-Z a-z 0-9 "
             "_ . : - starting with a letter or digit."
         )
@@ -33,14 +33,14 @@ def parse_time(value: float | str, where: str, *, assume_utc: bool = False) -> f
         try:
             parsed = datetime.fromisoformat(value.strip().upper())
         except ValueError:
-            raise Unprocessable(
+            raise InvalidInput(
                 f"{where}: {value!r} is neither a number (unix seconds) nor an RFC 3339 time "
                 "like 2024-05-01T12:00:00Z."
             ) from None
         if parsed.tzinfo is None and assume_utc:
             parsed = parsed.replace(tzinfo=UTC)
         if parsed.tzinfo is None:
-            raise Unprocessable(
+            raise InvalidInput(
                 f"{where}: {value!r} has no UTC offset; add one, e.g. {value}Z or {value}+00:00."
             )
         seconds = parsed.timestamp()
@@ -48,7 +48,7 @@ def parse_time(value: float | str, where: str, *, assume_utc: bool = False) -> f
         seconds = float(value)
     if not 0 <= seconds < MAX_UNIX_SECONDS:
         hint = " It looks like milliseconds; send seconds." if seconds >= MAX_UNIX_SECONDS else ""
-        raise Unprocessable(f"{where}: {value!r} is outside 0 .. 1e11 unix seconds.{hint}")
+        raise InvalidInput(f"{where}: {value!r} is outside 0 .. 1e11 unix seconds.{hint}")
     return seconds
 
 
@@ -74,7 +74,7 @@ def parse_timestamps(
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if len(bad):
         i = int(bad[0]) + 1
-        raise Unprocessable(
+        raise InvalidInput(
             f"{name} must be strictly increasing: {name}[{i}] ({ts[i]:g}) is not after "
             f"{name}[{i - 1}] ({ts[i - 1]:g}). Sort the points and drop repeated timestamps."
         )
@@ -89,9 +89,9 @@ def parse_values(
     for i, v in enumerate(raw):
         got = _width(v)
         if got == 0:
-            raise Unprocessable(f"{name}[{i}] is an empty list; a point needs at least one number.")
+            raise InvalidInput(f"{name}[{i}] is an empty list; a point needs at least one number.")
         if got != width:
-            raise Unprocessable(
+            raise InvalidInput(
                 f"{name}[{i}] has {_channels(got)} but {name}[0] has {_channels(width)}; "
                 "every point needs the same shape (a number, or a list of n numbers)."
             )
@@ -113,7 +113,7 @@ def parse_points(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Validated ``(timestamps, values)`` of a write."""
     if len(timestamps) != len(values):
-        raise Unprocessable(
+        raise InvalidInput(
             f"timestamps and values must have the same length; got {len(timestamps)} "
             f"timestamps and {len(values)} values."
         )
@@ -124,7 +124,7 @@ def parse_points(
 def check_count(n: int, max_points: int) -> None:
     """413 for more points than one request may carry."""
     if n > max_points:
-        raise PayloadTooLarge(
+        raise TooLarge(
             f"{n} points in one request; the limit is {max_points}. Split the data into "
             "several requests."
         )

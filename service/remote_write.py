@@ -19,7 +19,7 @@ from google.protobuf import message
 
 from service import prompb_scan
 from service.engine import Refused
-from service.errors import BadRequest, PayloadTooLarge
+from service.faults import MalformedBody, TooLarge
 from service.prompb import remote_write_v1_pb2
 from service.telemetry import LABEL_NAME, exported_clash
 
@@ -102,23 +102,23 @@ def snappy_length(body: bytes) -> int:
         shift += 7
         if i == 9:
             break
-    raise BadRequest("The body is not snappy-compressed (block format) data.")
+    raise MalformedBody("The body is not snappy-compressed (block format) data.")
 
 
 def decompress(body: bytes, max_bytes: int) -> bytes:
     """Snappy block decompression with a size check before any work."""
     if not body:
-        raise BadRequest("The request body is empty; send a snappy-compressed WriteRequest.")
+        raise MalformedBody("The request body is empty; send a snappy-compressed WriteRequest.")
     declared = snappy_length(body)
     if declared > max_bytes:
-        raise PayloadTooLarge(
+        raise TooLarge(
             f"The decompressed WriteRequest would be {declared} bytes; the limit is {max_bytes}. "
             "Lower `max_samples_per_send` in Prometheus' remote_write queue_config."
         )
     try:
         return bytes(cramjam.snappy.decompress_raw(body))
     except Exception as exc:  # cramjam raises its own DecompressionError
-        raise BadRequest(f"The body is not valid snappy (block format) data: {exc}.") from exc
+        raise MalformedBody(f"The body is not valid snappy (block format) data: {exc}.") from exc
 
 
 def parse(raw: bytes) -> Any:
@@ -127,7 +127,7 @@ def parse(raw: bytes) -> Any:
     try:
         req.ParseFromString(raw)
     except message.DecodeError as exc:
-        raise BadRequest(f"The body is not a valid protobuf WriteRequest: {exc}.") from exc
+        raise MalformedBody(f"The body is not a valid protobuf WriteRequest: {exc}.") from exc
     return req
 
 
@@ -210,14 +210,14 @@ class LabelCache:
 
     def lookup_encoded(self, encoded: bytes, position: int) -> Identity:
         """The same for the encoded label fields of a TimeSeries (a TimeSeries of its own).
-        Raises InvalidLabels, or BadRequest when they are not valid protobuf."""
+        Raises InvalidLabels, or MalformedBody when they are not valid protobuf."""
         hit = self._known.get(encoded)
         if hit is not None:
             return hit
         try:
             ts = TimeSeries.FromString(encoded)
         except message.DecodeError as exc:
-            raise BadRequest(
+            raise MalformedBody(
                 f"timeseries[{position}]: labels are not valid protobuf: {exc}."
             ) from exc
         return self._remember(encoded, v1_pairs(ts), position)
@@ -343,7 +343,7 @@ def decode(
     Non-finite samples (Prometheus' staleness markers and NaN/Inf values) are not data points:
     they are skipped and counted by reason. A series with invalid labels and samples sent twice
     with different values are refused (``Decoded.refused``); the rest decodes. Raises
-    BadRequest when the body is not snappy-compressed protobuf, PayloadTooLarge over the
+    MalformedBody when the body is not snappy-compressed protobuf, TooLarge over the
     limits.
     """
     raw = decompress(body, max_decompressed)
@@ -358,7 +358,7 @@ def decode_messages(raw: bytes, max_samples: int, replica_label: str = "") -> De
     request the compiled scanner leaves to it (and gives the errors)."""
     req = parse(raw)
     if not len(req.timeseries) and raw[:1] in (b"\x22", b"\x2a"):  # 2.0 fields 4 and 5
-        raise BadRequest(
+        raise MalformedBody(
             "The body holds no 1.0 time series but starts like a remote-write 2.0 Request; "
             "send it with Content-Type application/x-protobuf;proto=io.prometheus.write.v2.Request."
         )
@@ -386,7 +386,7 @@ def refuse_after(decoded: Decoded, limit_s: float) -> None:
 
 def check_total(total: int, max_samples: int) -> None:
     if total > max_samples:
-        raise PayloadTooLarge(
+        raise TooLarge(
             f"The WriteRequest holds {total} samples; the limit is {max_samples}. "
             "Lower `max_samples_per_send` in Prometheus' remote_write queue_config."
         )

@@ -16,7 +16,7 @@ from google.protobuf import message
 
 from service import remote_write
 from service.engine import Refused
-from service.errors import BadRequest
+from service.faults import MalformedBody
 from service.prompb import remote_write_v2_pb2
 from service.remote_write import (
     Decoded,
@@ -37,13 +37,13 @@ def decode_v2(
 ) -> Decoded:
     """Decode a 2.0 body into per-labelset sample arrays, as ``remote_write.decode`` does 1.0.
 
-    Raises BadRequest when the body is not snappy-compressed protobuf of a 2.0 request,
-    PayloadTooLarge over the limits.
+    Raises MalformedBody when the body is not snappy-compressed protobuf of a 2.0 request,
+    TooLarge over the limits.
     """
     raw = decompress(body, max_decompressed)
     req = parse_v2(raw)
     if not len(req.timeseries) and raw[:1] == b"\x0a":  # the 1.0 message's field 1
-        raise BadRequest(
+        raise MalformedBody(
             f"The body holds no 2.0 time series but starts like a remote-write 1.0 "
             f"WriteRequest; send it with proto={remote_write.PROTO} or without proto=."
         )
@@ -62,7 +62,7 @@ def parse_v2(raw: bytes) -> Any:
     try:
         req.ParseFromString(raw)
     except message.DecodeError as exc:
-        raise BadRequest(f"The body is not a valid protobuf {PROTO}: {exc}.") from exc
+        raise MalformedBody(f"The body is not a valid protobuf {PROTO}: {exc}.") from exc
     return req
 
 

@@ -31,7 +31,7 @@ from detectors import registry
 from detectors.base import Calibrator, StreamScorer
 from detectors.crossfit import Calibrated, fit_calibrated_many
 from detectors.echo import Echo, suppress_echo
-from service.errors import Unavailable
+from service.faults import NotRunning
 from service.modelio import dump_detector
 from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
 from service.settings import Settings
@@ -192,7 +192,7 @@ class Scheduler:
         if self._score_pool is not None:
             self._score_pool.shutdown(wait=False)
         for _, fut in self._commands:
-            fut.set_exception(Unavailable("The service is shutting down."))
+            fut.set_exception(NotRunning("The service is shutting down."))
 
     @property
     def alive(self) -> bool:
@@ -233,7 +233,7 @@ class Scheduler:
         fut: Future[object] = Future()
         with self._cond:
             if self._stopping or not self.alive:
-                raise Unavailable("The scoring scheduler is not running; retry shortly.")
+                raise NotRunning("The scoring scheduler is not running; retry shortly.")
             self._commands.append((fn, fut))
             self._cond.notify()
         return fut.result()  # type: ignore[return-value]

@@ -14,7 +14,7 @@ import numpy.typing as npt
 from detectors import registry
 from detectors.base import Calibrator, Detector, StreamScorer
 from detectors.echo import Echo
-from service.errors import Unprocessable
+from service.faults import InvalidInput
 
 NEVER = 2**62
 """``next_boundary`` of a series that never refits."""
@@ -40,9 +40,9 @@ def detector_class(name: str) -> type[Detector]:
     try:
         return registry.get_class(name)
     except ValueError as exc:
-        raise Unprocessable(str(exc)) from exc
+        raise InvalidInput(str(exc)) from exc
     except ImportError as exc:
-        raise Unprocessable(
+        raise InvalidInput(
             f"Detector {name!r} is registered but cannot be loaded here ({exc}); "
             "install its extra or choose another detector."
         ) from exc
@@ -58,9 +58,9 @@ def validate_config(config: SeriesConfig) -> None:
         det.validate_params()
         need = det.min_train_points()
     except (TypeError, ValueError) as exc:
-        raise Unprocessable(f"params: {exc}") from exc
+        raise InvalidInput(f"params: {exc}") from exc
     if config.train_points < need:
-        raise Unprocessable(
+        raise InvalidInput(
             f"train_points must be at least {need} for detector {config.detector!r} with "
             f"params {det.get_params()}. Got {config.train_points}: raise train_points or "
             "lower the window."

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Body, Query
 
 from service.deps import EngineDep, SeriesId, SettingsDep, TelemetryDep, WriteAccess
 from service.engine import Accepted, Engine, Incoming
-from service.errors import ApiError, Unprocessable
+from service.errors import Unprocessable, status_of
+from service.faults import Refusal
 from service.parsing import parse_points, parse_query_time
 from service.routers.views import anomalous, finite_or_none
 from service.schemas import PointScore, PointsRequest, PointsResponse, ScoredPoint, ScoresResponse
@@ -46,9 +47,9 @@ def post_points(
         ts, values = parse_points(body.timestamps, body.values, settings.max_points_per_request)
         item = Incoming(series_id, ts, values, {"series": series_id})
         [accepted] = engine.ingest([item], "rest", wait=True)
-    except ApiError as exc:
-        if exc.status_code != 429:  # 429s are counted by the engine
-            reason = _REASONS.get(exc.status_code, "invalid")
+    except Refusal as exc:
+        if status_of(exc) != 429:  # 429s are counted by the engine
+            reason = _REASONS.get(status_of(exc), "invalid")
             telemetry.rejected.labels("rest", reason).inc(len(body.values))
         raise
     if accepted.waiter is not None:

@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from service import remote_write, remote_write_v2
 from service.deps import EngineDep, ReplicasDep, SettingsDep, TelemetryDep, WriteAccess
 from service.engine import Engine, Incoming, Refused
-from service.errors import ApiError, BadRequest, UnsupportedMediaType
+from service.errors import BadRequest, UnsupportedMediaType, http_error
+from service.faults import Refusal
 
 router = APIRouter(tags=["remote-write"])
 
@@ -131,7 +132,7 @@ async def write(
             max_samples=settings.max_points_per_request,
             replica_label=settings.remote_write_replica_label,
         )
-    except ApiError:
+    except Refusal:
         telemetry.rejected.labels(SOURCE, "malformed").inc()
         raise
     remote_write.refuse_after(decoded, time.time() + settings.remote_write_future_s)
@@ -139,9 +140,8 @@ async def write(
     v2 = proto != PROTO_V1
     try:
         refused = await run_in_threadpool(_ingest, engine, decoded)
-    except ApiError as exc:  # 429: nothing stored
-        exc.headers = {**(exc.headers or {}), **_written(0)} if v2 else exc.headers
-        raise
+    except Refusal as exc:  # e.g. 429: nothing stored
+        raise http_error(exc, _written(0) if v2 else None) from exc
     for reason, n in decoded.skipped.items():
         if n:
             telemetry.rejected.labels(SOURCE, reason).inc(n)

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service import prompb_scan, remote_write, remote_write_v2
-from service.errors import ApiError
+from service.errors import status_of
+from service.faults import Refusal, TooLarge
 from service.telemetry import exported_clash
 
 LIMIT = 10**6
@@ -25,8 +26,8 @@ def _outcome(fn: object, raw: bytes) -> object:
     """A comparable summary of a decode: the series and skips, or the error's status."""
     try:
         d = fn(raw, LIMIT)  # type: ignore[operator]
-    except ApiError as exc:
-        return ("error", exc.status_code)
+    except Refusal as exc:
+        return ("error", status_of(exc))
     rows = sorted(
         (s.series_id, s.labels, s.ts.tolist(), s.values.ravel().tobytes()) for s in d.series
     )
@@ -108,9 +109,9 @@ def test_labels_split_by_samples_are_left_to_the_parser() -> None:
 
 def test_too_many_samples_is_413_on_both_paths() -> None:
     raw = _raw([({"a": "b"}, [(t, 1.0) for t in range(5)])])
-    with pytest.raises(ApiError, match="holds 5 samples; the limit is 4") as fast:
+    with pytest.raises(TooLarge, match="holds 5 samples; the limit is 4") as fast:
         _decode(raw, 4)
-    assert fast.value.status_code == 413
+    assert status_of(fast.value) == 413
 
 
 @settings(max_examples=60, deadline=None)
