@@ -167,6 +167,11 @@ class Engine:
         self.store.close()
 
     @property
+    def queue_depth(self) -> int:
+        """Points accepted and not yet scored, over all series."""
+        return self.scheduler.pending_total
+
+    @property
     def ready(self) -> bool:
         """True when the scheduler runs and the database answers."""
         try:

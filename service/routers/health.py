@@ -26,6 +26,6 @@ async def readyz(request: Request) -> JSONResponse:
     body = HealthResponse(
         status="ready",
         series=len(engine.snapshot()),
-        queue_depth=engine.scheduler.pending_total,
+        queue_depth=engine.queue_depth,
     )
     return JSONResponse(body.model_dump())
