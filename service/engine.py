@@ -279,7 +279,7 @@ class Engine:
             state_row.next_boundary = max(state.count, first_boundary(config))
             state_row.model_start, state_row.error, state_row.model_version = None, None, 0
             Store.upsert_series(conn, state_row)
-            conn.execute("DELETE FROM models WHERE series_id = ?", (state.id,))
+            Store.drop_model(conn, state.id)
         self.scheduler.release(state.pending.clear())
         state.config, state.scored = config, state.count
         state.next_boundary = max(state.count, first_boundary(config))
@@ -529,7 +529,7 @@ class Engine:
                 row.n_channels = channels
                 Store.upsert_series(conn, row)
             elif state.n_channels is None and len(p.new_ts):
-                conn.execute("UPDATE series SET n_channels = ? WHERE id = ?", (channels, state.id))
+                Store.set_channels(conn, state.id, channels)
         Store.insert_block_rows(conn, rows)
 
     def _applied(self, p: _Plan, *, wait: bool) -> Accepted:

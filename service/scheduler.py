@@ -455,23 +455,20 @@ class Scheduler:
         name = state.config.detector
         if result.error is not None:
             self.telemetry.fit_failures.labels(name).inc()
-            self._fit_failed(state, result)
+            self._fit_failed(state, result, result.error)
             return
         self.telemetry.fits.labels(name).inc()
         self.telemetry.fit_seconds.observe(result.seconds)
         self._install(state, result)
 
-    def _fit_failed(self, state: SeriesState, result: FitResult) -> None:
+    def _fit_failed(self, state: SeriesState, result: FitResult, error: str) -> None:
         boundary = NEVER
         if state.model is not None:
             boundary = next_boundary(state.config, result.boundary)
         with self.store.transaction() as conn:
-            conn.execute(
-                "UPDATE series SET error = ?, next_boundary = ? WHERE id = ?",
-                (result.error, boundary, state.id),
-            )
+            Store.record_fit_failure(conn, state.id, error, boundary)
         with state.lock:
-            state.error, state.next_boundary = result.error, boundary
+            state.error, state.next_boundary = error, boundary
 
     def _install(self, state: SeriesState, result: FitResult) -> None:
         det, cal = result.detector, result.calibrator
@@ -483,11 +480,7 @@ class Scheduler:
         row = ModelRow(version, result.boundary, result.meta, result.state, calibration)
         with self.store.transaction() as conn:
             self.store.save_model(conn, state.id, row)
-            conn.execute(
-                "UPDATE series SET model_version = ?, model_start = ?, next_boundary = ?, "
-                "error = NULL WHERE id = ?",
-                (version, result.boundary, boundary, state.id),
-            )
+            Store.record_model(conn, state.id, version, result.boundary, boundary)
         scorer = StreamScorer(det, context=result.context)
         with state.lock:
             state.model = LiveModel(det, cal, scorer, version, result.boundary, result.calibration)
@@ -510,11 +503,7 @@ def _score_block(w: Work) -> ScoreBlock:
 
 
 def _persist_failure(conn: sqlite3.Connection, series_id: str, message: str) -> None:
-    conn.execute(
-        "UPDATE series SET error = ?, next_boundary = ?, model_version = 0 WHERE id = ?",
-        (message, NEVER, series_id),
-    )
-    conn.execute("DELETE FROM models WHERE series_id = ?", (series_id,))
+    Store.mark_failed(conn, series_id, message, NEVER)
 
 
 def _run_command(fn: Callable[[], object], fut: Future[object]) -> None:

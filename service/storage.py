@@ -311,6 +311,49 @@ class Store:
         conn.execute(f"INSERT OR REPLACE INTO series ({cols}) VALUES ({marks})", data)  # noqa: S608
 
     @staticmethod
+    def set_channels(conn: sqlite3.Connection, series_id: str, n_channels: int) -> None:
+        """Record the series' channel count (known from its first point)."""
+        conn.execute("UPDATE series SET n_channels = ? WHERE id = ?", (n_channels, series_id))
+
+    @staticmethod
+    def drop_model(conn: sqlite3.Connection, series_id: str) -> None:
+        """Remove the series' stored model (a new configuration, or a failure)."""
+        conn.execute("DELETE FROM models WHERE series_id = ?", (series_id,))
+
+    @staticmethod
+    def record_model(
+        conn: sqlite3.Connection, series_id: str, version: int, start: int, next_boundary: int
+    ) -> None:
+        """The series' row after a model is installed: its version and first point, the next
+        refit, no error (the model itself: :meth:`save_model`)."""
+        conn.execute(
+            "UPDATE series SET model_version = ?, model_start = ?, next_boundary = ?, "
+            "error = NULL WHERE id = ?",
+            (version, start, next_boundary, series_id),
+        )
+
+    @staticmethod
+    def record_fit_failure(
+        conn: sqlite3.Connection, series_id: str, error: str, next_boundary: int
+    ) -> None:
+        """A fit failed: its reason, and when the next fit is tried (the model is kept)."""
+        conn.execute(
+            "UPDATE series SET error = ?, next_boundary = ? WHERE id = ?",
+            (error, next_boundary, series_id),
+        )
+
+    @staticmethod
+    def mark_failed(
+        conn: sqlite3.Connection, series_id: str, message: str, next_boundary: int
+    ) -> None:
+        """The series cannot be scored: its reason; no model, none kept."""
+        conn.execute(
+            "UPDATE series SET error = ?, next_boundary = ?, model_version = 0 WHERE id = ?",
+            (message, next_boundary, series_id),
+        )
+        Store.drop_model(conn, series_id)
+
+    @staticmethod
     def delete_series(conn: sqlite3.Connection, series_id: str) -> None:
         """Remove the series, its points and its model."""
         for table, col in (
