@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install anomalyd into the active Python environment the way `make` does: torch first, pinned,
+# then the package with its extras and the same torch pin (so pip never swaps torch for another
+# build). Both images run this script; tests/integration/test_install.py runs it in a clean venv.
+#
+#   docker/install.sh [SOURCE]          SOURCE: the project folder (default: this repository)
+#   TORCH=torch==2.13.0 EXTRAS=chronos TORCH_INDEX=https://download.pytorch.org/whl/cpu docker/install.sh
+set -euo pipefail
+src=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+torch=${TORCH:-torch==2.13.0}
+extras=${EXTRAS:-chronos}
+python=${PYTHON:-python3}
+index=()
+[ -n "${TORCH_INDEX:-}" ] && index=(--index-url "$TORCH_INDEX")
+"$python" -m pip install -q "${index[@]}" "$torch"
+# the torch pin again, so resolving the extras cannot replace the build installed above
+if [ -n "$extras" ]; then target="$src[$extras]"; else target="$src"; fi
+"$python" -m pip install -q "$target" "$torch"
+"$python" -m pip check >/dev/null
+echo "anomalyd installed: $("$python" -c 'import importlib.metadata as m; print(m.version("anomalyd"))')"

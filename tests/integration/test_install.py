@@ -1,0 +1,90 @@
+"""The images' install script (``docker/install.sh``) in a clean virtual environment: what the
+Dockerfiles do, exercised without a container engine. The installed package (not this checkout)
+must serve the API and the dashboard, and every command's imports must be installed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration._server import ROOT, free_port
+
+SCRIPT = ROOT / "docker" / "install.sh"
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new venv with anomalyd installed by the script from this checkout (a wheel is
+    built: package data must be declared to arrive)."""
+    folder = tmp_path_factory.mktemp("clean") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    env = {**os.environ, "PYTHON": str(folder / "bin" / "python")}
+    env.pop("VIRTUAL_ENV", None)
+    out = subprocess.run(
+        ["bash", str(SCRIPT), str(ROOT)], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    assert "anomalyd installed: 0.1.0" in out.stdout
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_installed_package_serves_the_api_and_the_dashboard(venv: Path, tmp_path: Path) -> None:
+    port = free_port()
+    cmd = [str(venv / "bin" / "anomalyd"), "serve", "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.Popen([*cmd, "--port", str(port)], cwd=tmp_path)  # not the checkout
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base, proc)
+        page = httpx.get(f"{base}/dashboard/")
+        assert page.status_code == 200 and "uPlot" in page.text
+        for path in ("dashboard.js", "vendor/uplot/uPlot.iife.min.js", "vendor/uplot/LICENSE"):
+            assert httpx.get(f"{base}/dashboard/{path}").status_code == 200, path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_every_command_imports_in_the_installed_package(venv: Path, tmp_path: Path) -> None:
+    python = str(venv / "bin" / "python")
+    code = "import service.demo, service.cli, service.backfill, service.evaluation; print('ok')"
+    out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+    for command in ("serve", "demo", "evaluate", "backfill", "detectors"):
+        helped = subprocess.run(
+            [str(venv / "bin" / "anomalyd"), command, "--help"], capture_output=True, text=True
+        )
+        assert helped.returncode == 0, helped.stderr
+
+
+def test_both_images_install_with_the_script_and_makes_torch_pin() -> None:
+    pin = re.search(r"TORCH\s*\?=\s*(\S+)", (ROOT / "Makefile").read_text())
+    assert pin is not None
+    assert f"torch=${{TORCH:-{pin.group(1)}}}" in SCRIPT.read_text()
+    for name in ("Dockerfile", "Dockerfile.cuda"):
+        text = (ROOT / "docker" / name).read_text()
+        assert (
+            "docker/install.sh /app" in text and "HEALTHCHECK" in text and "USER anomalyd" in text
+        )
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "anomalyd serve exited"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"not ready in {timeout} s")
