@@ -19,9 +19,9 @@ def partial_path(target: Path) -> Iterator[Path]:
     tmp = Path(name)
     umask = os.umask(0)
     os.umask(umask)
-    tmp.chmod(0o666 & ~umask)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~umask)  # after writing: a writer may have made the file anew
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -106,8 +106,8 @@ def evaluate(
     runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
     if output.is_dir() or not output.parent.is_dir():
         fail(f"--output {output}: needs a file name in an existing folder.")
-    if store is not None and store.exists() and not store.is_dir():
-        fail(f"--store {store}: is not a folder; give the service's data dir.")
+    if store is not None:
+        _check_store(store)
     try:
         series = load_suite(suite, train_fraction=train_fraction, univariate_only=univariate_only)
     except (OSError, ValueError) as exc:
@@ -146,6 +146,18 @@ def evaluate(
     console.print(f"results written to {output}")
     if store is not None:
         _store_run(store, doc, suite, series, reference, scores or [])
+
+
+def _check_store(store: Path) -> None:
+    """Fail before evaluating when ``--store`` cannot take the run."""
+    from service.evaluations import EvaluationStore
+
+    if store.exists() and not store.is_dir():
+        fail(f"--store {store}: is not a folder; give the service's data dir.")
+    try:
+        EvaluationStore(store).check_writable()
+    except OSError as exc:
+        fail(f"--store {store}: cannot be written ({exc.strerror or exc}).")
 
 
 def _store_run(

@@ -15,8 +15,8 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from metrics.vus import vus_surface
 from service.evaluation import fill_warmup
 
-MAX_CURVE_POINTS = 500
-"""A drawn PR curve keeps at most this many of its points (evenly along it, ends kept)."""
+MAX_STEPS = 1000
+"""A drawn point-wise PR curve has at most this many steps (merged keeping the area)."""
 BUFFER_SLICES = 9
 """Buffers drawn of the VUS surface (evenly over 0..window, both ends kept)."""
 
@@ -25,11 +25,13 @@ BUFFER_SLICES = 9
 class Curves:
     """One detector's curves on one series.
 
-    ``recall`` / ``precision``: the point-wise PR curve (scikit-learn's), thinned to at most
-    ``MAX_CURVE_POINTS`` points, ordered by recall; ``auc_pr`` its average precision.
-    ``buffers``: the buffer lengths drawn; ``vus_recall`` / ``vus_precision``: their range-based
-    PR curves (one list per buffer, 250 thresholds, ordered by recall); ``buffer_ap``: the
-    step-wise area of every buffer ``0..window``, whose mean is ``vus_pr``.
+    Curves are drawn as the steps their areas sum (each threshold's recall gain times its
+    precision), so the area under the line drawn is the figure. ``recall`` / ``precision``: the
+    point-wise PR curve (scikit-learn's) as step vertices by increasing recall, at most
+    ``MAX_STEPS`` steps (narrow ones merged, area kept); ``auc_pr`` its average precision.
+    ``buffers``: the buffer lengths drawn; ``vus_recall`` / ``vus_precision``: their
+    range-based PR curves as step vertices in threshold order (two per threshold);
+    ``buffer_ap``: the step-wise area of every buffer ``0..window``, whose mean is ``vus_pr``.
     """
 
     auc_pr: float
@@ -48,23 +50,46 @@ def curves(labels: npt.NDArray[np.int64], raw: npt.NDArray[np.float64], window: 
     (NaN = no score yet). Raises ValueError when the labels hold a single class."""
     scores = fill_warmup(raw)
     precision, recall, _ = precision_recall_curve(labels, scores)
-    keep = _evenly(len(recall), MAX_CURVE_POINTS)
+    # scikit-learn orders by rising threshold (falling recall); the step from recall[i + 1] to
+    # recall[i] has height precision[i]
+    step_x, step_y = _merged(recall[::-1], precision[-2::-1], MAX_STEPS)
     surface = vus_surface(labels, scores, window=window)
     steps = np.diff(surface.recall, axis=1, prepend=0.0) * surface.precision
     buffer_ap = steps.sum(axis=1)
     drawn = _evenly(window + 1, BUFFER_SLICES)
-    order = [np.argsort(surface.recall[w], kind="stable") for w in drawn]
+    slices = [_steps(np.insert(surface.recall[w], 0, 0.0), surface.precision[w]) for w in drawn]
     return Curves(
         auc_pr=float(average_precision_score(labels, scores)),
-        recall=recall[keep][::-1].tolist(),
-        precision=precision[keep][::-1].tolist(),
+        recall=step_x.tolist(),
+        precision=step_y.tolist(),
         window=window,
         vus_pr=float(buffer_ap.mean()),
         buffers=drawn.tolist(),
-        vus_recall=[surface.recall[w][o].tolist() for w, o in zip(drawn, order, strict=True)],
-        vus_precision=[surface.precision[w][o].tolist() for w, o in zip(drawn, order, strict=True)],
+        vus_recall=[x.tolist() for x, _ in slices],
+        vus_precision=[y.tolist() for _, y in slices],
         buffer_ap=buffer_ap.tolist(),
     )
+
+
+def _merged(
+    edges: npt.NDArray[np.float64], heights: npt.NDArray[np.float64], most: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`_steps`, with more than ``most`` steps merged into ``most`` equal recall bins,
+    each as high as its steps' mean height weighted by width (so the area is kept)."""
+    if len(heights) <= most:
+        return _steps(edges, heights)
+    area = np.concatenate(([0.0], np.cumsum(np.diff(edges) * heights)))
+    grid = np.unique(np.linspace(edges[0], edges[-1], most + 1))
+    return _steps(grid, np.diff(np.interp(grid, edges, area)) / np.diff(grid))
+
+
+def _steps(
+    edges: npt.NDArray[np.float64], heights: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Vertices of the step line whose k-th step spans ``edges[k]..edges[k + 1]`` at
+    ``heights[k]``: shapes (n + 1,) and (n,) in, (2n,) and (2n,) out."""
+    x = np.column_stack((edges[:-1], edges[1:])).ravel()
+    return x, np.repeat(heights, 2)
 
 
 def _evenly(n: int, most: int) -> npt.NDArray[np.int64]:

@@ -60,7 +60,9 @@ def evaluate_series(
     """Fit, score and measure one series with one detector. With ``keep_scores``, the result
     also holds, under ``SCORES``, ``raw`` (every point's raw score) and ``anomaly_score`` (the
     alert score of the measured rows, NaN on the training prefix): ndarrays of shape
-    (n_points,)."""
+    (n_points,). Raises ValueError when the training prefix is empty or too short."""
+    if series.train_end < 1:
+        raise ValueError("the training prefix is empty; the model needs rows to fit on.")
     start = time.perf_counter()
     fitted = fit_calibrated(
         registry.create(detector, params), series.values[: series.train_end], quantile=quantile

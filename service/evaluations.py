@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,7 +46,8 @@ class EvaluationNotFoundError(LookupError):
 
 @dataclass
 class Row:
-    """One detector's means: ``cells[metric][source or "all"]`` (None where it has none)."""
+    """One detector's means: ``cells[metric][source or "all"]`` (None where it has none); its
+    figures per scored series, and ``errors``: why it could not score the others."""
 
     detector: str
     params: dict[str, Any]
@@ -52,6 +55,7 @@ class Row:
     n: int
     cells: dict[str, dict[str, float | None]]
     series: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 class EvaluationStore:
@@ -81,8 +85,12 @@ class EvaluationStore:
             f"{re.sub(r'[^A-Za-z0-9_.-]', '_', detectors)[:80]}",
         )
         mine = {d: {s: v for s, v in per.items() if s in sources} for d, per in reference.items()}
-        if arrays is not None:
-            _save_arrays(self.folder / f"{run_id}.safetensors", arrays)
+        try:
+            if arrays is not None:
+                _save_arrays(self.folder / f"{run_id}.safetensors", arrays)
+        except BaseException:
+            (self.folder / f"{run_id}.json").unlink(missing_ok=True)  # the reservation
+            raise
         stored = {
             **doc,
             "train_end": train_end or {},
@@ -94,6 +102,13 @@ class EvaluationStore:
         }
         _write_atomic(self.folder / f"{run_id}.json", json.dumps(stored))
         return run_id
+
+    def check_writable(self) -> None:
+        """Create the folder if needed and try a file in it. Raises OSError when it cannot be
+        written (so a long evaluation is not run for nothing)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".probe-"):
+            pass
 
     def runs(self) -> list[dict[str, Any]]:
         """Every stored run, newest first: ``id``, ``created_at``, ``suite``, ``detectors``,
@@ -123,9 +138,14 @@ class EvaluationStore:
                 if missing:
                     raise EvaluationNotFoundError(f"Run {run_id!r} holds no {missing[0]!r}.")
                 return {k: fh.get_tensor(k) for k in keys}
-        except (OSError, SafetensorError):
+        except FileNotFoundError:
             raise EvaluationNotFoundError(
                 f"Run {run_id!r} was stored without scores; evaluate again with --store."
+            ) from None
+        except (OSError, SafetensorError) as exc:
+            raise EvaluationNotFoundError(
+                f"Run {run_id!r}: its scores file cannot be read ({exc}); evaluate again with "
+                "--store."
             ) from None
 
 
@@ -160,8 +180,9 @@ def leaderboard(doc: dict[str, Any]) -> tuple[list[str], list[Row]]:
 
 def _our_row(run: dict[str, Any], sources: dict[str, str], names: list[str]) -> Row:
     scored = {s: v for s, v in run["series"].items() if "vus_pr" in v}
+    errors = {s: str(v["error"]) for s, v in run["series"].items() if "error" in v}
     cells = _cells(scored, sources, names, METRICS)
-    return Row(run["detector"], run.get("params", {}), False, len(scored), cells, scored)
+    return Row(run["detector"], run.get("params", {}), False, len(scored), cells, scored, errors)
 
 
 def _cells(
@@ -186,13 +207,28 @@ def _mean(values: Iterable[Any]) -> float | None:
 
 
 def _read(path: Path) -> dict[str, Any] | None:
-    """A stored run's document; None when the file is missing or is not one."""
+    """A stored run's document; None when the file is missing, empty (being written) or is not
+    one (see :func:`_well_formed`)."""
     try:
         doc = json.loads(path.read_text())
-        _summary(doc)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         return None
-    return dict(doc)
+    return dict(doc) if _well_formed(doc) else None
+
+
+def _well_formed(doc: Any) -> bool:
+    """The fields the service reads, with their types (a stray or edited file is skipped)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+        return False
+    kinds = {"id": str, "created_at": int | float, "suite": str, "sources": dict}
+    if not all(isinstance(doc.get(k), t) for k, t in kinds.items()):
+        return False
+    return all(
+        isinstance(r, dict)
+        and isinstance(r.get("detector"), str)
+        and isinstance(r.get("series"), dict)
+        for r in doc["runs"]
+    )
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
@@ -206,11 +242,16 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unique(folder: Path, stem: str) -> str:
+    """A new id, reserved by creating its (empty, so unlisted) document file exclusively: two
+    runs stored at once never get the same id."""
     candidate, k = stem, 1
-    while (folder / f"{candidate}.json").exists():
-        k += 1
-        candidate = f"{stem}-{k}"
-    return candidate
+    while True:
+        try:
+            os.close(os.open(folder / f"{candidate}.json", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return candidate
+        except FileExistsError:
+            k += 1
+            candidate = f"{stem}-{k}"
 
 
 def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:

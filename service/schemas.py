@@ -238,6 +238,7 @@ class LeaderboardRow(BaseModel):
     series: dict[str, dict[str, Any]] = Field(
         description="Per series: every figure `evaluate` measured (empty for reference rows)."
     )
+    errors: dict[str, str] = Field(description="Series the detector could not score: why.")
 
 
 class LeaderboardResponse(BaseModel):
@@ -273,6 +274,9 @@ class EvaluatedSeriesResponse(BaseModel):
         description="Per detector: runs of anomaly_score > 1 in the range (start/end are rows)."
     )
     figures: dict[str, dict[str, Any]] = Field(description="Per detector: the series' figures.")
+    errors: dict[str, str] = Field(
+        description="Detectors that could not score the series, with the reason (no scores)."
+    )
 
 
 class DetectorCurves(BaseModel):
@@ -295,6 +299,9 @@ class CurvesResponse(BaseModel):
     run: str
     series: str
     curves: dict[str, DetectorCurves]
+    errors: dict[str, str] = Field(
+        description="Detectors that could not score the series, with the reason (no curves)."
+    )
 
 
 # ---------------------------------------------------------------------- detect / detectors

@@ -63,9 +63,9 @@ def load_suite(
             return _from_manifest(root, json.loads(manifest.read_text()), univariate_only)
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{manifest}: not a suite manifest ({exc!r}).") from exc
-    if train_fraction is None or not 0.0 <= train_fraction < 1.0:
+    if train_fraction is None or not 0.0 < train_fraction < 1.0:
         raise ValueError(
-            f"{root} has no manifest.json: pass `--train-fraction` in [0, 1) to say how much of "
+            f"{root} has no manifest.json: pass `--train-fraction` in (0, 1) to say how much of "
             "each CSV is the training prefix."
         )
     files = sorted(root.glob("*.csv"))

@@ -8,9 +8,13 @@ const COLORS = { value: "#2563eb", score: "#7c3aed", warning: "rgba(245,158,11,0
   critical: "rgba(220,38,38,0.30)", line: "#d97706", criticalLine: "#dc2626" };
 const view = document.getElementById("view");
 const errorBox = document.getElementById("error");
-const live = { timer: null, plots: [] };
+const CHANNEL_COLORS = ["#2563eb", "#059669", "#d97706", "#db2777", "#0891b2", "#65a30d"];
+// plots by group: the charts of a view ("main") and the curves beside them ("curves"), so
+// redrawing one group leaves the other; `generation` changes with every render, so a request
+// that answers after the view changed draws nothing
+const live = { timer: null, generation: 0, groups: { main: [], curves: [] } };
 // what is drawn now, for tests and the browser console
-window.anomalyd = { plots: live.plots, alerts: [] };
+window.anomalyd = { plots: live.groups.main, alerts: [] };
 const DAY = 86400;
 const HOUR = 3600;
 
@@ -65,9 +69,25 @@ function scoreCell(score) {
   return el("td", { class: cls }, score.toFixed(2));
 }
 
-function destroyPlots() {
-  live.plots.forEach((p) => p.destroy());
-  live.plots.length = 0;
+function stale(generation) {
+  return generation !== live.generation;
+}
+
+// axis labels that fit: compact for large numbers, exponents for tiny ones
+function axisValues(u, splits) {
+  return splits.map((v) => {
+    const a = Math.abs(v);
+    if (v === 0 || (a >= 1e-2 && a < 1e5)) return +v.toPrecision(6) + "";
+    return v.toExponential(2);
+  });
+}
+
+const UTC = (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC");
+
+function destroyPlots(group = "main") {
+  const list = live.groups[group];
+  list.forEach((p) => p.destroy());
+  list.length = 0;
 }
 
 // ------------------------------------------------------------------ charts
@@ -104,11 +124,13 @@ function chartPair(container, chart, width, onZoom) {
   const sync = { key: "anomalyd" };
   const drag = { x: true, y: false, setScale: false };
   const valueSeries = chart.values.map((_, c) => ({
-    label: chart.values.length > 1 ? `value[${c}]` : "value", stroke: COLORS.value, width: 1,
+    label: chart.values.length > 1 ? `value[${c}]` : "value",
+    stroke: CHANNEL_COLORS[c % CHANNEL_COLORS.length], width: 1,
   }));
   const common = (height, series, hooks) => ({
-    width, height, series: [{}, ...series], cursor: { sync, drag }, hooks,
+    width, height, series: [{}, ...series], cursor: { sync, drag }, hooks, tzDate: UTC,
     scales: { x: { time: true } }, legend: { live: true },
+    axes: [{}, { size: 70, values: axisValues }],
   });
   const zoomHook = { setSelect: [(u) => zoomFrom(u, onZoom)] };
   const top = new uPlot(
@@ -162,10 +184,12 @@ async function seriesView(params) {
 }
 
 async function drawSeries(box, id, params) {
+  const generation = live.generation;
   const width = Math.max(box.clientWidth || view.clientWidth - 20, 400);
   const chart = await getJSON(`series/${encodeURIComponent(id)}/chart`, {
     start: params.get("start"), end: params.get("end"), points: Math.min(2 * width, 20000),
   });
+  if (stale(generation)) return;
   destroyPlots();
   box.replaceChildren(resolutionLine(chart));
   if (!chart.total) {
@@ -178,7 +202,7 @@ async function drawSeries(box, id, params) {
     setHash("series", params);
     drawSeries(box, id, params).catch(showError);
   };
-  live.plots.push(...chartPair(box, chart, width, onZoom));
+  live.groups.main.push(...chartPair(box, chart, width, onZoom));
 }
 
 // ------------------------------------------------------------------ live view
@@ -187,32 +211,40 @@ async function liveView(params) {
   const charts = el("div", { id: "live-charts" });
   view.append(el("h2", {}, "Series"), table, charts);
   const poll = Math.max(Number(params.get("poll")) || 2000, 250);
+  const generation = live.generation;
   const tick = async () => {
     try {
-      await refreshLive(table, charts, params);
+      await refreshLive(table, charts, parseHash().params, generation);
     } catch (err) {
-      showError(err);
+      if (!stale(generation)) showError(err);
     }
-    if (parseHash().name === "live") live.timer = setTimeout(tick, poll);
+    if (!stale(generation)) live.timer = setTimeout(tick, poll);
   };
   await tick();
 }
 
-async function refreshLive(table, charts, params) {
+const LIVE_ALERT_ROWS = 50;
+
+async function refreshLive(table, charts, params, generation) {
   const list = await getJSON("series");
   const series = list.series;
   const selected = series.find((s) => s.id === params.get("id")) || series[0];
-  const rows = await Promise.all(series.slice(0, 50).map(async (s) => [s, await lastHourAlerts(s)]));
+  const alerts = await Promise.all(series.slice(0, LIVE_ALERT_ROWS).map(lastHourAlerts));
+  if (stale(generation)) return;
   table.replaceChildren(
-    el("tr", {}, ...["series", "status", "points", "scored", "last point", "last anomaly_score",
+    el("tr", {}, ...["series", "status", "points", "scored", "last point (UTC)", "last anomaly_score",
       "alerts in the hour to it"].map((h) => el("th", {}, h))),
-    ...rows.map(([s, alerts]) => liveRow(s, alerts, selected)),
+    ...series.map((s, i) => liveRow(s, alerts[i], selected)),
   );
+  if (series.length > LIVE_ALERT_ROWS) {
+    table.append(el("tr", {}, el("td", { colSpan: 7, class: "note" },
+      `alerts counted for the first ${LIVE_ALERT_ROWS} of ${series.length} series; open a series for its alerts`)));
+  }
   if (!series.length) {
     charts.replaceChildren(el("p", { class: "empty" }, "No series yet: write points (REST or remote-write)."));
     return;
   }
-  await drawRecent(charts, selected);
+  await drawRecent(charts, selected, generation);
 }
 
 async function lastHourAlerts(s) {
@@ -224,28 +256,30 @@ async function lastHourAlerts(s) {
 
 function liveRow(s, alerts, selected) {
   const link = el("a", { href: `#/series?id=${encodeURIComponent(s.id)}` }, s.id);
-  const worst = alerts.some((a) => a.severity === "critical") ? "critical" : alerts.length ? "warning" : "";
+  const worst = !alerts ? "" : alerts.some((a) => a.severity === "critical") ? "critical" : alerts.length ? "warning" : "";
   const row = el("tr", { class: s === selected ? "selected" : "", dataSeries: s.id },
     el("td", {}, link), el("td", { class: "status" }, s.status), el("td", {}, String(s.points)),
     el("td", {}, String(s.scored)), el("td", { class: "last-ts" }, isoTime(s.last_timestamp)),
-    scoreCell(s.last_anomaly_score), el("td", { class: `alerts ${worst}` }, String(alerts.length)));
+    scoreCell(s.last_anomaly_score), el("td", { class: `alerts ${worst}` }, alerts ? String(alerts.length) : "-"));
   row.onclick = (event) => {
     if (event.target.tagName === "A") return;
     const params = parseHash().params;
     params.set("id", s.id);
     setHash("live", params);
+    render();
   };
   return row;
 }
 
-async function drawRecent(charts, s) {
+async function drawRecent(charts, s, generation) {
   const width = Math.max(charts.clientWidth || view.clientWidth - 20, 400);
   const chart = await getJSON(`series/${encodeURIComponent(s.id)}/chart`, {
     start: s.last_timestamp === null ? null : s.last_timestamp - DAY, points: Math.min(2 * width, 20000),
   });
+  if (stale(generation)) return;
   destroyPlots();
   charts.replaceChildren(el("h3", {}, `${s.id}: the day to its last point`), resolutionLine(chart));
-  if (chart.total) live.plots.push(...chartPair(charts, chart, width, null));
+  if (chart.total) live.groups.main.push(...chartPair(charts, chart, width, null));
 }
 
 // ------------------------------------------------------------------ leaderboard
@@ -272,7 +306,7 @@ async function leaderboardView(params) {
   const board = await getJSON(`evaluations/${encodeURIComponent(id)}`);
   const metric = board.metrics.includes(params.get("metric")) ? params.get("metric") : "vus_pr";
   const picker = el("select", { id: "run-picker" }, ...runs.map((r) =>
-    el("option", { value: r.id, selected: r.id === id }, `${r.id} (${r.series} series)`)));
+    el("option", { value: r.id, selected: r.id === id }, `${r.id}: ${r.suite} (${r.series} series)`)));
   picker.onchange = () => { setHash("leaderboard", new URLSearchParams({ run: picker.value })); render(); };
   const metricPicker = el("select", { id: "metric-picker" }, ...board.metrics.map((m) =>
     el("option", { value: m, selected: m === metric }, METRIC_NAMES[m] || m)));
@@ -358,9 +392,14 @@ function seriesTable(board, row, params) {
   const body = sorted.map((name) => el("tr", { dataSeries: name }, el("td", {}, link(name)),
     el("td", {}, board.series_sources[name] || ""),
     ...board.metrics.map((m) => el("td", {}, formatMetric(m, row.series[name][m])))));
+  const failed = Object.entries(row.errors)
+    .filter(([name]) => !source || board.series_sources[name] === source)
+    .map(([name, why]) => el("tr", { class: "failed", dataSeries: name }, el("td", {}, name),
+      el("td", {}, board.series_sources[name] || ""),
+      el("td", { colSpan: board.metrics.length, class: "note" }, `could not score: ${why}`)));
   return el("div", { id: "per-series" },
     el("p", {}, `${row.detector}${source ? " on " + source : ""}: ${names.length} series (`, back, ")"),
-    el("table", {}, head, ...body));
+    el("table", {}, head, ...body, ...failed));
 }
 
 // ------------------------------------------------------------------ evaluated series + curves
@@ -369,6 +408,10 @@ const CURVE_COLORS = ["#2563eb", "#dc2626", "#059669", "#7c3aed"];
 async function evaluatedView(params) {
   const run = params.get("run");
   const series = params.get("series");
+  if (!run || !series) {
+    view.append(el("p", { class: "empty" }, "Open a series from a run's per-series table in the Leaderboard."));
+    return;
+  }
   const board = await getJSON(`evaluations/${encodeURIComponent(run)}`);
   const names = board.rows.filter((r) => !r.reference).map((r) => r.detector);
   const detector = names.includes(params.get("detector")) ? params.get("detector") : names[0];
@@ -380,10 +423,10 @@ async function evaluatedView(params) {
     return select;
   };
   const back = el("a", { href: `#/leaderboard?run=${encodeURIComponent(run)}&detector=${encodeURIComponent(detector)}` }, "back to the run");
-  view.append(el("div", { class: "controls" }, el("strong", {}, series), back,
+  view.append(el("div", { class: "controls" }, el("strong", { class: "name" }, series), back,
     el("label", {}, "Detector ", pick("detector-picker", detector, names, "detector")),
     el("label", {}, "Beside it ", pick("compare-picker", compare || "", ["", ...names.filter((n) => n !== detector)], "compare")),
-    el("span", { class: "hint" }, "shaded grey: labelled anomalies; drag to zoom")));
+    el("span", { class: "hint" }, "shaded grey: labelled anomalies; dotted: end of training; drag to zoom")));
   const shown = compare ? [detector, compare] : [detector];
   const box = view.appendChild(el("div", { id: "evaluated-charts" }));
   const curvesBox = view.appendChild(el("div", { id: "curves", class: "curves" }));
@@ -395,14 +438,23 @@ function detectorQuery(detectors) {
 }
 
 async function drawEvaluated(box, run, series, detectors, params) {
+  const generation = live.generation;
   const width = Math.max(box.clientWidth || view.clientWidth - 20, 400);
   const query = new URLSearchParams({ points: Math.min(2 * width, 20000) });
   for (const k of ["start", "end"]) if (params.get(k)) query.set(k, params.get(k));
   const body = await getJSON(`evaluations/${encodeURIComponent(run)}/series/${encodeURIComponent(series)}?${detectorQuery(detectors)}&${query}`);
-  destroyPlots();
+  if (stale(generation)) return;
+  destroyPlots("main");
   const shownText = body.x.length < body.total ? `${body.x.length.toLocaleString()} of ${body.total.toLocaleString()} rows drawn (thinned with MinMaxLTTB)` : `${body.total.toLocaleString()} rows`;
   box.replaceChildren(el("p", { class: "resolution", dataTotal: body.total, dataShown: body.x.length },
     `${shownText}; measured from row ${body.train_end}; ${body.label_spans.length} labelled anomaly span(s) in range.`));
+  for (const [d, why] of Object.entries(body.errors)) {
+    box.append(el("p", { class: "failed", dataDetector: d }, `${d} could not score this series: ${why}`));
+  }
+  if (!body.total) {
+    box.append(el("p", { class: "empty" }, "No rows in this range."));
+    return;
+  }
   const onZoom = (lo, hi) => {
     params.set("start", Math.max(0, Math.floor(lo)));
     params.set("end", Math.max(0, Math.ceil(hi)));
@@ -413,15 +465,18 @@ async function drawEvaluated(box, run, series, detectors, params) {
   const shade = (u) => shadeSpans(u, body.label_spans, body.train_end);
   const common = (height, series, hooks) => ({ width, height, series: [{ label: "row" }, ...series],
     cursor: { sync: { key: "anomalyd-evaluated" }, drag: { x: true, y: false, setScale: false } },
-    scales: { x: { time: false } }, hooks: { setSelect: [(u) => zoomFrom(u, onZoom)], ...hooks } });
-  const valueSeries = body.values.map((_, c) => ({ label: body.values.length > 1 ? `value[${c}]` : "value", stroke: COLORS.value, width: 1 }));
-  live.plots.push(new uPlot(common(240, valueSeries, { drawClear: [shade] }), [body.x, ...body.values],
+    scales: { x: { time: false } }, axes: [{}, { size: 70, values: axisValues }],
+    hooks: { setSelect: [(u) => zoomFrom(u, onZoom)], ...hooks } });
+  const valueSeries = body.values.map((_, c) => ({ label: body.values.length > 1 ? `value[${c}]` : "value",
+    stroke: CHANNEL_COLORS[c % CHANNEL_COLORS.length], width: 1 }));
+  live.groups.main.push(new uPlot(common(240, valueSeries, { drawClear: [shade] }), [body.x, ...body.values],
     box.appendChild(el("div", { class: "chart values" }))));
-  detectors.forEach((d, i) => {
-    const opts = common(150, [{ label: `${d} anomaly_score`, stroke: CURVE_COLORS[i], width: 1 }],
+  detectors.filter((d) => d in body.scores).forEach((d) => {
+    const color = CURVE_COLORS[detectors.indexOf(d)];
+    const opts = common(150, [{ label: `${d} anomaly_score`, stroke: color, width: 1 }],
       { drawClear: [shade, (u) => shadeAlerts(u, body.alerts[d])], draw: [drawLines] });
     opts.scales.y = { range: (u, lo, hi) => [0, Math.max(hi || 0, 2.5)] };
-    live.plots.push(new uPlot(opts, [body.x, body.scores[d]], box.appendChild(el("div", { class: "chart scores", dataDetector: d }))));
+    live.groups.main.push(new uPlot(opts, [body.x, body.scores[d]], box.appendChild(el("div", { class: "chart scores", dataDetector: d }))));
   });
 }
 
@@ -444,8 +499,14 @@ function shadeSpans(u, spans, trainEnd) {
 }
 
 async function drawCurves(box, run, series, detectors) {
+  const generation = live.generation;
   const body = await getJSON(`evaluations/${encodeURIComponent(run)}/series/${encodeURIComponent(series)}/curves?${detectorQuery(detectors)}`);
-  box.replaceChildren(...detectors.map((d, i) => curvePanel(d, body.curves[d], CURVE_COLORS[i])));
+  if (stale(generation)) return;
+  destroyPlots("curves");
+  box.replaceChildren(...detectors.map((d, i) => d in body.curves
+    ? curvePanel(d, body.curves[d], CURVE_COLORS[i])
+    : el("div", { class: "curve-panel failed", dataDetector: d }, el("h3", {}, d),
+      el("p", {}, `no curves: ${body.errors[d]}`))));
 }
 
 function curvePanel(detector, c, color) {
@@ -456,19 +517,20 @@ function curvePanel(detector, c, color) {
   const opts = (title, series) => ({ title, width: 420, height: 300, mode: 2, series: [{}, ...series],
     scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1.02] } },
     axes: [{ label: "recall" }, { label: "precision" }], legend: { show: false } });
+  // the server sends step vertices: straight lines between them draw the steps whose area is the figure
   const line = (stroke, alpha) => ({ stroke, width: 1.5, alpha, paths: uPlot.paths.linear(), points: { show: false } });
-  live.plots.push(new uPlot(opts("point-wise PR curve (AUC-PR)", [line(color, 1)]), [null, [c.recall, c.precision]],
+  const add = (plot) => { live.groups.curves.push(plot); return plot; };
+  add(new uPlot(opts("point-wise PR curve (AUC-PR)", [line(color, 1)]), [null, [c.recall, c.precision]],
     panel.appendChild(el("div", { class: "chart pr" }))));
   const slices = c.buffers.map((w, k) => line(color, 0.25 + 0.75 * (k / Math.max(c.buffers.length - 1, 1))));
-  live.plots.push(new uPlot(opts(`range-based PR curves, buffers ${c.buffers.join(", ")} (VUS-PR)`, slices),
+  add(new uPlot(opts(`range-based PR curves, buffers ${c.buffers.join(", ")} (VUS-PR)`, slices),
     [null, ...c.buffers.map((_, k) => [c.vus_recall[k], c.vus_precision[k]])],
     panel.appendChild(el("div", { class: "chart vus" }))));
   const ap = c.buffer_ap;
-  const apPlot = new uPlot({ title: "area per buffer (their mean is VUS-PR)", width: 420, height: 160,
+  add(new uPlot({ title: "area per buffer (their mean is VUS-PR)", width: 420, height: 160,
     series: [{ label: "buffer" }, { label: "area", stroke: color, width: 1.5 }],
     scales: { x: { time: false }, y: { range: [0, 1] } }, legend: { show: false } },
-  [ap.map((_, w) => w), ap], panel.appendChild(el("div", { class: "chart buffer-ap" })));
-  live.plots.push(apPlot);
+  [ap.map((_, w) => w), ap], panel.appendChild(el("div", { class: "chart buffer-ap" }))));
   return panel;
 }
 
@@ -477,7 +539,9 @@ const VIEWS = { live: liveView, series: seriesView, leaderboard: leaderboardView
 
 async function render() {
   clearTimeout(live.timer);
-  destroyPlots();
+  live.generation += 1;
+  destroyPlots("main");
+  destroyPlots("curves");
   errorBox.hidden = true;
   view.replaceChildren();
   const { name, params } = parseHash();

@@ -88,11 +88,12 @@ def get_curves(
     """Per detector: the point-wise PR curve behind AUC-PR and the range-based PR curves (one
     per buffer length, slices of the VUS surface) whose mean area is VUS-PR."""
     try:
-        found = series_curves(EvaluationStore(settings.data_dir), run_id, series, detector)
+        found, errors = series_curves(EvaluationStore(settings.data_dir), run_id, series, detector)
     except ValueError as exc:
         raise Unprocessable(f"{series}: {exc}") from None
     return CurvesResponse(
         run=run_id,
         series=series,
         curves={d: DetectorCurves(**asdict(c)) for d, c in found.items()},
+        errors=errors,
     )

@@ -61,6 +61,10 @@ def _suite(folder: Path) -> Path:
             labels[at - 2 : at + 3] = 1
         rows = "".join(f"{v},{lab}\n" for v, lab in zip(values, labels, strict=True))
         (folder / f"{name}.csv").write_text("value,label\n" + rows)
+    tiny = rng.normal(0.0, 1.0, 150)  # too short a training prefix for residual; mad scores it
+    tiny[120] += 9.0
+    rows = "".join(f"{v},{int(i == 120)}\n" for i, v in enumerate(tiny))
+    (folder / "tiny.csv").write_text("value,label\n" + rows)
     return folder
 
 
@@ -68,7 +72,8 @@ def _evaluate(suite: Path, data_dir: Path) -> dict[str, Any]:
     """``anomalyd evaluate --store`` into the running service's data dir; results.json."""
     out = suite.parent / "results.json"
     argv = ["evaluate", "--suite", str(suite), "--train-fraction", "0.3", "--detector", "mad",
-            "--detector", "residual", "--output", str(out), "--store", str(data_dir)]  # fmt: skip
+            "--detector", "residual", "--param", "mad.window=16", "--output", str(out),
+            "--store", str(data_dir)]  # fmt: skip
     result = CliRunner().invoke(cli_app, argv)
     assert result.exit_code == 0, result.output
     assert "stored as evaluation" in result.output
@@ -224,6 +229,18 @@ def test_live_view_shows_a_new_point_without_reload(page: Page, service: str) ->
     page.shot("live-after-new-point")
 
 
+def test_clicking_a_live_row_selects_its_series(page: Page) -> None:
+    p = page.open("live?poll=300")
+    p.wait_for_selector("#live-charts h3")
+    assert p.locator("#live-charts h3").inner_text().startswith("long")
+    p.locator("tr[data-series=short] td.status").click()
+    p.wait_for_function(
+        "(document.querySelector('#live-charts h3')?.innerText || '').startsWith('short')"
+    )
+    assert p.locator("tr[data-series=short]").get_attribute("class") == "selected"
+    assert page.errors == []
+
+
 def test_an_api_error_is_shown_on_the_page(page: Page) -> None:
     p = page.open("series?id=long&start=not-a-time")
     p.wait_for_selector("#error:not([hidden])")
@@ -258,7 +275,7 @@ def test_leaderboard_holds_the_rows_of_a_stored_run(page: Page, service: str) ->
     names = p.locator("#per-series tr[data-series]").evaluate_all(
         "(rows) => rows.map((r) => r.dataset.series)"
     )
-    assert sorted(names) == ["cpu", "latency"]
+    assert sorted(names) == ["cpu", "latency", "tiny"]
     assert "detector=mad" in p.url
     assert page.errors == []
     page.shot("leaderboard-per-series")
@@ -322,5 +339,20 @@ def test_an_evaluated_series_shows_labels_scores_and_curves_side_by_side(
     p.mouse.up()
     p.wait_for_function(f"document.querySelector('.resolution').dataset.total < {total}")
     assert "start=" in p.url
+    assert p.locator(".curve-panel .chart.vus canvas").count() == 2  # zoom keeps the curves
     assert page.errors == []
     page.shot("evaluated-series-curves")
+
+
+def test_a_detector_that_failed_on_a_series_says_why_beside_one_that_scored(page: Page) -> None:
+    p = page.open("leaderboard")
+    p.locator("#leaderboard tr[data-detector=residual] td").nth(2).click()
+    failed = p.locator("#per-series tr.failed[data-series=tiny]")
+    assert "could not score" in failed.inner_text()
+    run = p.url.split("run=")[1].split("&")[0]
+    p.goto(f"{page.url}/dashboard/#/evaluated?run={run}&series=tiny&detector=mad&compare=residual")
+    p.wait_for_selector(".curve-panel.failed[data-detector=residual]")
+    p.wait_for_selector(".chart.scores[data-detector=mad] canvas")
+    assert "needs at least" in p.locator("p.failed[data-detector=residual]").inner_text()
+    assert p.locator("#error").is_hidden()
+    page.shot("evaluated-series-failed-detector")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +83,21 @@ def test_the_api_serves_the_leaderboard(client: TestClient, data_dir: Path) -> N
 
 
 def stored_run(tmp_path: Path, *detectors: str) -> tuple[Path, dict[str, Any]]:
-    """``anomalyd evaluate --store`` of one labelled CSV series; (data dir, results.json)."""
+    """``anomalyd evaluate --store`` of one labelled CSV series, and one too short for
+    ``residual`` (``mad`` scores it); (data dir, results.json)."""
     suite = tmp_path / "suite"
     suite.mkdir()
+    short = np.random.default_rng(1).normal(size=120)
+    short[100] += 9
+    rows = "".join(f"{v},{int(i == 100)}\n" for i, v in enumerate(short))
+    (suite / "short.csv").write_text("value,label\n" + rows)
     values = np.random.default_rng(0).normal(size=400)
     values[[300, 350]] += 10
     labels = ((np.abs(np.arange(400) - 300) <= 2) | (np.abs(np.arange(400) - 350) <= 1)).astype(int)
     rows = "".join(f"{v},{lab}\n" for v, lab in zip(values, labels, strict=True))
     (suite / "one.csv").write_text("value,label\n" + rows)
     argv = ["evaluate", "--suite", str(suite), "--train-fraction", "0.5"]
-    argv += [f"--detector={d}" for d in detectors]
+    argv += [f"--detector={d}" for d in detectors] + ["--param", "mad.window=16"]
     argv += ["--output", str(tmp_path / "r.json"), "--store", str(tmp_path / "data")]
     result = CliRunner().invoke(cli_app, argv)
     assert result.exit_code == 0, result.output
@@ -105,7 +111,7 @@ def test_evaluate_store_keeps_the_run(tmp_path: Path) -> None:
     assert stored["suite"] == str(suite)
     kept = EvaluationStore(tmp_path / "data").read(stored["id"])
     assert kept["runs"] == json.loads((tmp_path / "r.json").read_text())["runs"]
-    assert kept["sources"] == {"one": "suite"}
+    assert kept["sources"] == {"one": "suite", "short": "suite"}
 
 
 def test_evaluate_store_on_a_file_fails_before_evaluating(tmp_path: Path) -> None:
@@ -184,3 +190,81 @@ def test_an_unknown_series_or_a_run_without_scores_is_404(evaluated: Any, data_d
     (data_dir / "evaluations" / f"{run_id}.safetensors").unlink()
     r = client.get(path, params={"detector": "mad"})
     assert r.status_code == 404 and "evaluate again with --store" in r.json()["detail"]
+
+
+def test_a_detector_that_could_not_score_the_series_gives_its_reason(evaluated: Any) -> None:
+    client, path, results = evaluated
+    path = path.replace("/one", "/short")
+    both = [("detector", "mad"), ("detector", "residual")]
+    body = client.get(path, params=both).json()
+    assert set(body["scores"]) == {"mad"} and set(body["errors"]) == {"residual"}
+    assert body["errors"]["residual"] == results["runs"][1]["series"]["short"]["error"]
+    curves = client.get(f"{path}/curves", params=both).json()
+    assert set(curves["curves"]) == {"mad"} and "residual" in curves["errors"]
+    board = client.get(path.split("/series/")[0]).json()
+    assert "short" in board["rows"][1]["errors"] and "short" not in board["rows"][1]["series"]
+
+
+def test_drawn_curves_enclose_the_figures(evaluated: Any) -> None:
+    client, path, _ = evaluated
+    for detector in ("mad", "residual"):
+        drawn = client.get(f"{path}/curves", params={"detector": detector}).json()["curves"]
+        c = drawn[detector]
+        assert np.trapezoid(c["precision"], c["recall"]) == pytest.approx(c["auc_pr"], abs=1e-9)
+        for k, w in enumerate(c["buffers"]):
+            area = np.trapezoid(c["vus_precision"][k], c["vus_recall"][k])
+            assert area == pytest.approx(c["buffer_ap"][w], abs=1e-9)
+
+
+def test_rows_beyond_the_end_are_empty(evaluated: Any) -> None:
+    client, path, _ = evaluated
+    body = client.get(path, params={"detector": "mad", "start": 5000, "end": 6000}).json()
+    assert body["total"] == 0 and body["x"] == [] and body["label_spans"] == []
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"created_at": "yesterday"},
+        {"runs": [{"detector": "mad"}]},  # no per-series figures
+        {"sources": None},
+    ],
+)
+def test_a_malformed_run_file_is_skipped_not_fatal(tmp_path: Path, edit: dict[str, Any]) -> None:
+    store = EvaluationStore(tmp_path)
+    good = store.save(doc(run("mad", {"a1": 0.1})), suite="s", sources=SOURCES, reference={})
+    stored = json.loads((store.folder / f"{good}.json").read_text())
+    (store.folder / "edited.json").write_text(json.dumps({**stored, "id": "edited", **edit}))
+    assert [r["id"] for r in store.runs()] == [good]
+    with pytest.raises(EvaluationNotFoundError):
+        store.read("edited")
+
+
+def test_ids_are_reserved_so_concurrent_runs_never_share_one(tmp_path: Path) -> None:
+    from service.evaluations import _unique
+
+    (tmp_path / "evaluations").mkdir()
+    first = _unique(tmp_path / "evaluations", "20260101T000000Z-mad")
+    second = _unique(tmp_path / "evaluations", "20260101T000000Z-mad")
+    assert first != second and (tmp_path / "evaluations" / f"{first}.json").exists()
+    assert EvaluationStore(tmp_path).runs() == []  # a reservation is not a run
+
+
+def test_stored_files_get_the_umask_mode(tmp_path: Path) -> None:
+    store = EvaluationStore(tmp_path)
+    arrays = {"values/a1": np.zeros((3, 1), dtype=np.float32)}
+    run_id = store.save(doc(run("mad", {"a1": 0.1})), suite="s", sources=SOURCES, reference={},
+                        arrays=arrays)  # fmt: skip
+    umask = os.umask(0)
+    os.umask(umask)
+    for suffix in (".json", ".safetensors"):
+        mode = (store.folder / f"{run_id}{suffix}").stat().st_mode & 0o777
+        assert mode == 0o666 & ~umask, suffix
+
+
+def test_an_unreadable_scores_file_is_named_as_such(evaluated: Any, data_dir: Path) -> None:
+    client, path, _ = evaluated
+    run_id = path.split("/")[3]
+    (data_dir / "evaluations" / f"{run_id}.safetensors").write_bytes(b"garbage")
+    r = client.get(path, params={"detector": "mad"})
+    assert r.status_code == 404 and "cannot be read" in r.json()["detail"]
