@@ -55,6 +55,12 @@ def test_promtool_checks_shipped_files() -> None:
     assert "SUCCESS" in run([amtool, "check-config", str(AM_EXAMPLE)])
 
 
+def test_every_shipped_alert_has_a_promtool_test_case() -> None:
+    alerts = set(re.findall(r"^\s+- alert: (\w+)", RULES.read_text(), re.MULTILINE))
+    tested = set(re.findall(r"alertname: (\w+)", RULE_TESTS.read_text()))
+    assert len(alerts) >= 11 and alerts <= tested, alerts - tested
+
+
 def test_backfilled_openmetrics_load_into_tsdb_blocks(tmp_path: Path) -> None:
     """``anomalyd backfill --output X.om`` gives a file promtool turns into TSDB blocks, every
     scored point one sample (two families) of one series per family and input file."""
