@@ -7,7 +7,7 @@ A document is ``results.json`` (``{"runs": [...]}``, see ``service.evaluation.ru
 (``{series: source}``), ``train_end`` (``{series: first measured row}``) and ``reference``
 (published per-series VUS-PR of other detectors on the same series:
 ``{detector: {series: vus_pr}}``). Beside it, ``<id>.safetensors`` holds each series'
-``values/<series>`` (float32, (n_points, n_channels)), ``labels/<series>`` (uint8) and per run
+``values/<series>`` (float64, (n_points, n_channels)), ``labels/<series>`` (uint8) and per run
 ``i`` its ``raw/<i>/<series>`` and ``anomaly_score/<i>/<series>`` (float64, (n_points,)): what
 the dashboard's curves and evaluated-series charts are drawn from.
 """
@@ -156,7 +156,7 @@ def series_arrays(
     ``LabelledSeries``, and each run's scores (``run_suite(scores=...)``)."""
     out: dict[str, np.ndarray] = {}
     for s in series:
-        out[f"values/{s.name}"] = np.ascontiguousarray(s.values, dtype=np.float32)
+        out[f"values/{s.name}"] = np.ascontiguousarray(s.values, dtype=np.float64)
         out[f"labels/{s.name}"] = np.ascontiguousarray(s.labels, dtype=np.uint8)
     for i, per_series in enumerate(scores):
         for name, kept in per_series.items():
@@ -182,7 +182,8 @@ def _our_row(run: dict[str, Any], sources: dict[str, str], names: list[str]) -> 
     scored = {s: v for s, v in run["series"].items() if "vus_pr" in v}
     errors = {s: str(v["error"]) for s, v in run["series"].items() if "error" in v}
     cells = _cells(scored, sources, names, METRICS)
-    return Row(run["detector"], run.get("params", {}), False, len(scored), cells, scored, errors)
+    n = sum(_finite(v.get("vus_pr")) for v in scored.values())
+    return Row(run["detector"], run.get("params", {}), False, n, cells, scored, errors)
 
 
 def _cells(
@@ -201,8 +202,12 @@ def _cells(
     }
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
 def _mean(values: Iterable[Any]) -> float | None:
-    finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    finite = [float(v) for v in values if _finite(v)]
     return sum(finite) / len(finite) if finite else None
 
 

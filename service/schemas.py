@@ -231,7 +231,7 @@ class LeaderboardRow(BaseModel):
     detector: str
     params: dict[str, Any]
     reference: bool = Field(description="A published row (TSB-AD), VUS-PR only.")
-    n: int = Field(description="Series scored.")
+    n: int = Field(description="Series with a VUS-PR (the means are over these).")
     cells: dict[str, dict[str, float | None]] = Field(
         description="metric -> ('all' or source) -> mean; null where there is none."
     )

@@ -91,9 +91,17 @@ function destroyPlots(group = "main") {
 }
 
 // ------------------------------------------------------------------ charts
+function clipToPlot(u) {
+  const { ctx, bbox } = u;
+  ctx.beginPath();
+  ctx.rect(bbox.left, bbox.top, bbox.width, bbox.height);
+  ctx.clip();
+}
+
 function shadeAlerts(u, alerts) {
   const { ctx, bbox } = u;
   ctx.save();
+  clipToPlot(u);
   for (const run of alerts) {
     const x0 = u.valToPos(run.start, "x", true);
     const x1 = u.valToPos(run.end, "x", true);
@@ -183,13 +191,21 @@ async function seriesView(params) {
   await drawSeries(box, id, params);
 }
 
+// a box's latest request wins: an earlier zoom's answer arriving late draws nothing
+function latest(box) {
+  const ticket = String(Number(box.dataset.request || 0) + 1);
+  box.dataset.request = ticket;
+  return () => box.dataset.request !== ticket;
+}
+
 async function drawSeries(box, id, params) {
   const generation = live.generation;
+  const superseded = latest(box);
   const width = Math.max(box.clientWidth || view.clientWidth - 20, 400);
   const chart = await getJSON(`series/${encodeURIComponent(id)}/chart`, {
     start: params.get("start"), end: params.get("end"), points: Math.min(2 * width, 20000),
   });
-  if (stale(generation)) return;
+  if (stale(generation) || superseded()) return;
   destroyPlots();
   box.replaceChildren(resolutionLine(chart));
   if (!chart.total) {
@@ -335,8 +351,8 @@ function sortRows(rows, key, value) {
   const lower = LOWER_IS_BETTER.has(key.split(":")[0]);
   return [...rows].sort((a, b) => {
     const va = value(a, key), vb = value(b, key);
-    if (va === null || va === undefined) return 1;
-    if (vb === null || vb === undefined) return -1;
+    const na = va === null || va === undefined, nb = vb === null || vb === undefined;
+    if (na || nb) return na === nb ? 0 : na ? 1 : -1;
     return lower ? va - vb : vb - va;
   });
 }
@@ -351,12 +367,14 @@ function boardTable(board, metric, params) {
   const cols = columnsOf(board, metric);
   const cellOf = (r, key) => { const [m, g] = key.split(":"); return r.cells[m]?.[g]; };
   const rows = sortRows(board.rows, params.get("sort"), cellOf);
-  const bests = cols.map((c) => best(board.rows, c));
+  // best in bold among the rows measured on the most series (a mean over fewer is not comparable)
+  const most = Math.max(...board.rows.map((r) => r.n));
+  const bests = cols.map((c) => best(board.rows.filter((r) => r.n === most), c));
   const head = el("tr", {}, el("th", {}, "detector"), el("th", {}, "n"),
     ...cols.map((c) => sortHeader(c.label, `${c.metric}:${c.group}`, params)));
   const body = rows.map((r) => el("tr", { class: r.reference ? "reference" : "", dataDetector: r.detector },
     el("td", {}, r.detector), el("td", {}, String(r.n)),
-    ...cols.map((c, i) => boardCell(r, c, bests[i], params))));
+    ...cols.map((c, i) => boardCell(r, c, r.n === most ? bests[i] : undefined, params))));
   return el("table", { id: "leaderboard" }, head, ...body);
 }
 
@@ -439,11 +457,12 @@ function detectorQuery(detectors) {
 
 async function drawEvaluated(box, run, series, detectors, params) {
   const generation = live.generation;
+  const superseded = latest(box);
   const width = Math.max(box.clientWidth || view.clientWidth - 20, 400);
   const query = new URLSearchParams({ points: Math.min(2 * width, 20000) });
   for (const k of ["start", "end"]) if (params.get(k)) query.set(k, params.get(k));
   const body = await getJSON(`evaluations/${encodeURIComponent(run)}/series/${encodeURIComponent(series)}?${detectorQuery(detectors)}&${query}`);
-  if (stale(generation)) return;
+  if (stale(generation) || superseded()) return;
   destroyPlots("main");
   const shownText = body.x.length < body.total ? `${body.x.length.toLocaleString()} of ${body.total.toLocaleString()} rows drawn (thinned with MinMaxLTTB)` : `${body.total.toLocaleString()} rows`;
   box.replaceChildren(el("p", { class: "resolution", dataTotal: body.total, dataShown: body.x.length },
@@ -483,6 +502,7 @@ async function drawEvaluated(box, run, series, detectors, params) {
 function shadeSpans(u, spans, trainEnd) {
   const { ctx, bbox } = u;
   ctx.save();
+  clipToPlot(u);
   ctx.fillStyle = "rgba(100,116,139,0.25)";
   for (const [a, b] of spans) {
     const x0 = u.valToPos(a, "x", true);
@@ -540,6 +560,8 @@ const VIEWS = { live: liveView, series: seriesView, leaderboard: leaderboardView
 async function render() {
   clearTimeout(live.timer);
   live.generation += 1;
+  const generation = live.generation;
+  delete document.body.dataset.ready;
   destroyPlots("main");
   destroyPlots("curves");
   errorBox.hidden = true;
@@ -551,9 +573,9 @@ async function render() {
   try {
     await show(params);
   } catch (err) {
-    showError(err);
+    if (!stale(generation)) showError(err);
   } finally {
-    document.body.dataset.ready = "true";
+    if (!stale(generation)) document.body.dataset.ready = "true";
   }
 }
 

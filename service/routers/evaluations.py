@@ -53,6 +53,8 @@ def get_leaderboard(
     )
 
 
+MAX_ROW = 2**53
+"""Largest row index a query may name (beyond: no rows)."""
 RunId = Annotated[str, Path(description="Id from GET /v1/evaluations.")]
 Series = Annotated[str, Path(description="A series of the run (its file or manifest name).")]
 Detectors = Annotated[
@@ -60,28 +62,7 @@ Detectors = Annotated[
 ]
 
 
-@router.get("/{run_id}/series/{series}", response_model=EvaluatedSeriesResponse)
-def get_evaluated_series(
-    run_id: RunId,
-    series: Series,
-    detector: Detectors,
-    settings: SettingsDep,
-    start: Annotated[int | None, Query(ge=0, description="First row; omitted: 0.")] = None,
-    end: Annotated[int | None, Query(ge=0, description="Last row; omitted: the last.")] = None,
-    points: Annotated[int, Query(ge=10, le=20_000, description="About how many per line.")] = 2_000,
-) -> EvaluatedSeriesResponse:
-    """Values, labelled anomalies and each detector's anomaly_score over rows ``start..end``,
-    thinned with MinMaxLTTB to about ``points`` per line; alert runs at full resolution."""
-    if start is not None and end is not None and end < start:
-        raise Unprocessable("end must not be before start.")
-    found = chart(
-        EvaluationStore(settings.data_dir), run_id, series, detector, (start, end), points
-    )
-    alerts = {d: [AlertRunModel(**asdict(r)) for r in runs] for d, runs in found.alerts.items()}
-    return EvaluatedSeriesResponse(run=run_id, series=series, **{**asdict(found), "alerts": alerts})
-
-
-@router.get("/{run_id}/series/{series}/curves", response_model=CurvesResponse)
+@router.get("/{run_id}/series/{series:path}/curves", response_model=CurvesResponse)
 def get_curves(
     run_id: RunId, series: Series, detector: Detectors, settings: SettingsDep
 ) -> CurvesResponse:
@@ -97,3 +78,28 @@ def get_curves(
         curves={d: DetectorCurves(**asdict(c)) for d, c in found.items()},
         errors=errors,
     )
+
+
+@router.get("/{run_id}/series/{series:path}", response_model=EvaluatedSeriesResponse)
+def get_evaluated_series(
+    run_id: RunId,
+    series: Series,
+    detector: Detectors,
+    settings: SettingsDep,
+    start: Annotated[
+        int | None, Query(ge=0, le=MAX_ROW, description="First row; omitted: 0.")
+    ] = None,
+    end: Annotated[
+        int | None, Query(ge=0, le=MAX_ROW, description="Last row; omitted: the last.")
+    ] = None,
+    points: Annotated[int, Query(ge=10, le=20_000, description="About how many per line.")] = 2_000,
+) -> EvaluatedSeriesResponse:
+    """Values, labelled anomalies and each detector's anomaly_score over rows ``start..end``,
+    thinned with MinMaxLTTB to about ``points`` per line; alert runs at full resolution."""
+    if start is not None and end is not None and end < start:
+        raise Unprocessable("end must not be before start.")
+    found = chart(
+        EvaluationStore(settings.data_dir), run_id, series, detector, (start, end), points
+    )
+    alerts = {d: [AlertRunModel(**asdict(r)) for r in runs] for d, runs in found.alerts.items()}
+    return EvaluatedSeriesResponse(run=run_id, series=series, **{**asdict(found), "alerts": alerts})

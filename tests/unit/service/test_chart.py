@@ -77,7 +77,7 @@ def test_thin_keeps_the_extremes_of_each_channel_and_of_the_score() -> None:
 def test_thin_of_a_score_all_nan_thins_on_values_only() -> None:
     pts = points(np.sin(np.arange(10_000) / 50), np.full(10_000, np.nan))
     kept = thin(pts.ts, chart_columns(pts), 200)
-    assert len(kept) <= 202
+    assert 190 <= len(kept) <= 202  # thinned on the values, not dropped
 
 
 @pytest.fixture

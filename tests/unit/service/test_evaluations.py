@@ -172,6 +172,7 @@ def test_the_curves_are_the_numbers_in_the_leaderboard(evaluated: Any) -> None:
         ("", {}, 422, "detector"),
         ("", {"detector": "mad", "start": 50, "end": 10}, 422, "end must not be before start"),
         ("", {"detector": "mad", "start": -1}, 422, "start"),
+        ("", {"detector": "mad", "start": 2**63}, 422, "start"),
     ],
 )
 def test_bad_evaluated_series_queries_say_what_to_fix(
@@ -240,7 +241,7 @@ def test_a_malformed_run_file_is_skipped_not_fatal(tmp_path: Path, edit: dict[st
         store.read("edited")
 
 
-def test_ids_are_reserved_so_concurrent_runs_never_share_one(tmp_path: Path) -> None:
+def test_an_id_is_reserved_so_a_run_stored_meanwhile_gets_another(tmp_path: Path) -> None:
     from service.evaluations import _unique
 
     (tmp_path / "evaluations").mkdir()
@@ -268,3 +269,32 @@ def test_an_unreadable_scores_file_is_named_as_such(evaluated: Any, data_dir: Pa
     (data_dir / "evaluations" / f"{run_id}.safetensors").write_bytes(b"garbage")
     r = client.get(path, params={"detector": "mad"})
     assert r.status_code == 404 and "cannot be read" in r.json()["detail"]
+
+
+def test_n_counts_the_series_a_mean_is_over(tmp_path: Path) -> None:
+    store = EvaluationStore(tmp_path)
+    ours = run("mad", {"a1": 0.2, "a2": float("nan"), "b1": 0.4})
+    run_id = store.save(doc(ours), suite="s", sources=SOURCES, reference={})
+    [row] = leaderboard(store.read(run_id))[1]
+    assert row.n == 2 and row.cells["vus_pr"]["all"] == pytest.approx(0.3)
+
+
+def test_a_series_name_with_a_slash_opens(client: TestClient, data_dir: Path) -> None:
+    from service.evaluations import series_arrays
+    from service.suite import LabelledSeries
+
+    labels = np.zeros(50, dtype=np.int64)
+    labels[40:42] = 1
+    named = LabelledSeries("group/a", "src", np.arange(50.0).reshape(50, 1), labels, 20)
+    scores = [{"group/a": {"raw": np.arange(50.0), "anomaly_score": np.full(50, 0.5)}}]
+    figures = {"group/a": {"vus_pr": 0.5, "window": 4}}
+    run_id = EvaluationStore(data_dir).save(
+        {"runs": [{"detector": "mad", "params": {}, "series": figures}]},
+        suite="s", sources={"group/a": "src"}, reference={},
+        train_end={"group/a": 20}, arrays=series_arrays([named], scores),
+    )  # fmt: skip
+    base = f"/v1/evaluations/{run_id}/series/group%2Fa"
+    chart = client.get(base, params={"detector": "mad"})
+    assert chart.status_code == 200 and chart.json()["label_spans"] == [[40, 41]]
+    curves = client.get(f"{base}/curves", params={"detector": "mad"})
+    assert curves.status_code == 200 and "mad" in curves.json()["curves"]
