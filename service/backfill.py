@@ -4,7 +4,8 @@ Each series is scored by ``service.replay`` (the service's own model schedule: t
 training spans, refits, masked incidents, alert line and echo rule), so a backfilled series
 gets the scores the service would have stored for the same points. Sources are CSV files
 (``timestamp`` and one or more value columns; a ``label`` column is ignored), one series per
-file, or folders of them. The output is a CSV table or OpenMetrics text (``--format``, or from
+file, or long tables with a ``series`` column (many series, their rows interleaved as they
+come), or folders of them. The output is a CSV table or OpenMetrics text (``--format``, or from
 the file name: ``.csv``, ``.om``), written under a temporary name and renamed when complete,
 so a partial file is never taken for a whole one.
 """
@@ -28,13 +29,14 @@ from service.atomicfile import partial_path
 from service.durations import setting_points, step_seconds
 from service.faults import Refusal
 from service.openmetrics import OpenMetricsWriter
-from service.parsing import parse_timestamps
+from service.parsing import parse_time
 from service.replay import replay
 from service.series import SeriesConfig, validate_config
 
 FloatArray = npt.NDArray[np.float64]
 COLUMNS = ("series", "timestamp", "value", "raw_score", "anomaly_score", "anomalous")
-IGNORED = ("timestamp", "label")
+IGNORED = ("timestamp", "label", "series")
+SERIES_COLUMN = "series"
 FORMATS = {".csv": "csv", ".om": "openmetrics", ".openmetrics": "openmetrics"}
 
 
@@ -74,8 +76,8 @@ class Schedule:
 
 def sources(paths: Sequence[Path], output: Path) -> list[Path]:
     """The CSV files named or inside the folders named, in order, each once, ``output`` left
-    out. Raises BackfillError for a missing source, no file, ``output`` named as a source, or
-    two files that would be one series (the same file name)."""
+    out. Raises BackfillError for a missing source, no file, or ``output`` named as a
+    source."""
     out: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
@@ -89,18 +91,7 @@ def sources(paths: Sequence[Path], output: Path) -> list[Path]:
         out.update((p.resolve(), p) for p in found)
     if not out:
         raise BackfillError("No CSV file found in the sources given.")
-    _check_names(list(out.values()))
     return list(out.values())
-
-
-def _check_names(files: list[Path]) -> None:
-    seen: dict[str, Path] = {}
-    for path in files:
-        if path.stem in seen:
-            raise BackfillError(
-                f"{seen[path.stem]} and {path} would both be series {path.stem!r}; rename one."
-            )
-        seen[path.stem] = path
 
 
 def _check_output(output: Path) -> None:
@@ -124,17 +115,12 @@ def output_format(output: Path, fmt: str | None) -> str:
     return fmt
 
 
-def read_csv(path: Path, assume_utc: bool = False) -> Source:
-    """A series from ``path``; ``assume_utc`` reads times without a UTC offset as UTC.
-    Raises BackfillError naming the file, row and what to fix."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            rows = list(reader)
-            header = list(reader.fieldnames or [])
-    except UnicodeDecodeError as exc:
-        raise BackfillError(f"{path}: is not UTF-8 text ({exc}).") from exc
-    _check_shape(path, header, rows)
+def read_sources(path: Path, assume_utc: bool = False) -> list[Source]:
+    """The series in ``path``: one named after the file, or with a ``series`` column one per
+    value of it (in order of first appearance; rows of different series may interleave).
+    ``assume_utc`` reads times without a UTC offset as UTC. Raises BackfillError naming the
+    file, row and what to fix."""
+    header, rows = _read_rows(path)
     value_columns = [c for c in header if c not in IGNORED]
     if "timestamp" not in header or not value_columns:
         raise BackfillError(
@@ -143,17 +129,54 @@ def read_csv(path: Path, assume_utc: bool = False) -> Source:
         )
     if not rows:
         raise BackfillError(f"{path}: has a header but no data rows.")
+    if SERIES_COLUMN not in header:
+        return [_source(path, path.stem, list(enumerate(rows)), value_columns, assume_utc)]
+    groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(row[SERIES_COLUMN], []).append((i, row))
+    return [_source(path, n, g, value_columns, assume_utc) for n, g in groups.items()]
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     try:
-        stamps = [_stamp(r["timestamp"]) for r in rows]
-        ts = parse_timestamps(stamps, "timestamp", assume_utc=assume_utc)
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+    except UnicodeDecodeError as exc:
+        raise BackfillError(f"{path}: is not UTF-8 text ({exc}).") from exc
+    _check_shape(path, header, rows)
+    return header, rows
+
+
+def _source(
+    path: Path,
+    name: str,
+    rows: list[tuple[int, dict[str, str]]],
+    value_columns: list[str],
+    assume_utc: bool,
+) -> Source:
+    """One series from its numbered rows, whose times must increase in file order."""
+    where = f"{path}" if name == path.stem else f"{path}, series {name!r}"
+    try:
+        ts = np.array([parse_time(_stamp(r["timestamp"]), f"row {i + 1}: timestamp",
+                                  assume_utc=assume_utc) for i, r in rows])  # fmt: skip
     except Refusal as exc:
-        hint = "" if assume_utc else " (or pass --assume-utc)"
-        raise BackfillError(f"{path}: {exc.detail}{hint}") from exc
-    values = np.array([_row_values(path, i, r, value_columns) for i, r in enumerate(rows)])
+        hint = " (or pass --assume-utc)" if "UTC offset" in exc.detail else ""
+        raise BackfillError(f"{where}: {exc.detail}{hint}") from exc
+    bad = np.flatnonzero(np.diff(ts) <= 0)
+    if len(bad):
+        (i, _), (j, _) = rows[bad[0]], rows[bad[0] + 1]
+        raise BackfillError(
+            f"{where}: timestamps must be strictly increasing: row {j + 1} ({ts[bad[0] + 1]:g}) "
+            f"is not after row {i + 1} ({ts[bad[0]]:g}). Sort the rows by time and drop "
+            "repeated timestamps."
+        )
+    values = np.array([_row_values(path, i, r, value_columns) for i, r in rows])
     if not np.isfinite(values).all():
-        row = int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])
-        raise BackfillError(f"{path}: row {row + 1} has a value that is not a finite number.")
-    return Source(path.stem, ts, values)
+        row = rows[int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])][0]
+        raise BackfillError(f"{where}: row {row + 1} has a value that is not a finite number.")
+    return Source(name, ts, values)
 
 
 def _check_shape(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
@@ -207,14 +230,11 @@ def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> Series
         raise BackfillError(exc.detail if isinstance(exc, Refusal) else str(exc)) from exc
 
 
-def score(
-    path: Path, base: SeriesConfig, schedule: Schedule, assume_utc: bool = False
-) -> list[list[object]]:
-    """The output rows of one file (``COLUMNS``). Raises BackfillError."""
-    src = read_csv(path, assume_utc)
+def score(src: Source, base: SeriesConfig, schedule: Schedule) -> list[list[object]]:
+    """The output rows of one series (``COLUMNS``). Raises BackfillError."""
     out = replay(config_for(base, schedule, src.ts), src.values)
     if out.error and np.isnan(out.score).all():
-        raise BackfillError(f"{path}: {out.error}")
+        raise BackfillError(f"series {src.name!r}: {out.error}")
     return [
         [src.name, float(t), _value(v), _num(r), _num(s), bool(s > 1.0) if s == s else ""]
         for t, v, r, s in zip(src.ts, src.values, out.raw, out.score, strict=True)
@@ -245,9 +265,26 @@ def run(
     files = sources(paths, output)
     _check_output(output)
     sink = _SINKS[output_format(output, fmt)]
-    job = _Job(base, schedule, assume_utc)
+    series = _all_series(files, assume_utc)
+    job = _Job(base, schedule)
     with _partial(output) as fh:
-        return _write(sink(fh, schedule.detector or base.detector), files, job, jobs, progress)
+        return _write(sink(fh, schedule.detector or base.detector), series, job, jobs, progress)
+
+
+def _all_series(files: list[Path], assume_utc: bool) -> list[Source]:
+    """Every series of every file, in order. Raises BackfillError when two would share a
+    name (two files of one name, or a long table naming a series another source has)."""
+    seen: dict[str, Path] = {}
+    out = []
+    for path in files:
+        for src in read_sources(path, assume_utc):
+            if src.name in seen:
+                raise BackfillError(
+                    f"{seen[src.name]} and {path} both hold series {src.name!r}; rename one."
+                )
+            seen[src.name] = path
+            out.append(src)
+    return out
 
 
 @contextmanager
@@ -262,28 +299,27 @@ def _partial(output: Path) -> Iterator[IO[str]]:
 class _Job:
     base: SeriesConfig
     schedule: Schedule
-    assume_utc: bool
 
-    def __call__(self, path: Path) -> list[list[object]]:
-        return score(path, self.base, self.schedule, self.assume_utc)
+    def __call__(self, src: Source) -> list[list[object]]:
+        return score(src, self.base, self.schedule)
 
 
 def _write(
     sink: _Sink,
-    files: list[Path],
+    series: list[Source],
     job: _Job,
     jobs: int,
     progress: Callable[[str], None] | None,
 ) -> Summary:
     summary = Summary()
-    for path, rows in zip(files, _scored(files, job, jobs), strict=True):
+    for src, rows in zip(series, _scored(series, job, jobs), strict=True):
         sink.add(rows)
         summary.points += len(rows)
         summary.scored += sum(r[4] != "" for r in rows)
         if all(r[4] == "" for r in rows):
-            summary.unscored.append(str(path))
+            summary.unscored.append(src.name)
         if progress is not None:
-            progress(path.name)
+            progress(src.name)
     sink.finish()
     return summary
 
@@ -327,14 +363,14 @@ _SINKS: dict[str, Callable[[IO[str], str], _Sink]] = {
 }
 
 
-def _scored(files: list[Path], job: _Job, jobs: int) -> Iterator[list[list[object]]]:
-    """Each file's rows, in order; ``jobs`` worker processes, stopped at once (``terminate``)
-    when the run stops early (a bad file, Ctrl-C, SIGTERM)."""
+def _scored(series: list[Source], job: _Job, jobs: int) -> Iterator[list[list[object]]]:
+    """Each series' rows, in order; ``jobs`` worker processes, stopped at once (``terminate``)
+    when the run stops early (a bad series, Ctrl-C, SIGTERM)."""
     if jobs <= 1:
-        yield from map(job, files)
+        yield from map(job, series)
         return
     with multiprocessing.Pool(jobs, initializer=_default_sigterm) as pool:
-        yield from pool.imap(job, files)
+        yield from pool.imap(job, series)
 
 
 def _default_sigterm() -> None:

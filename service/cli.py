@@ -248,10 +248,10 @@ def backfill(
         fail(str(exc))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    for path in summary.unscored:
+    for name in summary.unscored:
         console.print(
-            f"[yellow]warning:[/yellow] {path} got no score: it is shorter than its first "
-            "training span (lower --fit-window, or give more history)"
+            f"[yellow]warning:[/yellow] series {escape(name)} got no score: it is shorter than "
+            "its first training span (lower --fit-window, or give more history)"
         )
     console.print(f"{summary.points} points ({summary.scored} scored) written to {output}")
 

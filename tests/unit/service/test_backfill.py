@@ -99,7 +99,7 @@ def test_processes_give_the_same_table(series_values: np.ndarray, tmp_path: Path
         ("timestamp,value\n1,abc\n", "row 1 has a value that is not a number"),
         ("timestamp,a,b\n1,2\n", "data row 1 does not have the header's 3 cells"),
         ("timestamp,value\n1,nan\n", "row 1 has a value that is not a finite number"),
-        ("timestamp,value\nyesterday,1\n", "timestamp[0]"),
+        ("timestamp,value\nyesterday,1\n", "row 1: timestamp: 'yesterday' is neither"),
     ],
 )
 def test_bad_files_stop_with_a_message_and_no_output(
@@ -223,7 +223,7 @@ def test_sources_that_would_lose_or_mix_data_are_refused(
     src = tmp_path / "a" / "cpu.csv"
     with pytest.raises(BackfillError, match="both a source and the output"):
         run([src], src, base, SCHEDULE)
-    with pytest.raises(BackfillError, match="would both be series 'cpu'"):
+    with pytest.raises(BackfillError, match="both hold series 'cpu'"):
         run([tmp_path / "a", tmp_path / "b"], tmp_path / "o.csv", base, SCHEDULE)
     with pytest.raises(BackfillError, match="needs a file name in an existing folder"):
         run([src], tmp_path / "missing" / "o.csv", base, SCHEDULE)
@@ -231,3 +231,59 @@ def test_sources_that_would_lose_or_mix_data_are_refused(
     for _ in range(2):  # the output in a source folder is not read back as a series
         assert run([tmp_path / "a", src], out, base, SCHEDULE).points == len(series_values)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["cpu.csv", "out.csv"]
+
+
+def test_a_long_table_scores_each_series_as_its_own_file_would(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    """Rows of two series interleaved in one table (series, timestamp, value) give each series
+    the rows a file of its own gives it."""
+    a, b = series_values, series_values[::-1] * 3 + 1
+    long = tmp_path / "long.csv"
+    with long.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["series", "timestamp", "value"])
+        for i in range(len(a)):
+            w.writerows([["web", 1.7e9 + STEP * i, a[i]], ["db", 1.7e9 + STEP * i, b[i]]])
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    summary = run([long], tmp_path / "long-out.csv", base, SCHEDULE)
+    assert summary.points == 2 * len(a)
+    from_table = read_output(tmp_path / "long-out.csv")
+    for name, x in (("web", a), ("db", b)):
+        run(
+            [write_series(tmp_path / f"{name}.csv", x)],
+            tmp_path / f"{name}-out.csv",
+            base,
+            SCHEDULE,
+        )
+        alone = read_output(tmp_path / f"{name}-out.csv")
+        mine = [r for r in from_table if r["series"] == name]
+        assert mine == alone and len(mine) == len(x)
+    assert [r["series"] for r in from_table[:1]] == ["web"]  # order of first appearance
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "series,timestamp,value\nweb,2,1\ndb,1,1\nweb,1,2\n",
+            "series 'web': timestamps must be strictly increasing: row 3",
+        ),
+        ("series,timestamp,value\nweb,1,1\nweb,1,2\n", "row 2 (1) is not after row 1 (1)"),
+        ("series,timestamp,value\nweb,1,x\n", "row 1 has a value that is not a number"),
+    ],
+)
+def test_a_bad_long_table_names_the_series_and_row(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "long.csv").write_text(text)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    with pytest.raises(BackfillError, match=re.escape(message)):
+        run([tmp_path / "long.csv"], tmp_path / "out.csv", base, SCHEDULE)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_series_in_two_sources_is_refused(series_values: np.ndarray, tmp_path: Path) -> None:
+    write_series(tmp_path / "web.csv", series_values)
+    (tmp_path / "long.csv").write_text("series,timestamp,value\nweb,1,1\n")
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    with pytest.raises(BackfillError, match="both hold series 'web'"):
+        run([tmp_path / "web.csv", tmp_path / "long.csv"], tmp_path / "out.csv", base, SCHEDULE)
