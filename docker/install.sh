@@ -8,7 +8,7 @@
 set -euo pipefail
 src=${1:-$(cd "$(dirname "$0")/.." && pwd)}
 torch=${TORCH:-torch==2.13.0}
-extras=${EXTRAS:-chronos}
+extras=${EXTRAS:-chronos,parquet}
 python=${PYTHON:-python3}
 index=()
 [ -n "${TORCH_INDEX:-}" ] && index=(--index-url "$TORCH_INDEX")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,7 @@ FloatArray = npt.NDArray[np.float64]
 COLUMNS = ("series", "timestamp", "value", "raw_score", "anomaly_score", "anomalous")
 IGNORED = ("timestamp", "label", "series")
 SERIES_COLUMN = "series"
+SOURCE_SUFFIXES = (".csv", ".parquet")
 FORMATS = {".csv": "csv", ".om": "openmetrics", ".openmetrics": "openmetrics"}
 
 
@@ -81,7 +82,11 @@ def sources(paths: Sequence[Path], output: Path) -> list[Path]:
     out: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
-            found = [p for p in sorted(path.glob("*.csv")) if p.resolve() != output.resolve()]
+            found = [
+                p
+                for p in sorted(path.iterdir())
+                if p.suffix.lower() in SOURCE_SUFFIXES and p.resolve() != output.resolve()
+            ]
         elif path.is_file():
             if path.resolve() == output.resolve():
                 raise BackfillError(f"{path} is both a source and the output; write elsewhere.")
@@ -90,7 +95,7 @@ def sources(paths: Sequence[Path], output: Path) -> list[Path]:
             raise BackfillError(f"{path} is neither a file nor a folder.")
         out.update((p.resolve(), p) for p in found)
     if not out:
-        raise BackfillError("No CSV file found in the sources given.")
+        raise BackfillError("No CSV or Parquet file found in the sources given.")
     return list(out.values())
 
 
@@ -131,13 +136,16 @@ def read_sources(path: Path, assume_utc: bool = False) -> list[Source]:
         raise BackfillError(f"{path}: has a header but no data rows.")
     if SERIES_COLUMN not in header:
         return [_source(path, path.stem, list(enumerate(rows)), value_columns, assume_utc)]
-    groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
+    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for i, row in enumerate(rows):
-        groups.setdefault(row[SERIES_COLUMN], []).append((i, row))
+        groups.setdefault(str(row[SERIES_COLUMN]), []).append((i, row))
     return [_source(path, n, g, value_columns, assume_utc) for n, g in groups.items()]
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """Header and rows of a CSV file, or of a Parquet file (``.parquet``)."""
+    if path.suffix.lower() == ".parquet":
+        return _parquet_rows(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -149,10 +157,38 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return header, rows
 
 
+def _parquet_rows(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """A Parquet file's columns as rows; a ``timestamp`` column of a timestamp type becomes
+    RFC 3339 text (so a time without a zone needs ``--assume-utc``, as in a CSV). Needs the
+    ``parquet`` extra (pyarrow)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise BackfillError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'anomalyd[parquet]'."
+        ) from exc
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise BackfillError(f"{path}: is not a readable Parquet file ({exc}).") from exc
+    columns = {name: _parquet_column(table.column(name)) for name in table.column_names}
+    rows = [dict(zip(columns, cells, strict=True)) for cells in zip(*columns.values(), strict=True)]
+    return list(columns), rows
+
+
+def _parquet_column(column: Any) -> list[Any]:
+    """Python values of a column; timestamps as ISO text (their zone kept, if any)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(column.type):
+        return [None if t is None else t.isoformat() for t in column.to_pylist()]
+    return [None if v is None else v for v in column.to_pylist()]
+
+
 def _source(
     path: Path,
     name: str,
-    rows: list[tuple[int, dict[str, str]]],
+    rows: list[tuple[int, dict[str, Any]]],
     value_columns: list[str],
     assume_utc: bool,
 ) -> Source:
@@ -191,7 +227,7 @@ def _check_shape(path: Path, header: list[str], rows: list[dict[str, str]]) -> N
             )
 
 
-def _row_values(path: Path, i: int, row: dict[str, str], columns: list[str]) -> list[float]:
+def _row_values(path: Path, i: int, row: dict[str, Any], columns: list[str]) -> list[float]:
     try:
         return [float(row[c]) for c in columns]
     except (TypeError, ValueError) as exc:
@@ -201,12 +237,14 @@ def _row_values(path: Path, i: int, row: dict[str, str], columns: list[str]) -> 
         ) from exc
 
 
-def _stamp(text: str | None) -> float | str:
-    """A CSV timestamp cell: unix seconds as a number, else the text (an RFC 3339 time)."""
+def _stamp(text: object) -> float | str:
+    """A timestamp cell: unix seconds as a number, else the text (an RFC 3339 time)."""
+    if isinstance(text, int | float):
+        return float(text)
     try:
-        return float(text or "")
+        return float(str(text or ""))
     except ValueError:
-        return text or ""
+        return str(text or "")
 
 
 def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> SeriesConfig:

@@ -287,3 +287,31 @@ def test_a_series_in_two_sources_is_refused(series_values: np.ndarray, tmp_path:
     base = Settings(data_dir=tmp_path / "d").series_config()
     with pytest.raises(BackfillError, match="both hold series 'web'"):
         run([tmp_path / "web.csv", tmp_path / "long.csv"], tmp_path / "out.csv", base, SCHEDULE)
+
+
+def test_parquet_sources_give_the_rows_csv_gives(series_values: np.ndarray, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    x = series_values
+    ts = 1.7e9 + STEP * np.arange(len(x))
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    run([write_series(tmp_path / "web.csv", x)], tmp_path / "csv-out.csv", base, SCHEDULE)
+    zoned = pa.array((ts * 1e6).astype("int64"), pa.timestamp("us", tz="UTC"))
+    pq.write_table(pa.table({"timestamp": zoned, "value": x}), tmp_path / "web.parquet")
+    run([tmp_path / "web.parquet"], tmp_path / "pq-out.csv", base, SCHEDULE)
+    assert read_output(tmp_path / "pq-out.csv") == read_output(tmp_path / "csv-out.csv")
+    naive = pa.array((ts * 1e6).astype("int64"), pa.timestamp("us"))
+    long = {"series": ["web"] * len(x), "timestamp": naive, "value": x}
+    pq.write_table(pa.table(long), tmp_path / "long.parquet")
+    with pytest.raises(BackfillError, match="no UTC offset.*--assume-utc"):
+        run([tmp_path / "long.parquet"], tmp_path / "out.csv", base, SCHEDULE)
+    run([tmp_path / "long.parquet"], tmp_path / "long-out.csv", base, SCHEDULE, assume_utc=True)
+    assert read_output(tmp_path / "long-out.csv") == read_output(tmp_path / "csv-out.csv")
+
+
+def test_a_file_that_is_not_parquet_says_so(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    (tmp_path / "bad.parquet").write_text("timestamp,value\n1,2\n")
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    with pytest.raises(BackfillError, match="is not a readable Parquet file"):
+        run([tmp_path / "bad.parquet"], tmp_path / "out.csv", base, SCHEDULE)
