@@ -16,6 +16,7 @@ import csv
 import json
 import multiprocessing
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from service.durations import setting_points, step_seconds
 from service.faults import Refusal
 from service.openmetrics import OpenMetricsWriter
 from service.parsing import parse_time
+from service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
 from service.replay import replay
 from service.series import SeriesConfig, validate_config
 
@@ -297,16 +299,39 @@ def run(
     assume_utc: bool = False,
     progress: Callable[[str], None] | None = None,
     fmt: str | None = None,
+    prometheus: RangeQuery | None = None,
 ) -> Summary:
-    """Score every file into ``output`` (CSV or OpenMetrics: :func:`output_format`). Raises
-    BackfillError, and leaves no output, when a source is bad."""
-    files = sources(paths, output)
+    """Score every file, and every series of the ``prometheus`` range query, into ``output``
+    (CSV or OpenMetrics: :func:`output_format`). Raises BackfillError, and leaves no output,
+    when a source is bad."""
+    files = sources(paths, output) if paths or prometheus is None else []
     _check_output(output)
     sink = _SINKS[output_format(output, fmt)]
-    series = _all_series(files, assume_utc)
+    series = _all_series(files, assume_utc) + _from_prometheus(prometheus)
+    _check_unique([s.name for s in series])
     job = _Job(base, schedule)
     with _partial(output) as fh:
         return _write(sink(fh, schedule.detector or base.detector), series, job, jobs, progress)
+
+
+def _from_prometheus(query: RangeQuery | None) -> list[Source]:
+    """The series of a Prometheus range query (none without one). Raises BackfillError."""
+    if query is None:
+        return []
+    try:
+        found = fetch(query)
+    except PrometheusSourceError as exc:
+        raise BackfillError(str(exc)) from exc
+    for f in found:
+        if not np.isfinite(f.values).all():
+            raise BackfillError(f"Prometheus series {f.name}: a value is not a finite number.")
+    return [Source(f.name, f.ts, f.values) for f in found]
+
+
+def _check_unique(names: list[str]) -> None:
+    twice = sorted(n for n, k in Counter(names).items() if k > 1)
+    if twice:
+        raise BackfillError(f"series {twice[0]!r} comes from two sources; rename one.")
 
 
 def _all_series(files: list[Path], assume_utc: bool) -> list[Source]:

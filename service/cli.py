@@ -199,8 +199,10 @@ def _warn_failed(run: dict[str, Any]) -> None:
 
 @app.command()
 def backfill(
-    source: Annotated[list[Path], typer.Argument(help="CSV files or folders of them")],
     output: Annotated[Path, typer.Option(help="where to write the scores (.csv or .om)")],
+    source: Annotated[
+        list[Path] | None, typer.Argument(help="CSV or Parquet files, or folders of them")
+    ] = None,
     detector: Annotated[str | None, typer.Option(help="detector (default: the service's)")] = None,
     param: Annotated[list[str] | None, typer.Option(help="detector parameter k=v")] = None,
     fit_window: Annotated[
@@ -217,11 +219,23 @@ def backfill(
         str | None,
         typer.Option("--format", help="csv or openmetrics (default: from --output's suffix)"),
     ] = None,
+    prometheus: Annotated[
+        str | None, typer.Option(help="also read series from this Prometheus (base URL)")
+    ] = None,
+    query: Annotated[str | None, typer.Option(help="PromQL, with --prometheus")] = None,
+    start: Annotated[str | None, typer.Option(help="RFC 3339 or unix seconds")] = None,
+    end: Annotated[str | None, typer.Option(help="RFC 3339 or unix seconds")] = None,
+    step: Annotated[str | None, typer.Option(help="duration such as 15s or 1m")] = None,
 ) -> None:
     """Score history as the live service would have scored it (same models, refits and alert
-    line), one series per CSV file (`timestamp`, value columns, optional `label`)."""
+    line): CSV or Parquet files (one series per file, or long tables with a `series` column),
+    and/or the series a Prometheus range query returns."""
     from service.backfill import BackfillError, Schedule, run
     from service.settings import load_settings
+
+    range_query = _range_query(prometheus, query, start, end, step)
+    if not source and range_query is None:
+        fail("give CSV or Parquet sources, or --prometheus URL with --query/--start/--end/--step.")
 
     base = load_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
@@ -235,7 +249,7 @@ def backfill(
                 bar.update(task, advance=1, description=escape(name))
 
             summary = run(
-                source,
+                source or [],
                 output,
                 base,
                 schedule,
@@ -243,6 +257,7 @@ def backfill(
                 assume_utc=assume_utc,
                 progress=done,
                 fmt=output_format,
+                prometheus=range_query,
             )
     except (BackfillError, OSError) as exc:  # OSError: the output cannot be written
         fail(str(exc))
@@ -254,6 +269,29 @@ def backfill(
             "its first training span (lower --fit-window, or give more history)"
         )
     console.print(f"{summary.points} points ({summary.scored} scored) written to {output}")
+
+
+def _range_query(
+    url: str | None, query: str | None, start: str | None, end: str | None, step: str | None
+) -> Any:
+    """The Prometheus range query the options ask for (None without --prometheus)."""
+    from service.durations import duration_seconds
+    from service.faults import Refusal
+    from service.parsing import parse_query_time
+    from service.prometheus_source import RangeQuery
+
+    if url is None:
+        if query or start or end or step:
+            fail("--query, --start, --end and --step go with --prometheus URL.")
+        return None
+    if not (query and start and end and step):
+        fail("--prometheus needs --query, --start, --end and --step.")
+    try:
+        lo, hi = parse_query_time(start, "--start"), parse_query_time(end, "--end")
+        seconds = duration_seconds(step) if not step.replace(".", "", 1).isdigit() else float(step)
+    except (Refusal, ValueError) as exc:
+        fail(getattr(exc, "detail", str(exc)))
+    return RangeQuery(url, query, float(lo or 0.0), float(hi or 0.0), seconds)
 
 
 @app.command()
