@@ -69,12 +69,14 @@ class Summary:
 @dataclass(frozen=True)
 class Schedule:
     """The configuration asked for: detector, parameters, and the training span and refit
-    period as given (points or durations such as ``7d``; ``None``: the service's default)."""
+    period as given (points or durations such as ``7d``; ``None``: the service's default);
+    ``train_end``, a row count or a time: the first model trains on the points before it."""
 
     detector: str | None = None
     params: dict[str, object] | None = None
     fit_window: str | None = None
     fit_every: str | None = None
+    train_end: str | None = None
 
 
 def sources(paths: Sequence[Path], output: Path) -> list[Path]:
@@ -270,9 +272,24 @@ def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> Series
         raise BackfillError(exc.detail if isinstance(exc, Refusal) else str(exc)) from exc
 
 
+def train_end_index(text: str | None, ts: FloatArray) -> int | None:
+    """The row the first model scores from: ``text`` rows, or the first point at or after the
+    time ``text`` (RFC 3339 or unix seconds); None without one. Raises BackfillError."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        at = parse_time(_stamp(text), "--train-end")
+    except Refusal as exc:
+        raise BackfillError(f"{exc.detail} (--train-end takes a row count or a time)") from exc
+    return int(np.searchsorted(ts, at, side="left"))
+
+
 def score(src: Source, base: SeriesConfig, schedule: Schedule) -> list[list[object]]:
     """The output rows of one series (``COLUMNS``). Raises BackfillError."""
-    out = replay(config_for(base, schedule, src.ts), src.values)
+    first = train_end_index(schedule.train_end, src.ts)
+    out = replay(config_for(base, schedule, src.ts), src.values, first=first)
     if out.error and np.isnan(out.score).all():
         raise BackfillError(f"series {src.name!r}: {out.error}")
     return [

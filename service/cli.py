@@ -226,6 +226,10 @@ def backfill(
     start: Annotated[str | None, typer.Option(help="RFC 3339 or unix seconds")] = None,
     end: Annotated[str | None, typer.Option(help="RFC 3339 or unix seconds")] = None,
     step: Annotated[str | None, typer.Option(help="duration such as 15s or 1m")] = None,
+    train_end: Annotated[
+        str | None,
+        typer.Option(help="the first model trains on the rows before this row count or time"),
+    ] = None,
 ) -> None:
     """Score history as the live service would have scored it (same models, refits and alert
     line): CSV or Parquet files (one series per file, or long tables with a `series` column),
@@ -239,7 +243,7 @@ def backfill(
 
     base = load_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
-    schedule = Schedule(detector, params, fit_window, fit_every)
+    schedule = Schedule(detector, params, fit_window, fit_every, train_end)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # cleaned up as Ctrl-C: no partial file
     try:
         with Progress(console=console, transient=True) as bar:

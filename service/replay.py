@@ -47,17 +47,19 @@ class Replay:
     echo: Echo = field(default_factory=Echo)
 
 
-def replay(config: SeriesConfig, values: npt.ArrayLike) -> Replay:
+def replay(config: SeriesConfig, values: npt.ArrayLike, *, first: int | None = None) -> Replay:
     """Scores of ``values`` (shape (n_points[, n_channels])) under ``config``, as streamed.
 
-    A failed fit keeps the previous model (and is reported in ``error``); a failed first fit
-    leaves the rest of the series unscored, as the service does.
+    ``first``: the first model trains on the points before this index instead of the
+    service's first boundary (later refits follow the schedule from there). A failed fit
+    keeps the previous model (and is reported in ``error``); a failed first fit leaves the
+    rest of the series unscored, as the service does.
     """
     x = as_2d(values, name="values")
     n = len(x)
     out = Replay(np.full(n, np.nan), np.full(n, np.nan))
     model: Calibrated | None = None
-    boundary = first_boundary(config)
+    boundary = first_boundary(config) if first is None else max(first, 1)
     while boundary < n:
         lo = max(boundary - config.train_points, 0)
         train, context = training_values(config, x[lo:boundary], out.score[lo:boundary])

@@ -315,3 +315,24 @@ def test_a_file_that_is_not_parquet_says_so(tmp_path: Path) -> None:
     base = Settings(data_dir=tmp_path / "d").series_config()
     with pytest.raises(BackfillError, match="is not a readable Parquet file"):
         run([tmp_path / "bad.parquet"], tmp_path / "out.csv", base, SCHEDULE)
+
+
+def test_train_end_as_rows_or_a_time_sets_the_first_model(tmp_path: Path) -> None:
+    x = np.random.default_rng(2).normal(size=600)
+    src = write_series(tmp_path / "s.csv", x)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    outs = []
+    for end in ("300", str(1.7e9 + STEP * 300), "2023-11-15T23:13:20Z"):
+        schedule = Schedule("mad", PARAMS, "1000", "0", train_end=end)
+        run([src], tmp_path / "out.csv", base, schedule)
+        outs.append(read_output(tmp_path / "out.csv"))
+    scored = [i for i, r in enumerate(outs[0]) if r["raw_score"] != ""]
+    assert scored[0] == 300 and scored == list(range(300, 600))
+    assert outs[0] == outs[1] == outs[2]  # 1.7e9 + 300 steps is 2023-11-15T23:13:20Z
+
+
+def test_a_bad_train_end_says_what_it_takes(tmp_path: Path) -> None:
+    src = write_series(tmp_path / "s.csv", np.zeros(50))
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    with pytest.raises(BackfillError, match="row count or a time"):
+        run([src], tmp_path / "out.csv", base, Schedule("mad", PARAMS, train_end="soon"))
