@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +49,24 @@ def candidate_column(
         dtype=float,
     )
     return vals[np.isfinite(vals)]
+
+
+def per_series(
+    fn: Callable[[LabelledSeries], dict[str, Any]], suite: list[LabelledSeries], jobs: int
+) -> dict[str, dict[str, Any]]:
+    """``{name: fn(series)}`` over the suite, in ``jobs`` spawned processes (``fn`` picklable:
+    a module-level function or a ``functools.partial`` of one); a series ``fn`` refuses with
+    ValueError gets ``{"error": ..., "source": ...}``."""
+    if jobs <= 1:
+        return {s.name: _safe(fn, s) for s in suite}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+        futures = {s.name: pool.submit(_safe, fn, s) for s in suite}
+        return {k: f.result() for k, f in futures.items()}
+
+
+def _safe(fn: Callable[[LabelledSeries], dict[str, Any]], series: LabelledSeries) -> dict[str, Any]:
+    try:
+        return fn(series)
+    except ValueError as exc:
+        return {"error": str(exc), "source": series.source}

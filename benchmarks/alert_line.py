@@ -28,9 +28,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _suite import add_suite_args, candidate_column, labelled_univariate  # noqa: E402
+from _suite import add_suite_args, candidate_column, labelled_univariate, per_series  # noqa: E402
 
 import metrics  # noqa: E402
 from detectors import DEFAULT_DETECTOR, Calibrator, registry  # noqa: E402
@@ -118,22 +117,6 @@ def one_series(series: LabelledSeries, name: str) -> dict[str, Any]:
     return out
 
 
-def _safe(series: LabelledSeries, name: str) -> dict[str, Any]:
-    try:
-        return one_series(series, name)
-    except ValueError as exc:
-        return {"error": str(exc), "source": series.source}
-
-
-def run(suite: list[LabelledSeries], name: str, jobs: int) -> dict[str, dict[str, Any]]:
-    if jobs <= 1:
-        return {s.name: _safe(s, name) for s in suite}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-        futures = {s.name: pool.submit(_safe, s, name) for s in suite}
-        return {k: f.result() for k, f in futures.items()}
-
-
 def summary(per: dict[str, dict[str, Any]], sources: set[str], cand: str) -> dict[str, float]:
     """One candidate's false alarms, event recall and PATE-F1 over the series of ``sources``."""
 
@@ -200,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     suite = labelled_univariate(args)
     if suite is None:
         return 0
-    per = run(suite, args.detector, args.jobs)
+    per = per_series(partial(one_series, name=args.detector), suite, args.jobs)
     if args.json is not None:
         args.json.write_text(json.dumps(per, indent=1))
     sources = sorted({v["source"] for v in per.values() if "candidates" in v})

@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _suite import add_suite_args, candidate_column, labelled_univariate  # noqa: E402
+from _suite import add_suite_args, candidate_column, labelled_univariate, per_series  # noqa: E402
 
 import metrics  # noqa: E402
 from detectors import Calibrator, registry  # noqa: E402
@@ -103,23 +101,6 @@ def one_series(series: LabelledSeries) -> dict[str, Any]:
         "source": series.source,
         "candidates": {k: measure(det, line, test, series, g) for k, g in cands.items()},
     }
-
-
-def _safe(series: LabelledSeries) -> dict[str, Any]:
-    try:
-        return one_series(series)
-    except ValueError as exc:
-        return {"error": str(exc), "source": series.source}
-
-
-def run(suite: list[LabelledSeries], jobs: int) -> dict[str, dict[str, Any]]:
-    """Every series' figures, in ``jobs`` spawned processes."""
-    if jobs <= 1:
-        return {s.name: _safe(s) for s in suite}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-        futures = {s.name: pool.submit(_safe, s) for s in suite}
-        return {k: f.result() for k, f in futures.items()}
 
 
 def summary(per: dict[str, dict[str, Any]], sources: set[str], cand: str) -> dict[str, float]:
@@ -193,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     suite = labelled_univariate(args)
     if suite is None:
         return 0
-    per = run(suite, args.jobs)
+    per = per_series(one_series, suite, args.jobs)
     if args.json is not None:
         args.json.write_text(json.dumps(per, indent=1))
     sources = sorted({v["source"] for v in per.values() if "candidates" in v})
