@@ -9,11 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +31,27 @@ def system_binary(names: tuple[str, ...], packages: str) -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(msg)
     pytest.skip(msg)
+
+
+def wait_until(found: Callable[[], T], what: str, timeout: float = 60.0) -> T:
+    """Poll ``found`` every 0.1 s until it returns something truthy, and return that.
+    Raises AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := found():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def answers_ok(url: str, proc: subprocess.Popen[bytes], log: Path | None = None) -> bool:
+    """True when ``url`` answers 200; raises RuntimeError (with the log) when ``proc`` exited."""
+    if proc.poll() is not None:
+        raise RuntimeError(f"exited early:\n{log.read_text() if log else ''}")
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def free_port() -> int:
@@ -57,17 +81,10 @@ class Server:
         cmd += ["--port", str(self.port), "--log-level", "warning"]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
+        proc = self.proc
+        what = f"{self.url}/readyz (log: {self.log})"
+        wait_until(lambda: answers_ok(f"{self.url}/readyz", proc, self.log), what, timeout)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hook runs."""

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app as cli_app
-from tests.integration._server import ROOT, Server, free_port, system_binary
+from tests.integration._server import ROOT, Server, free_port, system_binary, wait_until
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
@@ -42,11 +41,8 @@ def _write(url: str, series: str, values: np.ndarray, first: int = 0) -> None:
 
 
 def _wait_scored(url: str, series: str, n: int) -> None:
-    for _ in range(600):
-        if httpx.get(f"{url}/v1/series/{series}").json()["scored"] >= n:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{series}: not scored in 60 s")
+    scored = lambda: httpx.get(f"{url}/v1/series/{series}").json()["scored"] >= n  # noqa: E731
+    wait_until(scored, f"{series}: {n} points scored")
 
 
 def _suite(folder: Path) -> Path:
@@ -291,7 +287,8 @@ def test_make_run_prints_the_dashboard_and_its_live_view_shows_the_demo(
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        address = _wait_for(lambda: re.search(r"http://\S+/dashboard/", log.read_text()), log)
+        printed = lambda: re.search(r"http://\S+/dashboard/", log.read_text())  # noqa: E731
+        address = wait_until(printed, f"the dashboard's address in {log}", 120)
         assert address.group(0) == f"http://127.0.0.1:{port}/dashboard/"
         page = browser.new_page()
         page.goto(f"{address.group(0)}#/live?poll=300")
@@ -301,15 +298,6 @@ def test_make_run_prints_the_dashboard_and_its_live_view_shows_the_demo(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def _wait_for(found: Any, log: Path, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (match := found()) is not None:
-            return match
-        time.sleep(0.2)
-    raise AssertionError(f"not seen in {timeout} s:\n{log.read_text()}")
 
 
 def test_an_evaluated_series_shows_labels_scores_and_curves_side_by_side(

@@ -8,13 +8,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration._server import ROOT, free_port
+from tests.integration._server import ROOT, answers_ok, free_port, wait_until
 
 SCRIPT = ROOT / "docker" / "install.sh"
 
@@ -43,7 +42,7 @@ def test_the_installed_package_serves_the_api_and_the_dashboard(venv: Path, tmp_
     proc = subprocess.Popen([*cmd, "--port", str(port)], cwd=tmp_path)  # not the checkout
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_ready(base, proc)
+        wait_until(lambda: answers_ok(f"{base}/readyz", proc), "the installed service ready", 120)
         page = httpx.get(f"{base}/dashboard/")
         assert page.status_code == 200 and "uPlot" in page.text
         for path in ("dashboard.js", "vendor/uplot/uPlot.iife.min.js", "vendor/uplot/LICENSE"):
@@ -75,16 +74,3 @@ def test_both_images_install_with_the_script_and_makes_torch_pin() -> None:
         assert (
             "docker/install.sh /app" in text and "HEALTHCHECK" in text and "USER anomalyd" in text
         )
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "anomalyd serve exited"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not ready in {timeout} s")

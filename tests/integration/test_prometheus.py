@@ -25,7 +25,14 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app as cli_app
-from tests.integration._server import ROOT, Server, free_port, system_binary
+from tests.integration._server import (
+    ROOT,
+    Server,
+    answers_ok,
+    free_port,
+    system_binary,
+    wait_until,
+)
 
 RULES = ROOT / "deploy" / "prometheus" / "anomalyd-rules.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "anomalyd-rules.test.yml"
@@ -95,17 +102,8 @@ class Process:
             self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited early:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"not ready in {timeout}s:\n{self.log.read_text()}")
+        ready = f"{self.url}/-/ready"
+        wait_until(lambda: answers_ok(ready, self.proc, self.log), f"{ready} ({self.log})", timeout)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

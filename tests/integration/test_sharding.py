@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.integration._server import ROOT, Server, free_port, system_binary
+from tests.integration._server import ROOT, Server, free_port, system_binary, wait_until
 from tests.integration.test_prometheus import Process, prometheus_cmd
 
 HOSTS = [f"h{i:02d}" for i in range(24)]
@@ -88,15 +87,6 @@ def _held(replica: Server) -> dict[str, dict[str, Any]]:
     return {s["labels"]["host"]: s for s in listed}
 
 
-def _wait(predicate: Any, what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 @pytest.mark.slow
 def test_every_series_lands_on_exactly_one_replica_and_is_scored(
     tmp_path: Path, exporter: int
@@ -116,11 +106,13 @@ def test_every_series_lands_on_exactly_one_replica_and_is_scored(
         port = free_port()
         prom = Process(prometheus_cmd(prometheus, tmp_path, cfg, port), port, tmp_path / "p.log")
         prom.wait_ready()
-        _wait(lambda: sum(len(_held(r)) for r in replicas) == len(HOSTS), "all series arrive")
+        arrived = lambda: sum(len(_held(r)) for r in replicas) == len(HOSTS)  # noqa: E731
+        wait_until(arrived, "all series arrive", 90)
         held = [_held(r) for r in replicas]
         assert set(held[0]).isdisjoint(held[1]) and set(held[0]) | set(held[1]) == set(HOSTS)
         assert min(len(h) for h in held) >= 6, [len(h) for h in held]  # both hold a real shard
-        _wait(lambda: all(s["scored"] > 10 for r in replicas for s in _held(r).values()), "scored")
+        scored = lambda: all(s["scored"] > 10 for r in replicas for s in _held(r).values())  # noqa: E731
+        wait_until(scored, "every series scored", 90)
         for r, mine in zip(replicas, held, strict=True):
             assert all(s["model_version"] >= 1 for s in _held(r).values())
             assert _series_gauge(r) == len(mine)
