@@ -16,7 +16,6 @@ import csv
 import json
 import multiprocessing
 import signal
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,7 +185,7 @@ def _parquet_column(column: Any) -> list[Any]:
 
     if pa.types.is_timestamp(column.type):
         return [None if t is None else t.isoformat() for t in column.to_pylist()]
-    return [None if v is None else v for v in column.to_pylist()]
+    return list(column.to_pylist())
 
 
 def _source(
@@ -324,17 +323,16 @@ def run(
     files = sources(paths, output) if paths or prometheus is None else []
     _check_output(output)
     sink = _SINKS[output_format(output, fmt)]
-    series = _all_series(files, assume_utc) + _from_prometheus(prometheus)
-    _check_unique([s.name for s in series])
+    origins = [(str(path), src) for path in files for src in read_sources(path, assume_utc)]
+    origins += [(prometheus.url, src) for src in _from_prometheus(prometheus)] if prometheus else []
+    series = _unique(origins)
     job = _Job(base, schedule)
     with _partial(output) as fh:
         return _write(sink(fh, schedule.detector or base.detector), series, job, jobs, progress)
 
 
-def _from_prometheus(query: RangeQuery | None) -> list[Source]:
-    """The series of a Prometheus range query (none without one). Raises BackfillError."""
-    if query is None:
-        return []
+def _from_prometheus(query: RangeQuery) -> list[Source]:
+    """The series of a Prometheus range query. Raises BackfillError."""
     try:
         found = fetch(query)
     except PrometheusSourceError as exc:
@@ -345,26 +343,17 @@ def _from_prometheus(query: RangeQuery | None) -> list[Source]:
     return [Source(f.name, f.ts, f.values) for f in found]
 
 
-def _check_unique(names: list[str]) -> None:
-    twice = sorted(n for n, k in Counter(names).items() if k > 1)
-    if twice:
-        raise BackfillError(f"series {twice[0]!r} comes from two sources; rename one.")
-
-
-def _all_series(files: list[Path], assume_utc: bool) -> list[Source]:
-    """Every series of every file, in order. Raises BackfillError when two would share a
-    name (two files of one name, or a long table naming a series another source has)."""
-    seen: dict[str, Path] = {}
-    out = []
-    for path in files:
-        for src in read_sources(path, assume_utc):
-            if src.name in seen:
-                raise BackfillError(
-                    f"{seen[src.name]} and {path} both hold series {src.name!r}; rename one."
-                )
-            seen[src.name] = path
-            out.append(src)
-    return out
+def _unique(origins: list[tuple[str, Source]]) -> list[Source]:
+    """The series, in order. Raises BackfillError, naming both sources, when two share a name
+    (two files of one name, a long table naming a series another source has)."""
+    seen: dict[str, str] = {}
+    for origin, src in origins:
+        if src.name in seen:
+            raise BackfillError(
+                f"{seen[src.name]} and {origin} both hold series {src.name!r}; rename one."
+            )
+        seen[src.name] = origin
+    return [src for _, src in origins]
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.engine import Engine
@@ -73,4 +73,5 @@ def series_id_param(series_id: Annotated[str, Path(description="Series id.")]) -
 
 
 WriteAccess = Depends(require_token)
+TimeQuery = Annotated[str | None, Query(description="Unix seconds or RFC 3339; omitted: open.")]
 SeriesId = Annotated[str, Depends(series_id_param)]

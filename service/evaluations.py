@@ -127,9 +127,11 @@ class EvaluationStore:
         return doc
 
     def arrays(self, run_id: str, keys: list[str]) -> dict[str, np.ndarray]:
-        """The stored arrays named ``keys`` of a run. Raises EvaluationNotFoundError when the
-        run, its arrays file or one of the keys is missing."""
-        self.read(run_id)
+        """The stored arrays named ``keys`` of a run (read its document first: :meth:`read`).
+        Raises EvaluationNotFoundError when the run id is malformed or its arrays file or one
+        of the keys is missing."""
+        if not RUN_ID.match(run_id):
+            raise EvaluationNotFoundError(f"No evaluation run {run_id!r}.")
         path = self.folder / f"{run_id}.safetensors"
         try:
             with safe_open(str(path), framework="np") as fh:

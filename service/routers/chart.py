@@ -10,15 +10,13 @@ import numpy.typing as npt
 from fastapi import APIRouter, Query
 
 from service.chart import alert_runs, chart_columns, thin
-from service.deps import EngineDep, SeriesId
+from service.deps import EngineDep, SeriesId, TimeQuery
 from service.errors import Unprocessable
 from service.parsing import parse_query_time
 from service.schemas import AlertRunModel, AlertsResponse, ChartResponse
 
 router = APIRouter(prefix="/v1/series", tags=["chart"])
 
-Start = Annotated[str | None, Query(description="Unix seconds or RFC 3339; omitted: the first.")]
-End = Annotated[str | None, Query(description="Unix seconds or RFC 3339; omitted: the last.")]
 ALL = 2**62
 
 
@@ -38,8 +36,8 @@ def _column(x: npt.NDArray[np.float64]) -> list[float | None]:
 def get_chart(
     series_id: SeriesId,
     engine: EngineDep,
-    start: Start = None,
-    end: End = None,
+    start: TimeQuery = None,
+    end: TimeQuery = None,
     points: Annotated[
         int, Query(ge=10, le=20_000, description="About how many points to draw (per line).")
     ] = 2_000,
@@ -64,7 +62,7 @@ def get_chart(
 
 @router.get("/{series_id}/alerts", response_model=AlertsResponse)
 def get_alerts(
-    series_id: SeriesId, engine: EngineDep, start: Start = None, end: End = None
+    series_id: SeriesId, engine: EngineDep, start: TimeQuery = None, end: TimeQuery = None
 ) -> AlertsResponse:
     """Runs of consecutive points with ``anomaly_score > 1`` in a time range: first and last
     timestamp, points, peak score and severity (critical above 2)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Body, Query
 
-from service.deps import EngineDep, SeriesId, SettingsDep, TelemetryDep, WriteAccess
+from service.deps import EngineDep, SeriesId, SettingsDep, TelemetryDep, TimeQuery, WriteAccess
 from service.engine import Accepted, Engine, Incoming
 from service.errors import Unprocessable, status_of
 from service.faults import Refusal
@@ -84,8 +84,8 @@ def get_scores(
     series_id: SeriesId,
     engine: EngineDep,
     settings: SettingsDep,
-    start: Annotated[str | None, Query(description="Unix seconds or RFC 3339.")] = None,
-    end: Annotated[str | None, Query(description="Unix seconds or RFC 3339.")] = None,
+    start: TimeQuery = None,
+    end: TimeQuery = None,
     limit: Annotated[int, Query(ge=1, description="Most points returned.")] = 10_000,
 ) -> ScoresResponse:
     """Stored points with their scores, in time order (null scores during warm-up)."""
