@@ -127,28 +127,33 @@ function drawLines(u) {
   ctx.restore();
 }
 
+// one chart of a stack sharing its x axis (time for a live series, rows for an evaluated one):
+// cursors synced, drag to zoom, the score charts' y axis from 0 and showing both lines
+function stackOptions({ width, height, series, hooks, time, sync, onZoom, score }) {
+  const scales = { x: { time } };
+  if (score) scales.y = { range: (u, lo, hi) => [0, Math.max(hi || 0, 2.5)] };
+  return { width, height, series: [time ? {} : { label: "row" }, ...series], tzDate: UTC, scales,
+    cursor: { sync: { key: sync }, drag: { x: true, y: false, setScale: false } },
+    hooks: { setSelect: [(u) => zoomFrom(u, onZoom)], ...hooks }, legend: { live: true },
+    axes: [{}, { size: 70, values: axisValues }] };
+}
+
+function valueSeries(values) {
+  return values.map((_, c) => ({ label: values.length > 1 ? `value[${c}]` : "value",
+    stroke: CHANNEL_COLORS[c % CHANNEL_COLORS.length], width: 1 }));
+}
+
 function chartPair(container, chart, width, onZoom) {
   window.anomalyd.alerts = chart.alerts;
-  const sync = { key: "anomalyd" };
-  const drag = { x: true, y: false, setScale: false };
-  const valueSeries = chart.values.map((_, c) => ({
-    label: chart.values.length > 1 ? `value[${c}]` : "value",
-    stroke: CHANNEL_COLORS[c % CHANNEL_COLORS.length], width: 1,
-  }));
-  const common = (height, series, hooks) => ({
-    width, height, series: [{}, ...series], cursor: { sync, drag }, hooks, tzDate: UTC,
-    scales: { x: { time: true } }, legend: { live: true },
-    axes: [{}, { size: 70, values: axisValues }],
-  });
-  const zoomHook = { setSelect: [(u) => zoomFrom(u, onZoom)] };
+  const stack = { width, time: true, sync: "anomalyd", onZoom };
   const top = new uPlot(
-    common(260, valueSeries, { ...zoomHook, drawClear: [(u) => shadeAlerts(u, chart.alerts)] }),
+    stackOptions({ ...stack, height: 260, series: valueSeries(chart.values),
+      hooks: { drawClear: [(u) => shadeAlerts(u, chart.alerts)] } }),
     [chart.timestamps, ...chart.values], container.appendChild(el("div", { class: "chart values" })),
   );
-  const scoreSeries = [{ label: "anomaly_score", stroke: COLORS.score, width: 1 }];
   const bottom = new uPlot(
-    { ...common(180, scoreSeries, { ...zoomHook, draw: [drawLines] }),
-      scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi || 0, 2.5)] } } },
+    stackOptions({ ...stack, height: 180, score: true, hooks: { draw: [drawLines] },
+      series: [{ label: "anomaly_score", stroke: COLORS.score, width: 1 }] }),
     [chart.timestamps, chart.anomaly_score], container.appendChild(el("div", { class: "chart scores" })),
   );
   return [top, bottom];
@@ -482,19 +487,14 @@ async function drawEvaluated(box, run, series, detectors, params) {
   };
   window.anomalyd.labelSpans = body.label_spans;
   const shade = (u) => shadeSpans(u, body.label_spans, body.train_end);
-  const common = (height, series, hooks) => ({ width, height, series: [{ label: "row" }, ...series],
-    cursor: { sync: { key: "anomalyd-evaluated" }, drag: { x: true, y: false, setScale: false } },
-    scales: { x: { time: false } }, axes: [{}, { size: 70, values: axisValues }],
-    hooks: { setSelect: [(u) => zoomFrom(u, onZoom)], ...hooks } });
-  const valueSeries = body.values.map((_, c) => ({ label: body.values.length > 1 ? `value[${c}]` : "value",
-    stroke: CHANNEL_COLORS[c % CHANNEL_COLORS.length], width: 1 }));
-  live.groups.main.push(new uPlot(common(240, valueSeries, { drawClear: [shade] }), [body.x, ...body.values],
-    box.appendChild(el("div", { class: "chart values" }))));
+  const stack = { width, time: false, sync: "anomalyd-evaluated", onZoom };
+  live.groups.main.push(new uPlot(
+    stackOptions({ ...stack, height: 240, series: valueSeries(body.values), hooks: { drawClear: [shade] } }),
+    [body.x, ...body.values], box.appendChild(el("div", { class: "chart values" }))));
   detectors.filter((d) => d in body.scores).forEach((d) => {
-    const color = CURVE_COLORS[detectors.indexOf(d)];
-    const opts = common(150, [{ label: `${d} anomaly_score`, stroke: color, width: 1 }],
-      { drawClear: [shade, (u) => shadeAlerts(u, body.alerts[d])], draw: [drawLines] });
-    opts.scales.y = { range: (u, lo, hi) => [0, Math.max(hi || 0, 2.5)] };
+    const opts = stackOptions({ ...stack, height: 150, score: true,
+      series: [{ label: `${d} anomaly_score`, stroke: CURVE_COLORS[detectors.indexOf(d)], width: 1 }],
+      hooks: { drawClear: [shade, (u) => shadeAlerts(u, body.alerts[d])], draw: [drawLines] } });
     live.groups.main.push(new uPlot(opts, [body.x, body.scores[d]], box.appendChild(el("div", { class: "chart scores", dataDetector: d }))));
   });
 }
