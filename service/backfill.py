@@ -337,10 +337,9 @@ def _from_prometheus(query: RangeQuery) -> list[Source]:
         found = fetch(query)
     except PrometheusSourceError as exc:
         raise BackfillError(str(exc)) from exc
-    for f in found:
-        if not np.isfinite(f.values).all():
-            raise BackfillError(f"Prometheus series {f.name}: a value is not a finite number.")
-    return [Source(f.name, f.ts, f.values) for f in found]
+    # NaN and infinities are not data (the live service's remote-write skips them too)
+    kept = [np.isfinite(f.values).all(axis=1) for f in found]
+    return [Source(f.name, f.ts[k], f.values[k]) for f, k in zip(found, kept, strict=True)]
 
 
 def _unique(origins: list[tuple[str, Source]]) -> list[Source]:

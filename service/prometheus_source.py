@@ -66,10 +66,20 @@ def fetch(q: RangeQuery, *, retries: int = 4, backoff: float = 0.5) -> list[Fetc
     """Every labelset ``q`` returns, its points in time order, in order of first appearance.
     Raises PrometheusSourceError."""
     found: dict[str, list[tuple[float, float]]] = {}
-    with httpx.Client(timeout=60) as http:
-        for first, last in chunks(q.start, q.end, q.step):
-            for name, points in _chunk(http, q, first, last, retries, backoff):
-                found.setdefault(name, []).extend(points)
+    try:
+        with httpx.Client(timeout=60) as http:
+            for first, last in chunks(q.start, q.end, q.step):
+                for name, points in _chunk(http, q, first, last, retries, backoff):
+                    found.setdefault(name, []).extend(points)
+    except PrometheusSourceError:
+        raise
+    except httpx.InvalidURL as exc:
+        raise PrometheusSourceError(f"--prometheus {q.url!r} is not a URL: {exc}.") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PrometheusSourceError(
+            f"Prometheus answered a shape this cannot read ({exc!r}); only float samples are "
+            "read (native histograms are not)."
+        ) from exc
     return [_series(name, points) for name, points in found.items()]
 
 

@@ -84,3 +84,8 @@ def test_backfill_options_for_prometheus_say_what_is_missing(
 ) -> None:
     result = CliRunner().invoke(app, ["backfill", "--output", str(tmp_path / "o.csv"), *args])
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_a_malformed_url_is_named() -> None:
+    with pytest.raises(PrometheusSourceError, match="is not a URL"):
+        fetch(RangeQuery("http://[::1", "up", 0.0, 60.0, 15.0), retries=0)
