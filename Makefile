@@ -25,6 +25,8 @@ sysdeps:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@mkdir -p build/typecheck/anomalyd
+	@for d in detectors metrics service; do ln -sfn ../../../$$d build/typecheck/anomalyd/$$d; done
 	$(BIN)/mypy
 
 unit: venv

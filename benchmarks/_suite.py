@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from service.suite import LabelledSeries, load_suite
+from anomalyd.service.suite import LabelledSeries, load_suite
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "benchmark"
 

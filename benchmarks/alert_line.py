@@ -3,14 +3,14 @@
 Every labelled univariate series of ../shared/benchmark is fitted once on its training prefix
 (rows ``[0, train_end)``) and scored causally; the alert line is then fitted from three kinds of
 calibration scores and three target quantiles, and the alerts ``anomaly_score > 1`` on rows
-``[train_end:]`` are measured (VUS window per series from ``metrics.sliding_window``):
+``[train_end:]`` are measured (VUS window per series from ``anomalyd.metrics.sliding_window``):
 
 * ``today``: the former line, the ``quantile`` of the model's in-sample training scores (the
   named baseline);
 * ``in-sample``: the peaks-over-threshold line fitted on the same in-sample scores;
 * ``holdout``: a copy fitted on the first 70% of the prefix scores the last 30%;
-* ``crossfit``: ``detectors.crossfit`` (3 contiguous folds, each scored by a copy fitted without
-  it): the service's default.
+* ``crossfit``: ``anomalyd.detectors.crossfit`` (3 contiguous folds, each scored by a copy fitted
+  without it): the service's default.
 
 Printed per candidate: false-alarm rate (alerts on normal points farther than the window from
 any label; mean and median over series), event recall (events with an alert inside or within
@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _suite import add_suite_args, candidate_column, labelled_univariate, per_series  # noqa: E402
 
-import metrics  # noqa: E402
-from detectors import DEFAULT_DETECTOR, Calibrator, registry  # noqa: E402
-from detectors.crossfit import _out_of_sample  # noqa: E402
-from service.suite import LabelledSeries  # noqa: E402
+from anomalyd import metrics  # noqa: E402
+from anomalyd.detectors import DEFAULT_DETECTOR, Calibrator, registry  # noqa: E402
+from anomalyd.detectors.crossfit import _out_of_sample  # noqa: E402
+from anomalyd.service.suite import LabelledSeries  # noqa: E402
 
 QUANTILES = (0.99, 0.995, 0.999)
 STRATEGIES = ("today", "in-sample", "holdout", "crossfit")

@@ -30,7 +30,7 @@ together on ``--threads`` client threads; after the last day the benchmark waits
 point is pending (as long as points get scored or fits run: on a replay the service can be days
 of points behind, since each refit waits for its span's scores), then reads every score back
 with ``GET /v1/series/{id}/scores``. Scores depend only on the data, not on the sending pace.
-``--replay JOBS`` scores each series with ``service.replay`` in JOBS processes instead: the
+``--replay JOBS`` scores each series with ``anomalyd.service.replay`` in JOBS processes instead: the
 same numbers the service stores (tested in ``tests/unit/service/test_replay.py``), without HTTP,
 for development runs.
 
@@ -40,8 +40,8 @@ without a score are left out and counted as ``unscored``):
 * stable: false-alarm rate = share of scored points alarming; ``crit`` = share scoring > 2;
 * events: events caught (an alarm inside the span or up to 12 points after it) over all
   events, and the false-alarm rate away from events (points more than 12 points from every
-  event point), both from ``metrics.alerts.alert_metrics(labels, alarms, window=12)``; beside
-  it (``FA >64``, not a target) the same beyond 64 points, the default members' window: the
+  event point), both from ``anomalyd.metrics.alerts.alert_metrics(labels, alarms, window=12)``;
+  beside it (``FA >64``, not a target) the same beyond 64 points, the default members' window: the
   alarms that are not an event lingering inside the model's windows;
 * shift: share of points alarming from 3 days after the shift to the end (``after+3d``), whether
   the shift raised an alarm within a day (``seen``) and after how many days the daily alarm
@@ -77,15 +77,15 @@ from scipy.signal import lfilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from metrics.alerts import alert_metrics  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.engine import Engine  # noqa: E402
-from service.evaluation import one_thread_worker  # noqa: E402
-from service.replay import Replay, replay  # noqa: E402
-from service.series import SeriesConfig  # noqa: E402
-from service.server import build_registry  # noqa: E402
-from service.settings import load_settings  # noqa: E402
-from service.training import first_boundary  # noqa: E402
+from anomalyd.metrics.alerts import alert_metrics  # noqa: E402
+from anomalyd.service.app import create_app  # noqa: E402
+from anomalyd.service.engine import Engine  # noqa: E402
+from anomalyd.service.evaluation import one_thread_worker  # noqa: E402
+from anomalyd.service.replay import Replay, replay  # noqa: E402
+from anomalyd.service.series import SeriesConfig  # noqa: E402
+from anomalyd.service.server import build_registry  # noqa: E402
+from anomalyd.service.settings import load_settings  # noqa: E402
+from anomalyd.service.training import first_boundary  # noqa: E402
 
 DAY = 288  # points per day at 5-minute steps
 STEP_S = 300
@@ -312,7 +312,7 @@ class Config:
     stall_s: float = 300.0  # stop waiting for scores after this long without progress
     max_wait_s: float = 7200.0
     json: Path | None = None
-    jobs: int = 0  # > 0: service.replay in this many processes instead of the service
+    jobs: int = 0  # > 0: anomalyd.service.replay in this many processes instead of the service
 
 
 @dataclass
@@ -467,8 +467,8 @@ def default_config() -> SeriesConfig:
 
 
 def run_replay(series: list[Series], cfg: Config) -> tuple[dict[str, np.ndarray], dict, Traffic]:
-    """Score every series with ``service.replay`` in ``cfg.jobs`` processes (one thread each):
-    the numbers the service stores for the same points, without HTTP."""
+    """Score every series with ``anomalyd.service.replay`` in ``cfg.jobs`` processes (one thread
+    each): the numbers the service stores for the same points, without HTTP."""
     config = default_config()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(cfg.jobs, mp_context=ctx, initializer=one_thread_worker) as pool:
@@ -729,7 +729,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         type=int,
         default=0,
         metavar="JOBS",
-        help="score with service.replay in JOBS processes instead of streaming over HTTP "
+        help="score with anomalyd.service.replay in JOBS processes instead of streaming over HTTP "
         "(the same scores, tested; for development runs)",
     )
     a = p.parse_args(argv)

@@ -2,10 +2,10 @@
 
 Trains, per labelled univariate series of ../shared/benchmark, one `ae` and one `apre` network
 (window 64, the registry defaults, seed 0, CPU) on rows [0, train_end) and scores rows
-[train_end:] with mean VUS-PR (window from `metrics.sliding_window`, as `anomalyd evaluate`).
-The APRE network's training does not depend on alpha, beta, k or the number of mean-shift rounds,
-and with one round the mean-shift reference is the training windows themselves, so every scoring
-variant reuses the one trained network (only the scoring parameters change).
+[train_end:] with mean VUS-PR (window from `anomalyd.metrics.sliding_window`, as `anomalyd
+evaluate`). The APRE network's training does not depend on alpha, beta, k or the number of
+mean-shift rounds, and with one round the mean-shift reference is the training windows themselves,
+so every scoring variant reuses the one trained network (only the scoring parameters change).
 The named baseline is plain AE-MSE; the ratio of every variant to it is printed.
 
     .venv/bin/python benchmarks/apre_ablation.py --jobs 2          # about 8 minutes on 2 cores
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _suite import add_suite_args, labelled_univariate  # noqa: E402
 
-import metrics  # noqa: E402
-from detectors import registry  # noqa: E402
-from service.suite import LabelledSeries  # noqa: E402
+from anomalyd import metrics  # noqa: E402
+from anomalyd.detectors import registry  # noqa: E402
+from anomalyd.service.suite import LabelledSeries  # noqa: E402
 
 #: (label, mss_rounds, mss_k, alpha, beta); the first row is the `apre` default
 VARIANTS = [

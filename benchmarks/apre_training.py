@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from detectors.apre import APRE
+from anomalyd.detectors.apre import APRE
 
 
 def make_series(n_series: int, n_points: int) -> list[np.ndarray]:

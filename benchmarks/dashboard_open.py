@@ -1,8 +1,8 @@
 """How fast the dashboard's series view opens a long series, in real headless Chromium.
 
-Starts the service (``python -m service.server``) on a temporary data dir, writes one series of
-``--points`` points (i.i.d. noise with a few spikes, ``mad`` so scoring is quick) and waits until
-every point is scored. Then, in Debian's ``chromium`` driven by Playwright:
+Starts the service (``python -m anomalyd.service.server``) on a temporary data dir, writes one
+series of ``--points`` points (i.i.d. noise with a few spikes, ``mad`` so scoring is quick) and
+waits until every point is scored. Then, in Debian's ``chromium`` driven by Playwright:
 
 * **dashboard**: open ``/dashboard/#/series?id=...`` in a fresh page and wait until both charts
   are drawn (the server reads the range and thins it with MinMaxLTTB to about two points per

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _suite import add_suite_args, labelled_univariate  # noqa: E402
 
-from detectors import DEFAULT_DETECTOR  # noqa: E402
-from service.evaluation import load_reference, run_suite  # noqa: E402
+from anomalyd.detectors import DEFAULT_DETECTOR  # noqa: E402
+from anomalyd.service.evaluation import load_reference, run_suite  # noqa: E402
 
 
 def main() -> None:

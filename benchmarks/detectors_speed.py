@@ -64,8 +64,8 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-from detectors import StreamScorer, registry
-from detectors.base import Detector
+from anomalyd.detectors import StreamScorer, registry
+from anomalyd.detectors.base import Detector
 
 ROOT = Path(__file__).resolve().parents[1]
 RANDOM_LABEL = "random tiny weights: speed only"

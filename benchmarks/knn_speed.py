@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from _timing import best_of
 
-from detectors._knn import knn_brute, knn_gemm
+from anomalyd.detectors._knn import knn_brute, knn_gemm
 
 
 def main() -> None:

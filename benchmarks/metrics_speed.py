@@ -29,8 +29,8 @@ from _timing import best_of  # noqa: E402
 from pate_reference import slow_pate, slow_pate_f1  # noqa: E402
 from vus_reference import vus_slow  # noqa: E402
 
-from metrics.pate import pate, pate_f1  # noqa: E402
-from metrics.vus import vus_pr  # noqa: E402
+from anomalyd.metrics.pate import pate, pate_f1  # noqa: E402
+from anomalyd.metrics.vus import vus_pr  # noqa: E402
 
 Labels = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float64]

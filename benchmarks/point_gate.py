@@ -7,7 +7,7 @@ it costs ranking quality (VUS-PR) while it buys caught events. ``point_gate`` se
 takes over: above ``point_gate`` times its own alert-quantile line.
 
 Every labelled univariate series of ../shared/benchmark is fitted once with the default
-ensemble on its training prefix (``detectors.crossfit.fit_calibrated``, as ``anomalyd
+ensemble on its training prefix (``anomalyd.detectors.crossfit.fit_calibrated``, as ``anomalyd
 evaluate`` does); its two parts are then re-joined at each gate (the line refitted on the
 re-joined out-of-sample scores, the echo rule applied) and rows ``[train_end:]`` measured:
 VUS-PR of the joined score, event recall, false-alarm rate (median over series) and PATE-F1 of
@@ -40,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _suite import add_suite_args, candidate_column, labelled_univariate, per_series  # noqa: E402
 
-import metrics  # noqa: E402
-from detectors import Calibrator, registry  # noqa: E402
-from detectors.crossfit import fit_calibrated  # noqa: E402
-from detectors.echo import Echo, suppress_echo  # noqa: E402
-from detectors.ensemble import Ensemble  # noqa: E402
-from service.suite import LabelledSeries  # noqa: E402
+from anomalyd import metrics  # noqa: E402
+from anomalyd.detectors import Calibrator, registry  # noqa: E402
+from anomalyd.detectors.crossfit import fit_calibrated  # noqa: E402
+from anomalyd.detectors.echo import Echo, suppress_echo  # noqa: E402
+from anomalyd.detectors.ensemble import Ensemble  # noqa: E402
+from anomalyd.service.suite import LabelledSeries  # noqa: E402
 
 GATES = (1.0, 1.25, 1.5, 2.0, 3.0)
 BASELINE = "no point member"

@@ -25,8 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from anomalyd.service import remote_write, remote_write_v2  # noqa: E402
 from benchmarks._timing import best_of  # noqa: E402
-from service import remote_write, remote_write_v2  # noqa: E402
 
 LIMIT = 10**7
 

@@ -1,6 +1,6 @@
 """Load benchmark of the running service: sustained points/s and ingest-to-score latency.
 
-Starts ``python -m service.server`` in a child process on a temporary data dir (or uses
+Starts ``python -m anomalyd.service.server`` in a child process on a temporary data dir (or uses
 ``--url``); this process is the separate load generator. It warms every series up (its
 ``train_points`` are sent and the models fitted, untimed), then sends ``--steps`` further points
 per series, pre-encoded, either as fast as ``--concurrency`` clients can (``--rate 0``: the
@@ -42,9 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from detectors import registry  # noqa: E402
-from detectors.base import StreamScorer  # noqa: E402
-from service import remote_write  # noqa: E402
+from anomalyd.detectors import registry  # noqa: E402
+from anomalyd.detectors.base import StreamScorer  # noqa: E402
+from anomalyd.service import remote_write  # noqa: E402
 from tests.integration._server import Server  # noqa: E402
 
 HISTOGRAM = "anomalyd_ingest_to_score_seconds"

@@ -1,7 +1,7 @@
 """Soak test of the running service: a fixed write rate for a fixed time; latency and memory.
 
-Starts ``python -m service.server`` on a temporary data dir, paces REST writes of ``--rate``
-points/s over ``--series`` series (chunks of ``--chunk`` points, one client thread per
+Starts ``python -m anomalyd.service.server`` on a temporary data dir, paces REST writes of
+``--rate`` points/s over ``--series`` series (chunks of ``--chunk`` points, one client thread per
 series group) for ``--minutes``, samples the server's resident memory (``/proc/PID/status``)
 every ``--sample-s`` seconds, and prints request latency percentiles, the achieved rate, and
 memory at the start / end of the steady state (first sample after warm-up vs the last) with

@@ -32,10 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from anomalyd.detectors import registry  # noqa: E402
+from anomalyd.detectors.base import StreamScorer  # noqa: E402
+from anomalyd.detectors.ensemble import Ensemble, _score_by_member, _score_fused  # noqa: E402
 from benchmarks._timing import best_of  # noqa: E402
-from detectors import registry  # noqa: E402
-from detectors.base import StreamScorer  # noqa: E402
-from detectors.ensemble import Ensemble, _score_by_member, _score_fused  # noqa: E402
 
 PATHS = [
     ("lof", {"window": 64, "max_train_windows": 3000}),

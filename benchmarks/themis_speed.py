@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from _timing import best_of
 
-from detectors import StreamScorer, _chronos
-from detectors.themis import Themis
+from anomalyd.detectors import StreamScorer, _chronos
+from anomalyd.detectors.themis import Themis
 
 
 def pick_model(model: str | None, scratch: Path) -> tuple[str, str]:

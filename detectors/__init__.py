@@ -1,11 +1,11 @@
 """Scoring algorithms: pure numpy / numba / torch, no I/O.
 
-Every detector follows :class:`detectors.base.Detector`: raw score per point, higher = more
-anomalous, causal. Look detectors up by name in :mod:`detectors.registry`.
+Every detector follows :class:`anomalyd.detectors.base.Detector`: raw score per point, higher = more
+anomalous, causal. Look detectors up by name in :mod:`anomalyd.detectors.registry`.
 """
 
-from detectors.base import Calibrator, Detector, NotFittedError, Param, StreamScorer
-from detectors.registry import DEFAULT_DETECTOR, create, get_class, load, names
+from anomalyd.detectors.base import Calibrator, Detector, NotFittedError, Param, StreamScorer
+from anomalyd.detectors.registry import DEFAULT_DETECTOR, create, get_class, load, names
 
 __all__ = [
     "DEFAULT_DETECTOR",

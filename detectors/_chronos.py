@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from detectors._torch import pick_device
-from detectors.base import FloatArray
+from anomalyd.detectors._torch import pick_device
+from anomalyd.detectors.base import FloatArray
 
 DEFAULT_MODEL = "amazon/chronos-bolt-tiny"
 MODEL_ENV = "ANOMALYD_CHRONOS_MODEL"

@@ -20,7 +20,7 @@ import functools
 import numpy as np
 from numba import njit
 
-from detectors._ragged import (
+from anomalyd.detectors._ragged import (
     KIND_LOF,
     KIND_LOF_SLIDING,
     KIND_SPE,
@@ -29,10 +29,10 @@ from detectors._ragged import (
     view,
     view_int,
 )
-from detectors.apre import _mse_stream
-from detectors.base import FloatArray
-from detectors.lof import _lof_stream
-from detectors.subpca import _spe_stream
+from anomalyd.detectors.apre import _mse_stream
+from anomalyd.detectors.base import FloatArray
+from anomalyd.detectors.lof import _lof_stream
+from anomalyd.detectors.subpca import _spe_stream
 
 
 @njit(cache=True, nogil=True)

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors.base import FloatArray
+from anomalyd.detectors.base import FloatArray
 
 IntArray = npt.NDArray[np.int64]
 

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
-from detectors.base import FloatArray
+from anomalyd.detectors.base import FloatArray
 
 IntArray = npt.NDArray[np.int64]
 T = TypeVar("T")
@@ -156,7 +156,7 @@ def series_input(
     return x, means[c_lo:c_hi], stds[c_lo:c_hi], windows[s], znorm[s], lo, hi
 
 
-#: kinds of member kernels the fused ensemble pass (``detectors._fused``) dispatches to
+#: kinds of member kernels the fused ensemble pass (``anomalyd.detectors._fused``) dispatches to
 KIND_LOF, KIND_SPE, KIND_MSE, KIND_LOF_SLIDING = 1, 2, 3, 4
 #: fields of a member record (int64): kind, window, znorm flag, leading points to skip (set by
 #: the ensemble), addresses of the channel mean/std and of up to three fitted arrays, two

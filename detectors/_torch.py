@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from detectors.base import FloatArray
+from anomalyd.detectors.base import FloatArray
 
 DTYPE = torch.float64
 DEVICES = ("auto", "cpu", "cuda")

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 from numpy.lib.stride_tricks import as_strided
 
-from detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray, Param
 
 ScoreFn = Callable[[FloatArray], FloatArray]
 

@@ -24,8 +24,8 @@ import numpy.typing as npt
 import torch
 from numba import njit
 
-from detectors._knn import knn
-from detectors._ragged import (
+from anomalyd.detectors._knn import knn
+from anomalyd.detectors._ragged import (
     KIND_MSE,
     Packed,
     addresses,
@@ -34,9 +34,9 @@ from detectors._ragged import (
     series_input,
     view,
 )
-from detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
-from detectors._windows import feature_row, spread_floor, standardize, to_points, windows
-from detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
+from anomalyd.detectors._windows import feature_row, spread_floor, standardize, to_points, windows
+from anomalyd.detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
 VAR_FLOOR = 1e-5

@@ -16,7 +16,7 @@ A detector is a small class.
 * State saves to safetensors (arrays) + JSON (everything else) and loads back identically.
 
 :class:`~detectors.calibration.Calibrator` turns raw scores into ``anomaly_score >= 0`` with 1.0
-as the alert line (``detectors.crossfit`` fits it on out-of-sample scores), and
+as the alert line (``anomalyd.detectors.crossfit`` fits it on out-of-sample scores), and
 :class:`StreamScorer` is the incremental form that gives the same numbers as ``score``.
 """
 
@@ -35,7 +35,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
-from detectors.calibration import Calibrator as Calibrator  # re-exported
+from anomalyd.detectors.calibration import Calibrator as Calibrator  # re-exported
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -139,8 +139,8 @@ class Detector(abc.ABC):
 
     def stream_record(self) -> npt.NDArray[np.int64] | None:
         """This fitted detector as a member of the ensemble's fused streaming pass
-        (``detectors._fused``: a record of its kernel kind and fitted arrays), or None when it
-        has no such kernel (the ensemble then scores it through ``_score_many``)."""
+        (``anomalyd.detectors._fused``: a record of its kernel kind and fitted arrays), or None
+        when it has no such kernel (the ensemble then scores it through ``_score_many``)."""
         return None
 
     def prepare_streaming(self) -> None:
@@ -212,7 +212,7 @@ class Detector(abc.ABC):
     def echo_window(self) -> int:
         """How many points one anomalous point can keep scores high, itself included: a
         window detector scores every window that holds it, ``context_length + 1`` (the alert
-        line's echo rule, ``detectors.echo``, works in this unit)."""
+        line's echo rule, ``anomalyd.detectors.echo``, works in this unit)."""
         return self.context_length + 1
 
     @abc.abstractmethod

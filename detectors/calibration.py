@@ -18,7 +18,7 @@ read as exponential, so every finite raw score has a finite, growing ``anomaly_s
 the median and ``u`` the score rises linearly to its value at ``u``.
 
 The calibration scores must come from points the model did not train on
-(:func:`detectors.crossfit.fit_calibrated_many`): a training window is its own nearest
+(:func:`anomalyd.detectors.crossfit.fit_calibrated_many`): a training window is its own nearest
 neighbour, so in-sample scores sit far below the scores of new normal points.
 """
 
@@ -134,7 +134,7 @@ class Calibrator:
 
 
 def _check_quantile(quantile: object) -> None:
-    from detectors.base import Param
+    from anomalyd.detectors.base import Param
 
     Param("quantile", float, 0.995, "alert quantile", minimum=0.5, maximum=1.0).check(quantile)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray, Param
 
 #: fewest training points: a level seen a few times, not once
 MIN_POINTS = 8
@@ -19,7 +19,7 @@ class ConstantLevel(Detector):
     Window detectors learn nothing from a span where every point has the same value (every
     window is the same, so every later window scores alike and a spike never alerts). The
     service and ``anomalyd evaluate`` fit this detector instead when a training span is
-    constant (:func:`detectors.crossfit.is_constant`), so a constant input scores exactly 0
+    constant (:func:`anomalyd.detectors.crossfit.is_constant`), so a constant input scores exactly 0
     and any departure beyond the relative ``tolerance`` scores far above the alert line. With
     a level of 0, any non-zero value departs. Scale- and offset-free: the same series times
     1e15 or 1e-12 scores alike. Context 0 (each point on its own).

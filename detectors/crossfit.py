@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import Detector, FloatArray, as_2d
-from detectors.calibration import Calibrator
-from detectors.constant import ConstantLevel
-from detectors.ensemble import Ensemble
+from anomalyd.detectors.base import Detector, FloatArray, as_2d
+from anomalyd.detectors.calibration import Calibrator
+from anomalyd.detectors.constant import ConstantLevel
+from anomalyd.detectors.ensemble import Ensemble
 
 CALIBRATION_FOLDS = 3
 """Contiguous blocks of the training span scored out of sample (default)."""

@@ -8,10 +8,10 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from detectors import registry
-from detectors._ragged import SKIP_FIELD, cached_on, offsets
-from detectors.apre import STREAM_AE_WINDOWS
-from detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors import registry
+from anomalyd.detectors._ragged import SKIP_FIELD, cached_on, offsets
+from anomalyd.detectors.apre import STREAM_AE_WINDOWS
+from anomalyd.detectors.base import Detector, FloatArray, Param
 
 DEFAULT_MEMBERS = (
     "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,"
@@ -30,7 +30,7 @@ Member = tuple[str, int | None, dict[str, Any]]
 def parse_members(spec: str) -> list[Member]:
     """``"lof:32,lof:auto:normalize=window"`` -> ``[(name, window or None for auto, params)]``.
 
-    ``auto`` = the period of the training span (``metrics.sliding_window``), capped at a
+    ``auto`` = the period of the training span (``anomalyd.metrics.sliding_window``), capped at a
     quarter of the training points. Extra ``key=value`` items are member parameters (ints and
     floats parsed as numbers). Raises ValueError naming the malformed item.
     """
@@ -95,8 +95,8 @@ class Ensemble(Detector):
     part_scale_ : ndarray of shape (2,)
         What the standardised mean and the point member's standardised score are divided by
         before they are joined: 1 and 1 after ``fit``; their out-of-sample quantile at the
-        alert line's quantile after :meth:`balance_parts` (``detectors.crossfit`` calls it),
-        so that neither part's tail sets the line alone and the point member takes over only
+        alert line's quantile after :meth:`balance_parts` (``anomalyd.detectors.crossfit`` calls
+        it), so that neither part's tail sets the line alone and the point member takes over only
         where it alone would alert.
     """
 
@@ -321,7 +321,7 @@ class Ensemble(Detector):
     def prepare_streaming(self) -> None:
         """Build the members' records and load the fused kernel (off the scoring path)."""
         if self._records() is not None:
-            from detectors._fused import warm
+            from anomalyd.detectors._fused import warm
 
             warm()
 
@@ -441,7 +441,7 @@ def _with_points(
 
 def _score_fused(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[FloatArray]:
     """``_score_by_member``'s scores in one compiled call (``_fused.ensemble_stream_many``)."""
-    from detectors._fused import ensemble_stream_many  # imports the member kernels
+    from anomalyd.detectors._fused import ensemble_stream_many  # imports the member kernels
 
     xs = [x for _, x in items]
     tables = [det._records() for det, _ in items]
@@ -473,7 +473,7 @@ def _combine(det: Ensemble, member_scores: Sequence[FloatArray], n: int) -> Floa
 
 def _auto_window(x: FloatArray) -> int:
     """Period of the training span's first channel, capped at a quarter of its length."""
-    from metrics.window import sliding_window
+    from anomalyd.metrics.window import sliding_window
 
     first = x[:, 0]
     period = sliding_window(first[np.isfinite(first)])

@@ -6,8 +6,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors._windows import MAX_TRAIN_WINDOWS, NORMALIZE, WindowDetector, window_param
-from detectors.base import FloatArray, Param
+from anomalyd.detectors._windows import MAX_TRAIN_WINDOWS, NORMALIZE, WindowDetector, window_param
+from anomalyd.detectors.base import FloatArray, Param
 
 _EULER = 0.5772156649015329
 IntArray = npt.NDArray[np.integer]

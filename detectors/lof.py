@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors._knn import IntArray, lof_fit, lof_of_row, lof_score, sliding_series
-from detectors._ragged import (
+from anomalyd.detectors._knn import IntArray, lof_fit, lof_of_row, lof_score, sliding_series
+from anomalyd.detectors._ragged import (
     KIND_LOF,
     KIND_LOF_SLIDING,
     Packed,
@@ -20,8 +20,14 @@ from detectors._ragged import (
     series_input,
     view,
 )
-from detectors._windows import NORMALIZE, WindowDetector, feature_row, standardize, window_param
-from detectors.base import FloatArray, Param
+from anomalyd.detectors._windows import (
+    NORMALIZE,
+    WindowDetector,
+    feature_row,
+    standardize,
+    window_param,
+)
+from anomalyd.detectors.base import FloatArray, Param
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors._windows import spread_floor
-from detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors._windows import spread_floor
+from anomalyd.detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
 

@@ -13,19 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import FORMAT_VERSION, META_FILE, STATE_FILE, Detector
+from anomalyd.detectors.base import FORMAT_VERSION, META_FILE, STATE_FILE, Detector
 
 _CLASSES: dict[str, str] = {
-    "mad": "detectors.mad:RollingMAD",
-    "residual": "detectors.residual:ForecastResidual",
-    "iforest": "detectors.iforest:IsolationForestDetector",
-    "subpca": "detectors.subpca:SubPCA",
-    "lof": "detectors.lof:WindowLOF",
-    "ae": "detectors.apre:PlainAE",
-    "apre": "detectors.apre:APRE",
-    "themis": "detectors.themis:Themis",
-    "ensemble": "detectors.ensemble:Ensemble",
-    "constant": "detectors.constant:ConstantLevel",
+    "mad": "anomalyd.detectors.mad:RollingMAD",
+    "residual": "anomalyd.detectors.residual:ForecastResidual",
+    "iforest": "anomalyd.detectors.iforest:IsolationForestDetector",
+    "subpca": "anomalyd.detectors.subpca:SubPCA",
+    "lof": "anomalyd.detectors.lof:WindowLOF",
+    "ae": "anomalyd.detectors.apre:PlainAE",
+    "apre": "anomalyd.detectors.apre:APRE",
+    "themis": "anomalyd.detectors.themis:Themis",
+    "ensemble": "anomalyd.detectors.ensemble:Ensemble",
+    "constant": "anomalyd.detectors.constant:ConstantLevel",
 }
 
 DEFAULT_DETECTOR = "ensemble"

@@ -16,7 +16,7 @@ out-of-sample ones):
 * ``b(t) + median(x[t-k:t] - b[t-k:t])`` with ``b(t)`` the median of the values one, two and
   three periods ``P`` before ``t``: the same time of the last periods, moved by how the
   recent points differ from theirs (periodic jobs, daily traffic); ``P`` the training span's
-  period (``metrics.window.sliding_window``), tried when the span holds four periods. The
+  period (``anomalyd.metrics.window.sliding_window``), tried when the span holds four periods. The
   median over three periods keeps a past spike from echoing one period later. It is chosen
   only when its residual quantile is at most half the best plain one: it bets that the cycle
   repeats, and calendar breaks the span may not hold (a first weekend, a holiday) lose that
@@ -40,8 +40,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors._windows import spread_floor
-from detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors._windows import spread_floor
+from anomalyd.detectors.base import Detector, FloatArray, Param
 
 IntArray = npt.NDArray[np.int64]
 
@@ -190,7 +190,7 @@ class ForecastResidual(Detector):
         else 0."""
         if not self.seasonal:
             return 0
-        from metrics.window import sliding_window
+        from anomalyd.metrics.window import sliding_window
 
         finite = column[np.isfinite(column)]
         period = sliding_window(finite) if len(finite) > 2 * self.window else 0

@@ -8,7 +8,7 @@ from typing import Any, Self
 import numpy as np
 from numba import njit
 
-from detectors._ragged import (
+from anomalyd.detectors._ragged import (
     KIND_SPE,
     IntArray,
     Packed,
@@ -17,7 +17,7 @@ from detectors._ragged import (
     series_input,
     view,
 )
-from detectors._windows import (
+from anomalyd.detectors._windows import (
     MAX_TRAIN_WINDOWS,
     NORMALIZE,
     WindowDetector,
@@ -25,7 +25,7 @@ from detectors._windows import (
     standardize,
     window_param,
 )
-from detectors.base import FloatArray, Param
+from anomalyd.detectors.base import FloatArray, Param
 
 
 def n_components_for(explained_ratio: FloatArray, fraction: float) -> int:

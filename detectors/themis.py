@@ -10,7 +10,8 @@ Choices (the paper leaves them open; speed measured by ``benchmarks/themis_speed
   offset inside the block (stratified, so seasonal periods that divide ``stride`` cannot alias
   all references onto one phase), then at most ``max_train_windows`` of them (seeded choice).
 * **Embeddings.** Mean of the Chronos-Bolt patch tokens, [REG] token excluded, L2-normalised
-  (``detectors._chronos``); chunks of exactly ``batch_size`` windows make them batch-invariant.
+  (``anomalyd.detectors._chronos``); chunks of exactly ``batch_size`` windows make them
+  batch-invariant.
 * **Scorers, per channel, fitted on the reference embeddings R (N x d) only** (so scores are
   causal and never depend on the test set):
   (1) LOF of the window's embedding against R (``n_neighbors``);
@@ -36,11 +37,11 @@ import numpy.typing as npt
 import scipy.linalg
 import scipy.sparse.linalg
 
-from detectors import _chronos
-from detectors._knn import knn, lof_fit, lof_score
-from detectors._torch import DEVICES
-from detectors._windows import to_points, windows
-from detectors.base import Detector, FloatArray, Param, as_2d
+from anomalyd.detectors import _chronos
+from anomalyd.detectors._knn import knn, lof_fit, lof_score
+from anomalyd.detectors._torch import DEVICES
+from anomalyd.detectors._windows import to_points, windows
+from anomalyd.detectors.base import Detector, FloatArray, Param, as_2d
 
 _MAD_TO_SIGMA = 1.4826
 _QUERY_BLOCK = 4096  # query rows per similarity block: 4096 x 10k x 8 B = 330 MB at most

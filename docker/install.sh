@@ -13,8 +13,13 @@ python=${PYTHON:-python3}
 index=()
 [ -n "${TORCH_INDEX:-}" ] && index=(--index-url "$TORCH_INDEX")
 "$python" -m pip install -q "${index[@]}" "$torch"
+# built from a copy of what the package is made of: a checkout's stale build/lib (setuptools
+# reuses it) or virtual environment never reaches the image
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r "$src"/pyproject.toml "$src"/README.md "$src"/detectors "$src"/metrics "$src"/service "$work"
 # the torch pin again, so resolving the extras cannot replace the build installed above
-if [ -n "$extras" ]; then target="$src[$extras]"; else target="$src"; fi
+if [ -n "$extras" ]; then target="$work[$extras]"; else target="$work"; fi
 "$python" -m pip install -q "$target" "$torch"
 "$python" -m pip check >/dev/null
 echo "anomalyd installed: $("$python" -c 'import importlib.metadata as m; print(m.version("anomalyd"))')"

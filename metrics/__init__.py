@@ -7,12 +7,12 @@ one threshold the service alerts on (false-alarm rate, event recall); ``constant
 flags a dead model.
 """
 
-from metrics.alerts import alert_metrics, band_precision, constant_scores
-from metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
-from metrics.evaluate import evaluate
-from metrics.pate import pate, pate_f1
-from metrics.vus import VusSurface, vus_pr, vus_roc, vus_surface
-from metrics.window import sliding_window
+from anomalyd.metrics.alerts import alert_metrics, band_precision, constant_scores
+from anomalyd.metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
+from anomalyd.metrics.evaluate import evaluate
+from anomalyd.metrics.pate import pate, pate_f1
+from anomalyd.metrics.vus import VusSurface, vus_pr, vus_roc, vus_surface
+from anomalyd.metrics.window import sliding_window
 
 __all__ = [
     "alert_metrics",

@@ -26,7 +26,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from metrics._validation import IntArray, check_flags, check_int, check_labels
+from anomalyd.metrics._validation import IntArray, check_flags, check_int, check_labels
 
 __all__ = ["alert_metrics", "band_precision", "constant_scores", "SEVERITY_EDGES"]
 

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from metrics._validation import FloatArray, IntArray, check_labels_scores
+from anomalyd.metrics._validation import FloatArray, IntArray, check_labels_scores
 
 F1_EPS = 1e-5
 """TSB-AD's ``metric_PointF1`` adds this to ``P + R``."""

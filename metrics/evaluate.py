@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from metrics._validation import check_int, check_labels_scores
-from metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
-from metrics.pate import pate
-from metrics.vus import vus
-from metrics.window import sliding_window
+from anomalyd.metrics._validation import check_int, check_labels_scores
+from anomalyd.metrics.basic import auc_pr, auc_roc, best_f1, pa_f1
+from anomalyd.metrics.pate import pate
+from anomalyd.metrics.vus import vus
+from anomalyd.metrics.window import sliding_window
 
 
 def evaluate(
@@ -29,11 +29,12 @@ def evaluate(
 
     Keys:
 
-    * ``vus_pr``, ``vus_roc``: TSB-AD's VUS with ``window`` (``metrics.vus``).
+    * ``vus_pr``, ``vus_roc``: TSB-AD's VUS with ``window`` (``anomalyd.metrics.vus``).
     * ``pate``: PATE with ``e_buffer = d_buffer = window``, ``include_zero=False``,
       ``big_data=False`` (one buffer pair, every distinct score a threshold) — the setting of
       the PATE paper's experiments, tied to the same window as VUS.
-    * ``auc_roc``, ``auc_pr``, ``best_f1``, ``pa_f1``: point-wise metrics (``metrics.basic``).
+    * ``auc_roc``, ``auc_pr``, ``best_f1``, ``pa_f1``: point-wise metrics
+    (``anomalyd.metrics.basic``).
     * ``window``: the window used.
 
     Metrics that are undefined for single-class labels (``vus_*``, ``auc_*``) are ``nan``.

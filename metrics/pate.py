@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from metrics._validation import FloatArray, IntArray, check_int, check_labels, check_scores
+from anomalyd.metrics._validation import FloatArray, IntArray, check_int, check_labels, check_scores
 
 __all__ = ["pate", "pate_f1"]
 

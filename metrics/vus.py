@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from metrics._validation import FloatArray, IntArray, check_int, check_labels_scores
+from anomalyd.metrics._validation import FloatArray, IntArray, check_int, check_labels_scores
 
 N_THRESHOLDS = 250
 """Number of score thresholds per buffer (TSB-AD's ``thre=250``)."""
@@ -60,8 +60,9 @@ def vus(labels: npt.ArrayLike, scores: npt.ArrayLike, *, window: int) -> Vus:
     """Return ``Vus(pr, roc)``: VUS-PR and VUS-ROC in one pass (they share all the work).
 
     ``labels``: 0/1 per point; ``scores``: finite, higher = more anomalous; ``window``: the
-    largest buffer (an int >= 0; TSB-AD's ``slidingWindow``, see ``metrics.sliding_window``).
-    Both are ``nan`` when the labels hold a single class (see the module docstring).
+    largest buffer (an int >= 0; TSB-AD's ``slidingWindow``, see
+    ``anomalyd.metrics.sliding_window``). Both are ``nan`` when the labels hold a single class (see
+    the module docstring).
     """
     lab, sc = check_labels_scores(labels, scores)
     w_max = check_int(window, "window", minimum=0)

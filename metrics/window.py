@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from metrics._validation import FloatArray
+from anomalyd.metrics._validation import FloatArray
 
 MAX_POINTS = 20_000
 """Only this many leading points enter the estimate."""

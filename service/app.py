@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
-from service.engine import Engine
-from service.errors import install_handlers
-from service.limits import BodyLimitMiddleware
-from service.replicas import ReplicaElection
-from service.routers import (
+from anomalyd.service.engine import Engine
+from anomalyd.service.errors import install_handlers
+from anomalyd.service.limits import BodyLimitMiddleware
+from anomalyd.service.replicas import ReplicaElection
+from anomalyd.service.routers import (
     chart,
     dashboard,
     detect,
@@ -27,8 +27,8 @@ from service.routers import (
     series,
     stats,
 )
-from service.settings import Settings
-from service.telemetry import SeriesCollector, Telemetry
+from anomalyd.service.settings import Settings
+from anomalyd.service.telemetry import SeriesCollector, Telemetry
 
 DESCRIPTION = """Streaming time-series anomaly detection.
 

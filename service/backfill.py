@@ -1,6 +1,6 @@
 """``anomalyd backfill``: score history with the live scoring path.
 
-Each series is scored by ``service.replay`` (the service's own model schedule: the same
+Each series is scored by ``anomalyd.service.replay`` (the service's own model schedule: the same
 training spans, refits, masked incidents, alert line and echo rule), so a backfilled series
 gets the scores the service would have stored for the same points. Sources are CSV files
 (``timestamp`` and one or more value columns; a ``label`` column is ignored), one series per
@@ -25,14 +25,14 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from service.atomicfile import partial_path
-from service.durations import setting_points, step_seconds
-from service.faults import Refusal
-from service.openmetrics import OpenMetricsWriter
-from service.parsing import parse_time
-from service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
-from service.replay import replay
-from service.series import SeriesConfig, validate_config
+from anomalyd.service.atomicfile import partial_path
+from anomalyd.service.durations import setting_points, step_seconds
+from anomalyd.service.faults import Refusal
+from anomalyd.service.openmetrics import OpenMetricsWriter
+from anomalyd.service.parsing import parse_time
+from anomalyd.service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
+from anomalyd.service.replay import replay
+from anomalyd.service.series import SeriesConfig, validate_config
 
 FloatArray = npt.NDArray[np.float64]
 COLUMNS = ("series", "timestamp", "value", "raw_score", "anomaly_score", "anomalous")

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tsdownsample import NaNMinMaxLTTBDownsampler
 
-from service.storage import StoredPoints
+from anomalyd.service.storage import StoredPoints
 
 ALERT_LINE = 1.0
 """``anomaly_score`` above this alerts (warning)."""

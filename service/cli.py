@@ -45,7 +45,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def checked_runs(names: list[str], params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(detector, its parameters) per name, each validated before any work starts; an unknown
     detector or a parameter it refuses ends the command with the detector's message."""
-    from detectors import registry
+    from anomalyd.detectors import registry
 
     runs = [(n, params_for(n, params)) for n in names]
     for key in params:
@@ -97,11 +97,11 @@ def evaluate(
     ] = None,
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
-    from detectors import DEFAULT_DETECTOR
-    from detectors._chronos import ModelUnavailableError
-    from service.evaluation import load_reference, run_suite
-    from service.report import print_table
-    from service.suite import load_suite
+    from anomalyd.detectors import DEFAULT_DETECTOR
+    from anomalyd.detectors._chronos import ModelUnavailableError
+    from anomalyd.service.evaluation import load_reference, run_suite
+    from anomalyd.service.report import print_table
+    from anomalyd.service.suite import load_suite
 
     runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
     if output.is_dir() or not output.parent.is_dir():
@@ -150,7 +150,7 @@ def evaluate(
 
 def _check_store(store: Path) -> None:
     """Fail before evaluating when ``--store`` cannot take the run."""
-    from service.evaluations import EvaluationStore
+    from anomalyd.service.evaluations import EvaluationStore
 
     if store.exists() and not store.is_dir():
         fail(f"--store {store}: is not a folder; give the service's data dir.")
@@ -169,7 +169,7 @@ def _store_run(
     scores: list[dict[str, Any]],
 ) -> None:
     """Keep the run in ``store``'s evaluations folder; say its id and where the leaderboard is."""
-    from service.evaluations import EvaluationStore, series_arrays
+    from anomalyd.service.evaluations import EvaluationStore, series_arrays
 
     try:
         run_id = EvaluationStore(store).save(
@@ -234,8 +234,8 @@ def backfill(
     """Score history as the live service would have scored it (same models, refits and alert
     line): CSV or Parquet files (one series per file, or long tables with a `series` column),
     and/or the series a Prometheus range query returns."""
-    from service.backfill import BackfillError, Schedule, run
-    from service.settings import load_settings
+    from anomalyd.service.backfill import BackfillError, Schedule, run
+    from anomalyd.service.settings import load_settings
 
     range_query = _range_query(prometheus, query, start, end, step)
     if not source and range_query is None:
@@ -279,10 +279,10 @@ def _range_query(
     url: str | None, query: str | None, start: str | None, end: str | None, step: str | None
 ) -> Any:
     """The Prometheus range query the options ask for (None without --prometheus)."""
-    from service.durations import duration_seconds
-    from service.faults import Refusal
-    from service.parsing import parse_query_time
-    from service.prometheus_source import RangeQuery
+    from anomalyd.service.durations import duration_seconds
+    from anomalyd.service.faults import Refusal
+    from anomalyd.service.parsing import parse_query_time
+    from anomalyd.service.prometheus_source import RangeQuery
 
     if url is None:
         if query or start or end or step:
@@ -301,7 +301,7 @@ def _range_query(
 @app.command()
 def detectors() -> None:
     """List the registered detectors and their parameters."""
-    from detectors import registry
+    from anomalyd.detectors import registry
 
     for name in registry.names():
         cls = registry.get_class(name)
@@ -322,9 +322,9 @@ def serve(
 
     from pydantic import ValidationError
 
-    from service.datalock import DataDirLockedError
-    from service.migrations import SchemaError
-    from service.server import build_app, run_app
+    from anomalyd.service.datalock import DataDirLockedError
+    from anomalyd.service.migrations import SchemaError
+    from anomalyd.service.server import build_app, run_app
 
     try:
         app_ = build_app(data_dir, log_level=log_level)
@@ -347,7 +347,7 @@ def demo(
     rate: Annotated[float, typer.Option(help="points per second to replay")] = 50.0,
 ) -> None:
     """Serve on the embedded defaults and replay a bundled NAB series as a live stream."""
-    from service.demo import run_demo
+    from anomalyd.service.demo import run_demo
 
     run_demo(host, port, data_dir, rate=rate)
 

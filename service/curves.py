@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from metrics.vus import vus_surface
-from service.evaluation import fill_warmup
+from anomalyd.metrics.vus import vus_surface
+from anomalyd.service.evaluation import fill_warmup
 
 MAX_STEPS = 1000
 """A drawn point-wise PR curve has at most this many steps (merged keeping the area)."""

@@ -13,11 +13,11 @@ import httpx
 import uvicorn
 from rich.console import Console
 
-from service.app import create_app
-from service.server import build_registry
-from service.settings import load_settings
+from anomalyd.service.app import create_app
+from anomalyd.service.server import build_registry
+from anomalyd.service.settings import load_settings
 
-DEMO_CSV = Path(__file__).parent / "demo" / "nab_ec2_cpu_utilization_825cc2.csv"
+DEMO_CSV = Path(__file__).parent / "demo_data" / "nab_ec2_cpu_utilization_825cc2.csv"
 SERIES = "demo-ec2-cpu"
 
 

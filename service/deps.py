@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.engine import Engine
-from service.errors import Unauthorized, Unavailable
-from service.parsing import check_series_id
-from service.replicas import ReplicaElection
-from service.settings import Settings
-from service.telemetry import Telemetry
+from anomalyd.service.engine import Engine
+from anomalyd.service.errors import Unauthorized, Unavailable
+from anomalyd.service.parsing import check_series_id
+from anomalyd.service.replicas import ReplicaElection
+from anomalyd.service.settings import Settings
+from anomalyd.service.telemetry import Telemetry
 
 _bearer = HTTPBearer(auto_error=False, description="Required when ANOMALYD_API_TOKEN is set.")
 

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors import registry
-from detectors.crossfit import fit_calibrated
-from detectors.echo import Echo, suppress_echo
-from service.faults import InvalidInput
-from service.series import detector_class
+from anomalyd.detectors import registry
+from anomalyd.detectors.crossfit import fit_calibrated
+from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.service.faults import InvalidInput
+from anomalyd.service.series import detector_class
 
 
 @dataclass

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import Calibrator, StreamScorer
-from detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after
-from service.durations import STEP_POINTS, step_seconds
-from service.faults import ConflictingChange, InvalidInput, Overloaded, UnknownSeries
-from service.modelio import load_detector
-from service.scheduler import Scheduler
-from service.series import (
+from anomalyd.detectors.base import Calibrator, StreamScorer
+from anomalyd.detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after
+from anomalyd.service.durations import STEP_POINTS, step_seconds
+from anomalyd.service.faults import ConflictingChange, InvalidInput, Overloaded, UnknownSeries
+from anomalyd.service.modelio import load_detector
+from anomalyd.service.scheduler import Scheduler
+from anomalyd.service.series import (
     NEVER,
     LiveModel,
     SeriesConfig,
@@ -27,10 +27,10 @@ from service.series import (
     Waiter,
     validate_config,
 )
-from service.settings import Settings
-from service.storage import PointBlock, Row, SeriesRow, Store, StoredPoints
-from service.telemetry import Telemetry
-from service.training import first_boundary
+from anomalyd.service.settings import Settings
+from anomalyd.service.storage import PointBlock, Row, SeriesRow, Store, StoredPoints
+from anomalyd.service.telemetry import Telemetry
+from anomalyd.service.training import first_boundary
 
 log = logging.getLogger("anomalyd.engine")
 

@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service import faults
-from service.evaluations import EvaluationNotFoundError
+from anomalyd.service import faults
+from anomalyd.service.evaluations import EvaluationNotFoundError
 
 log = logging.getLogger("anomalyd")
 

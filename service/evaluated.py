@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from metrics.vus import event_bounds
-from service.chart import AlertRun, alert_runs, thin
-from service.curves import Curves, curves
-from service.evaluations import EvaluationNotFoundError, EvaluationStore
+from anomalyd.metrics.vus import event_bounds
+from anomalyd.service.chart import AlertRun, alert_runs, thin
+from anomalyd.service.curves import Curves, curves
+from anomalyd.service.evaluations import EvaluationNotFoundError, EvaluationStore
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ def chart(
 def series_curves(
     store: EvaluationStore, run_id: str, series: str, detectors: list[str]
 ) -> tuple[dict[str, Curves], dict[str, str]]:
-    """Per detector, the curves of the measured rows (see ``service.curves``), and the errors
-    of those that could not score the series. Raises EvaluationNotFoundError as :func:`chart`,
-    and ValueError for single-class labels."""
+    """Per detector, the curves of the measured rows (see ``anomalyd.service.curves``), and the
+    errors of those that could not score the series. Raises EvaluationNotFoundError as
+    :func:`chart`, and ValueError for single-class labels."""
     doc = store.read(run_id)
     _check_series(doc, series)
     figures, errors, scored = _split(doc, series, detectors)

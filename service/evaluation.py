@@ -2,11 +2,11 @@
 
 Per series and detector: fit on rows ``[0, train_end)``, score all rows (the training rows give
 the causal context), and compute on rows ``[train_end:]``: VUS-PR / VUS-ROC (window W from
-``metrics.sliding_window``), PATE with one buffer pair e = d = W (``include_zero=False``,
+``anomalyd.metrics.sliding_window``), PATE with one buffer pair e = d = W (``include_zero=False``,
 all thresholds), PATE-F1 of the calibrated detections (``anomaly_score > 1``), AUC-PR, AUC-ROC,
 best F1 and PA-F1, with fit and score times. The same detections give the alert-quality metrics
-of ``metrics.alert_metrics`` (false-alarm rate on normal points farther than W from a label,
-event recall within W after an event, alerts per 1,000 normal points), and
+of ``anomalyd.metrics.alert_metrics`` (false-alarm rate on normal points farther than W from a
+label, event recall within W after an event, alerts per 1,000 normal points), and
 ``constant_scores`` flags a detector whose test scores never move (a dead model, which PATE
 rates about 0.5, so it looks average in a mean).
 """
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-import metrics
-from detectors import registry
-from detectors.crossfit import fit_calibrated
-from detectors.echo import Echo, suppress_echo
-from service.suite import LabelledSeries
+from anomalyd import metrics
+from anomalyd.detectors import registry
+from anomalyd.detectors.crossfit import fit_calibrated
+from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.service.suite import LabelledSeries
 
 METRIC_KEYS = (
     *("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1", "pa_f1"),

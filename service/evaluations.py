@@ -2,8 +2,8 @@
 run into ``DATA_DIR/evaluations/``; the service lists them and builds the dashboard's
 leaderboard (detectors x sources) from them.
 
-A document is ``results.json`` (``{"runs": [...]}``, see ``service.evaluation.run_suite``) plus
-``id``, ``created_at`` (Unix seconds), ``suite`` (the folder evaluated), ``sources``
+A document is ``results.json`` (``{"runs": [...]}``, see ``anomalyd.service.evaluation.run_suite``)
+plus ``id``, ``created_at`` (Unix seconds), ``suite`` (the folder evaluated), ``sources``
 (``{series: source}``), ``train_end`` (``{series: first measured row}``) and ``reference``
 (published per-series VUS-PR of other detectors on the same series:
 ``{detector: {series: vus_pr}}``). Beside it, ``<id>.safetensors`` holds each series'
@@ -29,7 +29,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
-from service.atomicfile import partial_path
+from anomalyd.service.atomicfile import partial_path
 
 FOLDER = "evaluations"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -1,6 +1,6 @@
 """What the service core refuses to do, in its own terms. The core (engine, scheduler, series
-configuration, parsing and decoding of writes) raises these; ``service.errors`` answers each
-kind with an HTTP status at the edge, and the CLI prints its ``detail``.
+configuration, parsing and decoding of writes) raises these; ``anomalyd.service.errors`` answers
+each kind with an HTTP status at the edge, and the CLI prints its ``detail``.
 """
 
 from __future__ import annotations

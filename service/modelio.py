@@ -7,8 +7,8 @@ commit in one transaction.
 
 from __future__ import annotations
 
-from detectors import registry
-from detectors.base import Detector
+from anomalyd.detectors import registry
+from anomalyd.detectors.base import Detector
 
 
 def dump_detector(detector: Detector) -> tuple[str, bytes]:

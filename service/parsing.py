@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from service.faults import InvalidInput, TooLarge
+from anomalyd.service.faults import InvalidInput, TooLarge
 
 SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
 MAX_UNIX_SECONDS = 1e11

@@ -17,11 +17,11 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf import message
 
-from service import prompb_scan
-from service.engine import Refused
-from service.faults import MalformedBody, TooLarge
-from service.prompb import remote_write_v1_pb2
-from service.telemetry import LABEL_NAME, exported_clash
+from anomalyd.service import prompb_scan
+from anomalyd.service.engine import Refused
+from anomalyd.service.faults import MalformedBody, TooLarge
+from anomalyd.service.prompb import remote_write_v1_pb2
+from anomalyd.service.telemetry import LABEL_NAME, exported_clash
 
 PROTO = "prometheus.WriteRequest"
 """The ``proto=`` parameter of a 1.0 request's Content-Type (its default)."""

@@ -14,11 +14,11 @@ from typing import Any
 import cramjam
 from google.protobuf import message
 
-from service import remote_write
-from service.engine import Refused
-from service.faults import MalformedBody
-from service.prompb import remote_write_v2_pb2
-from service.remote_write import (
+from anomalyd.service import remote_write
+from anomalyd.service.engine import Refused
+from anomalyd.service.faults import MalformedBody
+from anomalyd.service.prompb import remote_write_v2_pb2
+from anomalyd.service.remote_write import (
     Decoded,
     InvalidLabels,
     Pairs,

@@ -1,8 +1,8 @@
 """Score a whole series offline exactly as the service scores it as it streams in.
 
 The refit schedule, the training spans (incidents masked, lasting changes accepted) and the
-alert line depend only on the data (``service.training``), so one pass over the array fits the
-same models at the same boundaries and gives the same ``anomaly_score`` as the live service fed
+alert line depend only on the data (``anomalyd.service.training``), so one pass over the array fits
+the same models at the same boundaries and gives the same ``anomaly_score`` as the live service fed
 the same points in any number of writes.
 """
 
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from detectors.base import StreamScorer, as_2d
-from detectors.crossfit import Calibrated
-from detectors.echo import Echo, suppress_echo
-from service.series import NEVER, SeriesConfig
-from service.training import first_boundary, fit_model, next_boundary, training_values
+from anomalyd.detectors.base import StreamScorer, as_2d
+from anomalyd.detectors.crossfit import Calibrated
+from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.service.series import NEVER, SeriesConfig
+from anomalyd.service.training import first_boundary, fit_model, next_boundary, training_values
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.remote_write import DecodedSeries
+from anomalyd.service.remote_write import DecodedSeries
 
 
 @dataclass

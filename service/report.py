@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from metrics.alerts import SEVERITY_EDGES
-from service.suite import LabelledSeries
+from anomalyd.metrics.alerts import SEVERITY_EDGES
+from anomalyd.service.suite import LabelledSeries
 
 COLUMNS = ("vus_pr", "vus_roc", "pate", "pate_f1", "auc_pr", "auc_roc", "best_f1")
 ALERT_COLUMNS = {  # key: (header, format of the mean)

@@ -27,17 +27,17 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from detectors import registry
-from detectors.base import Calibrator, StreamScorer
-from detectors.crossfit import Calibrated, fit_calibrated_many
-from detectors.echo import Echo, suppress_echo
-from service.faults import NotRunning
-from service.modelio import dump_detector
-from service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
-from service.settings import Settings
-from service.storage import ModelRow, Row, ScoreBlock, Store
-from service.telemetry import Telemetry
-from service.training import fit_model, next_boundary, training_values
+from anomalyd.detectors import registry
+from anomalyd.detectors.base import Calibrator, StreamScorer
+from anomalyd.detectors.crossfit import Calibrated, fit_calibrated_many
+from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.service.faults import NotRunning
+from anomalyd.service.modelio import dump_detector
+from anomalyd.service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
+from anomalyd.service.settings import Settings
+from anomalyd.service.storage import ModelRow, Row, ScoreBlock, Store
+from anomalyd.service.telemetry import Telemetry
+from anomalyd.service.training import fit_model, next_boundary, training_values
 
 log = logging.getLogger("anomalyd.scheduler")
 #: no scheduler cycle for this many ``batch_linger_s``: the next write is scored without lingering
@@ -76,7 +76,7 @@ class FitRequest:
 
 def fit_job(store: Store, req: FitRequest) -> FitResult:
     """Fit detector + calibrator on the training span before ``req.boundary``
-    (``service.training``: up to ``train_points`` points, alerted points masked)."""
+    (``anomalyd.service.training``: up to ``train_points`` points, alerted points masked)."""
     started = time.perf_counter()
     result = FitResult(generation=req.generation, boundary=req.boundary)
     try:

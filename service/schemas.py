@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_validator
 
-from service.durations import DURATION_PATTERN
-from service.series import MAX_TRAIN_POINTS, Status
+from anomalyd.service.durations import DURATION_PATTERN
+from anomalyd.service.series import MAX_TRAIN_POINTS, Status
 
 Number = Annotated[float, Strict(), AllowInfNan(False)]
 """A finite JSON number (ints accepted; strings, booleans, NaN and Infinity refused)."""

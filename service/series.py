@@ -11,10 +11,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from detectors import registry
-from detectors.base import Calibrator, Detector, StreamScorer
-from detectors.echo import Echo
-from service.faults import InvalidInput
+from anomalyd.detectors import registry
+from anomalyd.detectors.base import Calibrator, Detector, StreamScorer
+from anomalyd.detectors.echo import Echo
+from anomalyd.service.faults import InvalidInput
 
 NEVER = 2**62
 """``next_boundary`` of a series that never refits."""
@@ -174,8 +174,9 @@ class SeriesState:
     scores (NULL during warm-up), the rest are in ``pending``. The current model scores points
     below ``next_boundary``; the model for ``next_boundary`` is trained on the ``train_points``
     points before it. ``echo`` is the alert run after point ``scored - 1``
-    (``detectors.echo``). Only the scheduler thread changes ``model``/``scored``/``next_boundary``;
-    ingestion only appends (``count``, ``pending``) under ``lock``.
+    (``anomalyd.detectors.echo``). Only the scheduler thread changes
+    ``model``/``scored``/``next_boundary``; ingestion only appends (``count``, ``pending``) under
+    ``lock``.
     """
 
     id: str

@@ -1,4 +1,4 @@
-"""Run the service with uvicorn: ``serve(host, port, data_dir)`` or ``python -m service.server``."""
+"""Run the service with uvicorn: ``serve(host, port, data_dir)`` (``anomalyd serve``)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from prometheus_client import (
     process_collector,
 )
 
-from service.app import create_app
-from service.settings import load_settings
+from anomalyd.service.app import create_app
+from anomalyd.service.settings import load_settings
 
 
 def build_registry() -> CollectorRegistry:
@@ -63,8 +63,8 @@ def run_app(app: FastAPI, host: str, port: int, log_level: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m service.server --data-dir DIR [--host H] [--port P]``."""
-    parser = argparse.ArgumentParser(prog="python -m service.server", description=__doc__)
+    """``python -m anomalyd.service.server --data-dir DIR [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(prog="python -m anomalyd.service.server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--data-dir", type=Path, default=None)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from detectors.registry import DEFAULT_DETECTOR
-from service.series import SeriesConfig
+from anomalyd.detectors.registry import DEFAULT_DETECTOR
+from anomalyd.service.series import SeriesConfig
 
 
 class Settings(BaseSettings):

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from service.datalock import DataDirLock
-from service.migrations import upgrade
+from anomalyd.service.datalock import DataDirLock
+from anomalyd.service.migrations import upgrade
 
 DB_FILE = "anomalyd.sqlite3"
 log = logging.getLogger(__name__)

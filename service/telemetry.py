@@ -11,10 +11,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import UNDERSCORES, escape_label_name
 from prometheus_client.registry import Collector
 
-from service.series import STATUSES
+from anomalyd.service.series import STATUSES
 
 if TYPE_CHECKING:
-    from service.series import SeriesState
+    from anomalyd.service.series import SeriesState
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 RESERVED = ("detector", "metric")

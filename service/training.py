@@ -11,8 +11,8 @@ restart resumes it and a replay of the same points fits the same models.
   and the series stops refitting there.
 * **Span.** The model for boundary ``b`` trains on the ``train_points`` points before ``b``.
 * **Incidents stay out.** A run of alerts (``anomaly_score >= 1``: alerts and their echo,
-  which ``detectors.echo`` publishes at 1.0; points less than ``MERGE_GAP`` points apart count
-  as one run) that reached the critical band (> 2) is masked
+  which ``anomalyd.detectors.echo`` publishes at 1.0; points less than ``MERGE_GAP`` points apart
+  count as one run) that reached the critical band (> 2) is masked
   out of the next span (NaN: detectors skip every window that touches it), so an incident is
   not learnt as normal. Warnings alone are not masked: normal data crosses the line at the
   target rate, and masking those points would strip the span of its own tail.
@@ -34,9 +34,9 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from detectors import registry
-from detectors.crossfit import Calibrated, fit_calibrated, is_constant
-from service.series import NEVER, SeriesConfig
+from anomalyd.detectors import registry
+from anomalyd.detectors.crossfit import Calibrated, fit_calibrated, is_constant
+from anomalyd.service.series import NEVER, SeriesConfig
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -9,11 +9,11 @@ import numpy as np
 import numpy.typing as npt
 from fastapi import APIRouter, Query
 
-from service.chart import alert_runs, chart_columns, thin
-from service.deps import EngineDep, SeriesId, TimeQuery
-from service.errors import Unprocessable
-from service.parsing import parse_query_time
-from service.schemas import AlertRunModel, AlertsResponse, ChartResponse
+from anomalyd.service.chart import alert_runs, chart_columns, thin
+from anomalyd.service.deps import EngineDep, SeriesId, TimeQuery
+from anomalyd.service.errors import Unprocessable
+from anomalyd.service.parsing import parse_query_time
+from anomalyd.service.schemas import AlertRunModel, AlertsResponse, ChartResponse
 
 router = APIRouter(prefix="/v1/series", tags=["chart"])
 

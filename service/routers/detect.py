@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from service.deps import SettingsDep
-from service.detect import detect
-from service.parsing import check_count, parse_values
-from service.routers.views import anomalous, finite_or_none
-from service.schemas import DetectRequest, DetectResponse
+from anomalyd.service.deps import SettingsDep
+from anomalyd.service.detect import detect
+from anomalyd.service.parsing import check_count, parse_values
+from anomalyd.service.routers.views import anomalous, finite_or_none
+from anomalyd.service.schemas import DetectRequest, DetectResponse
 
 router = APIRouter(prefix="/v1", tags=["detect"])
 

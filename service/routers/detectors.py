@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from detectors import registry
-from service.deps import SettingsDep
-from service.schemas import DetectorInfo, DetectorsResponse
+from anomalyd.detectors import registry
+from anomalyd.service.deps import SettingsDep
+from anomalyd.service.schemas import DetectorInfo, DetectorsResponse
 
 router = APIRouter(prefix="/v1", tags=["detectors"])
 

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from service.deps import SettingsDep
-from service.errors import Unprocessable
-from service.evaluated import chart, series_curves
-from service.evaluations import METRICS, EvaluationStore, leaderboard
-from service.schemas import (
+from anomalyd.service.deps import SettingsDep
+from anomalyd.service.errors import Unprocessable
+from anomalyd.service.evaluated import chart, series_curves
+from anomalyd.service.evaluations import METRICS, EvaluationStore, leaderboard
+from anomalyd.service.schemas import (
     AlertRunModel,
     CurvesResponse,
     DetectorCurves,

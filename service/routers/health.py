@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from service.engine import Engine
-from service.schemas import HealthResponse
+from anomalyd.service.engine import Engine
+from anomalyd.service.schemas import HealthResponse
 
 router = APIRouter(tags=["health"])
 

@@ -7,13 +7,26 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Body, Query
 
-from service.deps import EngineDep, SeriesId, SettingsDep, TelemetryDep, TimeQuery, WriteAccess
-from service.engine import Accepted, Engine, Incoming
-from service.errors import Unprocessable, status_of
-from service.faults import Refusal
-from service.parsing import parse_points, parse_query_time
-from service.routers.views import anomalous, finite_or_none
-from service.schemas import PointScore, PointsRequest, PointsResponse, ScoredPoint, ScoresResponse
+from anomalyd.service.deps import (
+    EngineDep,
+    SeriesId,
+    SettingsDep,
+    TelemetryDep,
+    TimeQuery,
+    WriteAccess,
+)
+from anomalyd.service.engine import Accepted, Engine, Incoming
+from anomalyd.service.errors import Unprocessable, status_of
+from anomalyd.service.faults import Refusal
+from anomalyd.service.parsing import parse_points, parse_query_time
+from anomalyd.service.routers.views import anomalous, finite_or_none
+from anomalyd.service.schemas import (
+    PointScore,
+    PointsRequest,
+    PointsResponse,
+    ScoredPoint,
+    ScoresResponse,
+)
 
 router = APIRouter(prefix="/v1/series", tags=["points"])
 

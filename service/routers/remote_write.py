@@ -7,11 +7,11 @@ import time
 from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from service import remote_write, remote_write_v2
-from service.deps import EngineDep, ReplicasDep, SettingsDep, TelemetryDep, WriteAccess
-from service.engine import Engine, Incoming, Refused
-from service.errors import BadRequest, UnsupportedMediaType, http_error
-from service.faults import Refusal
+from anomalyd.service import remote_write, remote_write_v2
+from anomalyd.service.deps import EngineDep, ReplicasDep, SettingsDep, TelemetryDep, WriteAccess
+from anomalyd.service.engine import Engine, Incoming, Refused
+from anomalyd.service.errors import BadRequest, UnsupportedMediaType, http_error
+from anomalyd.service.faults import Refusal
 
 router = APIRouter(tags=["remote-write"])
 

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Response, status
 
-from service.deps import EngineDep, SeriesId, WriteAccess
-from service.durations import setting_points
-from service.engine import Engine
-from service.errors import Unprocessable
-from service.routers.views import series_view
-from service.schemas import SeriesConfigRequest, SeriesListResponse, SeriesResponse
-from service.series import MAX_TRAIN_POINTS, STATUSES, SeriesConfig
-from service.telemetry import LABEL_NAME, RESERVED
+from anomalyd.service.deps import EngineDep, SeriesId, WriteAccess
+from anomalyd.service.durations import setting_points
+from anomalyd.service.engine import Engine
+from anomalyd.service.errors import Unprocessable
+from anomalyd.service.routers.views import series_view
+from anomalyd.service.schemas import SeriesConfigRequest, SeriesListResponse, SeriesResponse
+from anomalyd.service.series import MAX_TRAIN_POINTS, STATUSES, SeriesConfig
+from anomalyd.service.telemetry import LABEL_NAME, RESERVED
 
 router = APIRouter(prefix="/v1/series", tags=["series"])
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import EngineDep
-from service.schemas import StatsResponse
-from service.series import STATUSES
+from anomalyd.service.deps import EngineDep
+from anomalyd.service.schemas import StatsResponse
+from anomalyd.service.series import STATUSES
 
 router = APIRouter(prefix="/v1", tags=["stats"])
 

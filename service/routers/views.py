@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.schemas import SeriesResponse
-from service.series import NEVER, SeriesState
+from anomalyd.service.schemas import SeriesResponse
+from anomalyd.service.series import NEVER, SeriesState
 
 
 def finite_or_none(x: float | None) -> float | None:

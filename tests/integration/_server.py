@@ -1,4 +1,4 @@
-"""Run ``python -m service.server`` as a child process for integration tests."""
+"""Run ``python -m anomalyd.service.server`` as a child process for integration tests."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> Server:
-        cmd = [sys.executable, "-m", "service.server", "--data-dir", str(self.data_dir)]
+        cmd = [sys.executable, "-m", "anomalyd.service.server", "--data-dir", str(self.data_dir)]
         cmd += ["--port", str(self.port), "--log-level", "warning"]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=log)

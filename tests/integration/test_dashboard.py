@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app as cli_app
+from anomalyd.service.cli import app as cli_app
 from tests.integration._server import ROOT, Server, free_port, system_binary, wait_until
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
@@ -281,7 +281,7 @@ def test_make_run_prints_the_dashboard_and_its_live_view_shows_the_demo(
     browser: Any, tmp_path: Path
 ) -> None:
     port = free_port()
-    cmd = [sys.executable, "-c", "from service.cli import main; main()", "demo"]
+    cmd = [sys.executable, "-c", "from anomalyd.service.cli import main; main()", "demo"]
     cmd += ["--port", str(port), "--data-dir", str(tmp_path / "demo"), "--rate", "500"]
     log = tmp_path / "demo.log"
     with log.open("wb") as out:

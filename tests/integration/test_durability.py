@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from detectors import registry
+from anomalyd.detectors import registry
 from tests.integration._server import Server
 
 N, TRAIN, WINDOW, CHUNK = 360, 100, 16, 6

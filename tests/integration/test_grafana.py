@@ -15,8 +15,8 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from service.app import create_app
-from service.settings import Settings
+from anomalyd.service.app import create_app
+from anomalyd.service.settings import Settings
 from tests.integration._server import ROOT, system_binary
 
 DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))

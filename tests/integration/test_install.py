@@ -55,7 +55,8 @@ def test_the_installed_package_serves_the_api_and_the_dashboard(venv: Path, tmp_
 @pytest.mark.slow
 def test_every_command_imports_in_the_installed_package(venv: Path, tmp_path: Path) -> None:
     python = str(venv / "bin" / "python")
-    code = "import service.demo, service.cli, service.backfill, service.evaluation; print('ok')"
+    modules = ("demo", "cli", "backfill", "evaluation", "routers.dashboard", "prompb")
+    code = "".join(f"import anomalyd.service.{m}; " for m in modules) + "print('ok')"
     out = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr
     for command in ("serve", "demo", "evaluate", "backfill", "detectors"):
@@ -74,3 +75,31 @@ def test_both_images_install_with_the_script_and_makes_torch_pin() -> None:
         assert (
             "docker/install.sh /app" in text and "HEALTHCHECK" in text and "USER anomalyd" in text
         )
+
+
+@pytest.mark.slow
+def test_installs_under_its_own_name_beside_pypi_packages_of_the_folder_names(
+    venv: Path, tmp_path: Path
+) -> None:
+    """The folders ``detectors/``, ``metrics/`` and ``service/`` install as ``anomalyd.*``:
+    PyPI's own ``detectors`` and ``metrics`` install beside anomalyd and keep their names."""
+    python = str(venv / "bin" / "python")
+    find = "import importlib.util as u; print(u.find_spec('{}'))"
+    for name in ("detectors", "metrics", "service"):
+        out = subprocess.run([python, "-c", find.format(name)], cwd=tmp_path, capture_output=True)
+        assert out.stdout.strip() == b"None", name
+    pypi = ["detectors==0.1.11", "metrics==0.0.2"]
+    pip = [python, "-m", "pip", "install", "-q", "--no-deps", *pypi]
+    subprocess.run(pip, cwd=tmp_path, check=True, timeout=300)
+    spec = subprocess.run(
+        [python, "-c", "import importlib.util as u; print(u.find_spec('detectors').origin)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    theirs = Path(spec.stdout.strip()).parent
+    assert (theirs / "criterions.py").is_file(), spec  # PyPI's package, not ours
+    listed = subprocess.run(
+        [str(venv / "bin" / "anomalyd"), "detectors"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and "ensemble" in listed.stdout, listed.stderr

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app as cli_app
+from anomalyd.service.cli import app as cli_app
 from tests.integration._server import (
     ROOT,
     Server,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors import registry
+from anomalyd.detectors import registry
 
 # Small parameters so the shared checks stay fast; every registered name must appear here.
 FAST_PARAMS: dict[str, dict[str, Any]] = {

@@ -12,9 +12,9 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from detectors import load
-from detectors._torch import n_weights
-from detectors.apre import APRE, PlainAE, _pre_loss, layer_sizes, mss_reference, mss_shift
+from anomalyd.detectors import load
+from anomalyd.detectors._torch import n_weights
+from anomalyd.detectors.apre import APRE, PlainAE, _pre_loss, layer_sizes, mss_reference, mss_shift
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from detectors import Calibrator
-from detectors.calibration import MAX_SCORE
+from anomalyd.detectors import Calibrator
+from anomalyd.detectors.calibration import MAX_SCORE
 
 
 def test_line_sits_at_the_target_rate_on_a_large_sample() -> None:

@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors import StreamScorer, load, registry
-from detectors.base import META_FILE, STATE_FILE, Detector, NotFittedError, init_param_names
-from detectors.registry import from_bytes
+from anomalyd.detectors import StreamScorer, load, registry
+from anomalyd.detectors.base import (
+    META_FILE,
+    STATE_FILE,
+    Detector,
+    NotFittedError,
+    init_param_names,
+)
+from anomalyd.detectors.registry import from_bytes
 from tests.unit.detectors.conftest import FAST_PARAMS, available_names
 
 pytestmark = pytest.mark.parametrize("name", available_names())

@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import Calibrator, registry
-from detectors.constant import ConstantLevel
-from detectors.crossfit import fit_calibrated, fit_calibrated_many, flags_departures, fold_bounds
+from anomalyd.detectors import Calibrator, registry
+from anomalyd.detectors.constant import ConstantLevel
+from anomalyd.detectors.crossfit import (
+    fit_calibrated,
+    fit_calibrated_many,
+    flags_departures,
+    fold_bounds,
+)
 from tests.unit.detectors.conftest import FAST_PARAMS, available_names
 
 
@@ -121,7 +126,7 @@ def test_masked_points_do_not_count_twice_against_a_fold() -> None:
 
 
 def test_huge_and_tiny_values_standardise() -> None:
-    from detectors._windows import channel_stats
+    from anomalyd.detectors._windows import channel_stats
 
     x = np.random.default_rng(0).normal(size=(500, 1))
     for scale in (1e200, 1e-200):

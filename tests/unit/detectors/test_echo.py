@@ -1,11 +1,11 @@
-"""``detectors.echo``: a window's echo of an anomaly does not alert again."""
+"""``anomalyd.detectors.echo``: a window's echo of an anomaly does not alert again."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after, suppress_echo
+from anomalyd.detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after, suppress_echo
 
 W = 8
 

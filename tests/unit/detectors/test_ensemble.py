@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors import registry
-from detectors.base import NotFittedError
-from detectors.ensemble import parse_members
+from anomalyd.detectors import registry
+from anomalyd.detectors.base import NotFittedError
+from anomalyd.detectors.ensemble import parse_members
 
 
 def test_parse_members() -> None:

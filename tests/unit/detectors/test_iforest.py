@@ -8,8 +8,8 @@ from scipy.stats import spearmanr
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
-from detectors._windows import windows
-from detectors.iforest import IsolationForestDetector, _avg_path
+from anomalyd.detectors._windows import windows
+from anomalyd.detectors.iforest import IsolationForestDetector, _avg_path
 
 
 def test_agrees_with_sklearn_on_points() -> None:

@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import cdist
 from sklearn.neighbors import NearestNeighbors
 
-from detectors._knn import knn, knn_brute, knn_gemm
+from anomalyd.detectors._knn import knn, knn_brute, knn_gemm
 
 IMPLS = [pytest.param(knn_brute, id="brute"), pytest.param(knn_gemm, id="gemm")]
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.neighbors import LocalOutlierFactor
 
-from detectors._knn import SMALL_QUERY, knn
-from detectors._windows import windows
-from detectors.lof import WindowLOF, lof_fit, lof_score
+from anomalyd.detectors._knn import SMALL_QUERY, knn
+from anomalyd.detectors._windows import windows
+from anomalyd.detectors.lof import WindowLOF, lof_fit, lof_score
 
 
 def _series(n: int, channels: int, seed: int) -> np.ndarray:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors import registry
-from detectors.residual import ForecastResidual
+from anomalyd.detectors import registry
+from anomalyd.detectors.residual import ForecastResidual
 
 
 def reference_residual(x: np.ndarray, k: int, period: int) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from detectors._windows import windows
-from detectors.subpca import SubPCA, n_components_for
+from anomalyd.detectors._windows import windows
+from anomalyd.detectors.subpca import SubPCA, n_components_for
 
 
 def _series(n: int, channels: int, seed: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import pytest
 
 pytest.importorskip("chronos", reason="needs the `chronos` extra")
 
-from detectors import StreamScorer, _chronos  # noqa: E402
-from detectors.themis import Themis, _spectral_rows  # noqa: E402
+from anomalyd.detectors import StreamScorer, _chronos  # noqa: E402
+from anomalyd.detectors.themis import Themis, _spectral_rows  # noqa: E402
 from tests.unit.detectors.chronos_tiny import MODEL_ENV, build_tiny_chronos_bolt  # noqa: E402
 
 FAST: dict[str, Any] = {"window": 32, "stride": 1, "seed": 3}

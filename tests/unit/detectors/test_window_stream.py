@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors import registry
-from detectors._knn import sliding_series, sq_dists_sliding, sq_dists_t
-from detectors._ragged import KIND_LOF, KIND_LOF_SLIDING, addresses
-from detectors._windows import STREAM_WINDOWS, WindowDetector, windows, znorm_windows
-from detectors.apre import STREAM_AE_WINDOWS, _score_all
-from detectors.base import SPLIT_MIN_SERIES, StreamScorer
-from detectors.ensemble import FUSED_WINDOWS, _score_by_member, _score_fused
+from anomalyd.detectors import registry
+from anomalyd.detectors._knn import sliding_series, sq_dists_sliding, sq_dists_t
+from anomalyd.detectors._ragged import KIND_LOF, KIND_LOF_SLIDING, addresses
+from anomalyd.detectors._windows import STREAM_WINDOWS, WindowDetector, windows, znorm_windows
+from anomalyd.detectors.apre import STREAM_AE_WINDOWS, _score_all
+from anomalyd.detectors.base import SPLIT_MIN_SERIES, StreamScorer
+from anomalyd.detectors.ensemble import FUSED_WINDOWS, _score_by_member, _score_fused
 
 CASES = [
     ("lof", {"window": 8, "n_neighbors": 5}),

@@ -1,4 +1,4 @@
-"""Slow, literal reference for ``metrics.alert_metrics``: the definitions as plain loops.
+"""Slow, literal reference for ``anomalyd.metrics.alert_metrics``: the definitions as plain loops.
 
 Every point looks at every labelled point to decide whether it is far; every event is found by
 walking the labels and scans its own tolerance span for an alarm. Cost ``O(n^2)``: small inputs.

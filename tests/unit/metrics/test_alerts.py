@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics import alert_metrics, band_precision, constant_scores
-from metrics.alerts import SEVERITY_EDGES
+from anomalyd.metrics import alert_metrics, band_precision, constant_scores
+from anomalyd.metrics.alerts import SEVERITY_EDGES
 from tests.unit.metrics.alerts_reference import alert_metrics_loop, band_precision_loop
 
 NAN = math.nan

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.basic import F1_EPS, auc_pr, auc_roc, best_f1, pa_f1
+from anomalyd.metrics.basic import F1_EPS, auc_pr, auc_roc, best_f1, pa_f1
 
 METRICS = [auc_roc, auc_pr, best_f1, pa_f1]
 

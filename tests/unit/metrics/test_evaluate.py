@@ -8,7 +8,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from metrics import auc_pr, auc_roc, best_f1, evaluate, pa_f1, pate, sliding_window, vus_pr, vus_roc
+from anomalyd.metrics import (
+    auc_pr,
+    auc_roc,
+    best_f1,
+    evaluate,
+    pa_f1,
+    pate,
+    sliding_window,
+    vus_pr,
+    vus_roc,
+)
 
 KEYS = {"vus_pr", "vus_roc", "pate", "auc_roc", "auc_pr", "best_f1", "pa_f1", "window"}
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.pate import pate, pate_f1
+from anomalyd.metrics.pate import pate, pate_f1
 from tests.unit.metrics.pate_reference import slow_pate, slow_pate_f1
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "pate_vectors.json"

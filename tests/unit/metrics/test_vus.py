@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.vus import N_THRESHOLDS, Vus, vus, vus_pr, vus_roc, vus_surface
+from anomalyd.metrics.vus import N_THRESHOLDS, Vus, vus, vus_pr, vus_roc, vus_surface
 from tests.unit.metrics.vus_reference import (
     curve_points,
     extended_segments,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from metrics.window import DEFAULT_WINDOW, autocorrelation, next_regular, sliding_window
+from anomalyd.metrics.window import DEFAULT_WINDOW, autocorrelation, next_regular, sliding_window
 
 BENCHMARK = Path(__file__).resolve().parents[3].parent / "shared" / "benchmark"
 TSBAD_RUNS = BENCHMARK / "reference" / "tsbad_detectors_this_split_dev.csv"

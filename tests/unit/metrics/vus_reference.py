@@ -3,7 +3,7 @@
 Loops over every buffer; for each, builds the 250 binary predictions (one row per threshold) and
 recomputes everything from scratch, exactly as the definition reads (see ``metrics/vus.py``).
 Cost ``O(window * 250 * n)``: small inputs only.
-Single-class labels give ``(nan, nan)``, the documented choice of ``metrics.vus``.
+Single-class labels give ``(nan, nan)``, the documented choice of ``anomalyd.metrics.vus``.
 """
 
 from __future__ import annotations

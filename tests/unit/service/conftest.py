@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from service.app import create_app
-from service.settings import Settings
+from anomalyd.service.app import create_app
+from anomalyd.service.settings import Settings
 
 WINDOW = 8
 TRAIN = 40

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service import remote_write
+from anomalyd.service import remote_write
 from tests.unit.service.conftest import ClientFactory
 
 TOKEN = "s3cret"

@@ -12,9 +12,9 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from service.backfill import BackfillError, Schedule, run
-from service.cli import app
-from service.settings import Settings
+from anomalyd.service.backfill import BackfillError, Schedule, run
+from anomalyd.service.cli import app
+from anomalyd.service.settings import Settings
 from tests.unit.service.conftest import PARAMS, TRAIN, ClientFactory, as_array, post, settle
 
 STEP = 300  # 5-minute points

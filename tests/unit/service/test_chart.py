@@ -1,4 +1,5 @@
-"""``service.chart`` (alert runs, MinMaxLTTB thinning) and the ``/chart`` and ``/alerts`` API."""
+"""``anomalyd.service.chart`` (alert runs, MinMaxLTTB thinning) and the ``/chart`` and ``/alerts``
+API."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import service
-from service.chart import AlertRun, alert_runs, chart_columns, thin
-from service.storage import StoredPoints
+from anomalyd import service
+from anomalyd.service.chart import AlertRun, alert_runs, chart_columns, thin
+from anomalyd.service.storage import StoredPoints
 from tests.unit.service.conftest import post, wait_scored
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import _parse_params, app, params_for
-from service.migrations import LATEST
-from service.storage import DB_FILE, Store
+from anomalyd.service.cli import _parse_params, app, params_for
+from anomalyd.service.migrations import LATEST
+from anomalyd.service.storage import DB_FILE, Store
 
 
 def _write_suite(folder: Path) -> None:
@@ -169,8 +169,8 @@ def test_params_parsing() -> None:
 
 
 def test_parallel_evaluation_gives_the_same_numbers(tmp_path: Path) -> None:
-    from service.evaluation import run_suite
-    from service.suite import load_suite
+    from anomalyd.service.evaluation import run_suite
+    from anomalyd.service.suite import load_suite
 
     _write_suite(tmp_path)
     suite = load_suite(tmp_path, train_fraction=0.5)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors import registry
-from detectors.base import Calibrator
+from anomalyd.detectors import registry
+from anomalyd.detectors.base import Calibrator
 from tests.unit.service.conftest import as_array
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.durations import duration_seconds, step_seconds, to_points
-from service.series import MAX_TRAIN_POINTS
+from anomalyd.service.durations import duration_seconds, step_seconds, to_points
+from anomalyd.service.series import MAX_TRAIN_POINTS
 from tests.unit.service.conftest import post
 
 STEP = 300  # 5-minute points

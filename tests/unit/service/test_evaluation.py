@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from service.evaluation import evaluate_series, summarize
-from service.report import MAX_NAMED, print_table
-from service.suite import LabelledSeries
+from anomalyd.service.evaluation import evaluate_series, summarize
+from anomalyd.service.report import MAX_NAMED, print_table
+from anomalyd.service.suite import LabelledSeries
 
 N, TRAIN_END = 600, 300
 

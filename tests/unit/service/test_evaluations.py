@@ -12,8 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from service.cli import app as cli_app
-from service.evaluations import METRICS, EvaluationNotFoundError, EvaluationStore, leaderboard
+from anomalyd.service.cli import app as cli_app
+from anomalyd.service.evaluations import (
+    METRICS,
+    EvaluationNotFoundError,
+    EvaluationStore,
+    leaderboard,
+)
 
 SOURCES = {"a1": "A", "a2": "A", "b1": "B"}
 
@@ -242,7 +247,7 @@ def test_a_malformed_run_file_is_skipped_not_fatal(tmp_path: Path, edit: dict[st
 
 
 def test_an_id_is_reserved_so_a_run_stored_meanwhile_gets_another(tmp_path: Path) -> None:
-    from service.evaluations import _unique
+    from anomalyd.service.evaluations import _unique
 
     (tmp_path / "evaluations").mkdir()
     first = _unique(tmp_path / "evaluations", "20260101T000000Z-mad")
@@ -280,8 +285,8 @@ def test_n_counts_the_series_a_mean_is_over(tmp_path: Path) -> None:
 
 
 def test_a_series_name_with_a_slash_opens(client: TestClient, data_dir: Path) -> None:
-    from service.evaluations import series_arrays
-    from service.suite import LabelledSeries
+    from anomalyd.service.evaluations import series_arrays
+    from anomalyd.service.suite import LabelledSeries
 
     labels = np.zeros(50, dtype=np.int64)
     labels[40:42] = 1

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors import registry
-from service import scheduler
-from service.scheduler import Scheduler
-from service.settings import Settings
+from anomalyd.detectors import registry
+from anomalyd.service import scheduler
+from anomalyd.service.scheduler import Scheduler
+from anomalyd.service.settings import Settings
 from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, post, wait_scored
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
-from service.app import create_app  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from anomalyd.service.app import create_app  # noqa: E402
+from anomalyd.service.settings import Settings  # noqa: E402
 
 EXAMPLES = 200
 

@@ -6,7 +6,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import remote_write
+from anomalyd.service import remote_write
 from tests.unit.service.conftest import post, wait_scored
 
 

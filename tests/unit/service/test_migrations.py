@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import migrations
-from service.datalock import LOCK_FILE
-from service.migrations import (
+from anomalyd.service import migrations
+from anomalyd.service.datalock import LOCK_FILE
+from anomalyd.service.migrations import (
     LATEST,
     Migration,
     SchemaError,
@@ -21,7 +21,7 @@ from service.migrations import (
     upgrade,
     version,
 )
-from service.storage import DB_FILE, PointBlock, Store
+from anomalyd.service.storage import DB_FILE, PointBlock, Store
 from tests.unit.service.conftest import PARAMS, TRAIN, ClientFactory
 
 N_POINTS = 30

@@ -1,4 +1,4 @@
-"""``service.prometheus_source``: chunking of a range query and what failures say (the real
+"""``anomalyd.service.prometheus_source``: chunking of a range query and what failures say (the real
 Prometheus round trip is in ``tests/integration/test_prometheus.py``)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from service.cli import app
-from service.prometheus_source import (
+from anomalyd.service.cli import app
+from anomalyd.service.prometheus_source import (
     MAX_POINTS,
     PrometheusSourceError,
     RangeQuery,

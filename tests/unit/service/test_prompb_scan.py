@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service import prompb_scan, remote_write, remote_write_v2
-from service.errors import status_of
-from service.faults import Refusal, TooLarge
-from service.telemetry import exported_clash
+from anomalyd.service import prompb_scan, remote_write, remote_write_v2
+from anomalyd.service.errors import status_of
+from anomalyd.service.faults import Refusal, TooLarge
+from anomalyd.service.telemetry import exported_clash
 
 LIMIT = 10**6
 

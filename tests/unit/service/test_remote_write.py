@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors import registry
-from service import remote_write
+from anomalyd.detectors import registry
+from anomalyd.service import remote_write
 from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, wait_scored
 
 LABELS = {"__name__": "queue_len", "instance": "h1:9100", "job": "node"}

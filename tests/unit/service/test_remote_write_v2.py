@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service import remote_write, remote_write_v2
-from service.prompb import remote_write_v2_pb2
+from anomalyd.service import remote_write, remote_write_v2
+from anomalyd.service.prompb import remote_write_v2_pb2
 from tests.unit.service.test_prompb_scan import _outcome, _random_request
 from tests.unit.service.test_remote_write import LABELS, rejected, stored
 

@@ -1,12 +1,12 @@
-"""``service.replay`` gives the scores the live service stores for the same points."""
+"""``anomalyd.service.replay`` gives the scores the live service stores for the same points."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from service.replay import replay
-from service.series import SeriesConfig
+from anomalyd.service.replay import replay
+from anomalyd.service.series import SeriesConfig
 from tests.unit.service.conftest import ClientFactory, post, settle
 
 

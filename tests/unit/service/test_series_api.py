@@ -49,7 +49,7 @@ def test_reconfigure_refits_on_latest_points(client: TestClient, series_values: 
     r = client.put("/v1/series/re", json={"params": {"window": 5}, "train_points": 30})
     assert r.status_code == 200
     r = post(client, "re", np.arange(100, 180), x[100:])
-    from detectors import registry
+    from anomalyd.detectors import registry
 
     det = registry.create("mad", {"window": 5}).fit(x[70:100])
     got = [p["raw_score"] for p in r.json()["scores"]]
@@ -167,8 +167,8 @@ def test_invalid_default_config_fails_at_startup(tmp_path: object) -> None:
 
     from prometheus_client import CollectorRegistry
 
-    from service.app import create_app
-    from service.settings import Settings
+    from anomalyd.service.app import create_app
+    from anomalyd.service.settings import Settings
 
     settings = Settings(data_dir=Path(str(tmp_path)), default_params={"window": 1})
     with pytest.raises(ValueError, match="ANOMALYD_DEFAULT_DETECTOR"):

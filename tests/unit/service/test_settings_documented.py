@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.settings import Settings
+from anomalyd.service.settings import Settings
 
 README = Path(__file__).resolve().parents[3] / "service" / "README.md"
 

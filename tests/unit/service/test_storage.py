@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service import storage
-from service.datalock import DataDirLockedError
-from service.storage import ROWS_PER_STATEMENT, PointBlock, ScoreBlock, Store
+from anomalyd.service import storage
+from anomalyd.service.datalock import DataDirLockedError
+from anomalyd.service.storage import ROWS_PER_STATEMENT, PointBlock, ScoreBlock, Store
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from detectors import registry
-from detectors.crossfit import fit_calibrated
-from detectors.echo import Echo, suppress_echo
-from service.series import SeriesConfig
-from service.training import next_boundary, training_span
+from anomalyd.detectors import registry
+from anomalyd.detectors.crossfit import fit_calibrated
+from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.service.series import SeriesConfig
+from anomalyd.service.training import next_boundary, training_span
 from tests.unit.service.conftest import (
     PARAMS,
     TRAIN,
@@ -116,8 +116,8 @@ def test_refit_every(make_client: ClientFactory, series_values: np.ndarray) -> N
 
 def replay(x: np.ndarray, config: SeriesConfig) -> tuple[np.ndarray, np.ndarray]:
     """The service's refit schedule in batch: each model trained on the span before its
-    boundary with the points its predecessors alerted on masked (``service.training``), the
-    echo of an alert published at the line (``detectors.echo``)."""
+    boundary with the points its predecessors alerted on masked (``anomalyd.service.training``), the
+    echo of an alert published at the line (``anomalyd.detectors.echo``)."""
     raw, score = np.full(len(x), np.nan), np.full(len(x), np.nan)
     start, echo = config.train_points, Echo()
     while start < len(x):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.echo import SUSTAIN
-from service.series import NEVER, SeriesConfig
-from service.training import (
+from anomalyd.detectors.echo import SUSTAIN
+from anomalyd.service.series import NEVER, SeriesConfig
+from anomalyd.service.training import (
     MERGE_GAP,
     alert_runs,
     first_boundary,
