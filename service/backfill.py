@@ -5,41 +5,42 @@ training spans, refits, masked incidents, alert line and echo rule), so a backfi
 gets the scores the service would have stored for the same points. Sources are CSV files
 (``timestamp`` and one or more value columns; a ``label`` column is ignored), one series per
 file, or long tables with a ``series`` column (many series, their rows interleaved as they
-come), or folders of them. The output is a CSV table or OpenMetrics text (``--format``, or from
-the file name: ``.csv``, ``.om``), written under a temporary name and renamed when complete,
-so a partial file is never taken for a whole one.
+come), or folders of them, and the series of a Prometheus range query. Scored series are kept in
+a job table beside the output (``anomalyd.service.backfill_jobs``) as they finish, so an
+interrupted run continues with ``--resume``. The output (CSV, Parquet or OpenMetrics:
+``anomalyd.service.backfill_output``) is written from it under a temporary name and renamed
+when complete, so a partial file is never taken for a whole one.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import dataclasses
+import importlib.metadata
 import multiprocessing
 import signal
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from anomalyd.service.atomicfile import partial_path
+from anomalyd.service.backfill_jobs import JobTable, JobTableError, series_key
+from anomalyd.service.backfill_output import Output, OutputFormatError, Scored, output_format, write
 from anomalyd.service.durations import setting_points, step_seconds
 from anomalyd.service.faults import Refusal
-from anomalyd.service.openmetrics import OpenMetricsWriter
 from anomalyd.service.parsing import parse_time
 from anomalyd.service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
 from anomalyd.service.replay import replay
 from anomalyd.service.series import SeriesConfig, validate_config
 
 FloatArray = npt.NDArray[np.float64]
-COLUMNS = ("series", "timestamp", "value", "raw_score", "anomaly_score", "anomalous")
 IGNORED = ("timestamp", "label", "series")
 SERIES_COLUMN = "series"
 SOURCE_SUFFIXES = (".csv", ".parquet")
-FORMATS = {".csv": "csv", ".om": "openmetrics", ".openmetrics": "openmetrics"}
 
 
 class BackfillError(ValueError):
@@ -57,12 +58,21 @@ class Source:
 
 @dataclass
 class Summary:
-    """What a run wrote: ``points`` rows, ``scored`` of them with a score, and the series that
-    got no score at all (shorter than their first training span: the service's warm-up)."""
+    """What a run wrote: ``points`` rows, ``scored`` of them with a score, the series that got
+    no score at all (shorter than their first training span: the service's warm-up), and how
+    many series an interrupted run had scored already (``--resume``)."""
 
     points: int = 0
     scored: int = 0
     unscored: list[str] = field(default_factory=list)
+    resumed: int = 0
+
+    def add(self, one: Scored) -> None:
+        """Count one written series."""
+        self.points += len(one.ts)
+        self.scored += one.scored
+        if one.scored == 0:
+            self.unscored.append(one.name)
 
 
 @dataclass(frozen=True)
@@ -105,22 +115,6 @@ def sources(paths: Sequence[Path], output: Path) -> list[Path]:
 def _check_output(output: Path) -> None:
     if output.is_dir() or not output.parent.is_dir():
         raise BackfillError(f"--output {output}: needs a file name in an existing folder.")
-
-
-def output_format(output: Path, fmt: str | None) -> str:
-    """``fmt`` (``csv`` or ``openmetrics``), or the format ``output``'s suffix names.
-    Raises BackfillError for another format or a suffix that names none."""
-    if fmt is None:
-        fmt = FORMATS.get(output.suffix.lower())
-        if fmt is None:
-            raise BackfillError(
-                f"--output {output}: cannot tell the format from the file name (.csv, .om); "
-                "pass --format csv or --format openmetrics."
-            )
-    fmt = fmt.lower()
-    if fmt not in set(FORMATS.values()):
-        raise BackfillError(f"--format must be csv or openmetrics. Got {fmt!r} instead.")
-    return fmt
 
 
 def read_sources(path: Path, assume_utc: bool = False) -> list[Source]:
@@ -285,24 +279,34 @@ def train_end_index(text: str | None, ts: FloatArray) -> int | None:
     return int(np.searchsorted(ts, at, side="left"))
 
 
-def score(src: Source, base: SeriesConfig, schedule: Schedule) -> list[list[object]]:
-    """The output rows of one series (``COLUMNS``). Raises BackfillError."""
+def score(src: Source, base: SeriesConfig, schedule: Schedule) -> Scored:
+    """One series as the service would have scored it. Raises BackfillError."""
     first = train_end_index(schedule.train_end, src.ts)
     out = replay(config_for(base, schedule, src.ts), src.values, first=first)
     if out.error and np.isnan(out.score).all():
         raise BackfillError(f"series {src.name!r}: {out.error}")
-    return [
-        [src.name, float(t), _value(v), _num(r), _num(s), bool(s > 1.0) if s == s else ""]
-        for t, v, r, s in zip(src.ts, src.values, out.raw, out.score, strict=True)
-    ]
+    return Scored(src.name, src.ts, src.values, out.raw, out.score)
 
 
-def _value(v: FloatArray) -> object:
-    return float(v[0]) if len(v) == 1 else json.dumps(v.tolist())
+def job_key(src: Source, base: SeriesConfig, schedule: Schedule) -> str:
+    """What a scored series is kept under in the job table: the package version, the series'
+    configuration and first scored row, and its data. Raises BackfillError."""
+    config = {
+        "anomalyd": importlib.metadata.version("anomalyd"),
+        "series": dataclasses.asdict(config_for(base, schedule, src.ts)),
+        "first": train_end_index(schedule.train_end, src.ts),
+    }
+    return series_key(config, src.ts.tobytes(), src.values.tobytes())
 
 
-def _num(x: float) -> object:
-    return float(x) if np.isfinite(x) else ""
+class Progress(Protocol):
+    """What a run reports as it goes (the command's progress bar, log lines, metrics file)."""
+
+    def start(self, series: int, points: int) -> None:
+        """Before the first series: how many series and points the run holds."""
+
+    def advance(self, one: Scored, resumed: bool) -> None:
+        """After each series: scored now, or found in the job table (``resumed``)."""
 
 
 def run(
@@ -313,22 +317,100 @@ def run(
     *,
     jobs: int = 1,
     assume_utc: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     fmt: str | None = None,
     prometheus: RangeQuery | None = None,
+    resume: bool = False,
 ) -> Summary:
     """Score every file, and every series of the ``prometheus`` range query, into ``output``
-    (CSV or OpenMetrics: :func:`output_format`). Raises BackfillError, and leaves no output,
-    when a source is bad."""
+    (CSV, Parquet or OpenMetrics: :func:`~anomalyd.service.backfill_output.output_format`).
+    ``progress`` hears of each series as it is scored or found in the job table (``resume``).
+    Raises BackfillError, and writes no output, when a source is bad; series
+    scored before it stay in the job table."""
     files = sources(paths, output) if paths or prometheus is None else []
     _check_output(output)
-    sink = _SINKS[output_format(output, fmt)]
+    out = Output(output, _format(output, fmt), schedule.detector or base.detector)
     origins = [(str(path), src) for path in files for src in read_sources(path, assume_utc)]
     origins += [(prometheus.url, src) for src in _from_prometheus(prometheus)] if prometheus else []
     series = _unique(origins)
-    job = _Job(base, schedule)
-    with _partial(output) as fh:
-        return _write(sink(fh, schedule.detector or base.detector), series, job, jobs, progress)
+    keys = [job_key(src, base, schedule) for src in series]
+    multichannel = any(src.values.shape[1] > 1 for src in series)
+    table = _open_table(output, resume)
+    try:
+        if progress is not None:
+            progress.start(len(series), sum(len(src.ts) for src in series))
+        summary = _score_into(table, series, keys, _Job(base, schedule), jobs, progress)
+        with partial_path(output) as tmp:
+            write(
+                dataclasses.replace(out, path=tmp, multichannel=multichannel),
+                _held(table, series, keys),
+            )
+    except BaseException:
+        _keep_or_drop(table)
+        raise
+    table.delete()
+    return summary
+
+
+def _format(output: Path, fmt: str | None) -> str:
+    try:
+        return output_format(output, fmt)
+    except OutputFormatError as exc:
+        raise BackfillError(str(exc)) from exc
+
+
+def _open_table(output: Path, resume: bool) -> JobTable:
+    try:
+        return JobTable.open(output, resume)
+    except JobTableError as exc:
+        raise BackfillError(str(exc)) from exc
+
+
+def _keep_or_drop(table: JobTable) -> None:
+    """After a run stopped: the table stays if it holds a series, else it goes."""
+    if table.count():
+        table.close()
+    else:
+        table.delete()
+
+
+def _score_into(
+    table: JobTable,
+    series: list[Source],
+    keys: list[str],
+    job: _Job,
+    jobs: int,
+    progress: Progress | None,
+) -> Summary:
+    """Score the series the table does not hold (with an equal key) into it, committing each;
+    the summary counts every series, held or scored."""
+    summary, todo = Summary(), []
+    for src, key in zip(series, keys, strict=True):
+        held = table.get(src.name, key)
+        if held is None:
+            todo.append((src, key))
+            continue
+        summary.resumed += 1
+        _report(summary, held, True, progress)
+    for (_, key), one in zip(todo, _scored([src for src, _ in todo], job, jobs), strict=True):
+        table.put(one, key)
+        _report(summary, one, False, progress)
+    return summary
+
+
+def _report(summary: Summary, one: Scored, resumed: bool, progress: Progress | None) -> None:
+    summary.add(one)
+    if progress is not None:
+        progress.advance(one, resumed)
+
+
+def _held(table: JobTable, series: list[Source], keys: list[str]) -> Iterator[Scored]:
+    """The scored series, in order, from the table."""
+    for src, key in zip(series, keys, strict=True):
+        one = table.get(src.name, key)
+        if one is None:  # only if the file was changed under the run
+            raise BackfillError(f"{table.path}: series {src.name!r} vanished; run again.")
+        yield one
 
 
 def _from_prometheus(query: RangeQuery) -> list[Source]:
@@ -355,84 +437,17 @@ def _unique(origins: list[tuple[str, Source]]) -> list[Source]:
     return [src for _, src in origins]
 
 
-@contextmanager
-def _partial(output: Path) -> Iterator[IO[str]]:
-    """A text file beside ``output``, renamed to it when the block completes and removed when
-    it raises (Ctrl-C included)."""
-    with partial_path(output) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
-        yield fh
-
-
 @dataclass(frozen=True)
 class _Job:
     base: SeriesConfig
     schedule: Schedule
 
-    def __call__(self, src: Source) -> list[list[object]]:
+    def __call__(self, src: Source) -> Scored:
         return score(src, self.base, self.schedule)
 
 
-def _write(
-    sink: _Sink,
-    series: list[Source],
-    job: _Job,
-    jobs: int,
-    progress: Callable[[str], None] | None,
-) -> Summary:
-    summary = Summary()
-    for src, rows in zip(series, _scored(series, job, jobs), strict=True):
-        sink.add(rows)
-        summary.points += len(rows)
-        summary.scored += sum(r[4] != "" for r in rows)
-        if all(r[4] == "" for r in rows):
-            summary.unscored.append(src.name)
-        if progress is not None:
-            progress(src.name)
-    sink.finish()
-    return summary
-
-
-class _Sink:
-    """Where scored rows (``COLUMNS``, one series at a time) go."""
-
-    def add(self, rows: list[list[object]]) -> None:
-        raise NotImplementedError
-
-    def finish(self) -> None:
-        """After the last series."""
-
-
-class _CsvSink(_Sink):
-    def __init__(self, fh: IO[str], detector: str) -> None:
-        self._writer = csv.writer(fh, lineterminator="\n")
-        self._writer.writerow(COLUMNS)
-
-    def add(self, rows: list[list[object]]) -> None:
-        self._writer.writerows(rows)
-
-
-class _OpenMetricsSink(_Sink):
-    def __init__(self, fh: IO[str], detector: str) -> None:
-        self._writer = OpenMetricsWriter(fh, detector)
-
-    def add(self, rows: list[list[object]]) -> None:
-        if rows:
-            cols = [np.array([np.nan if r[k] == "" else r[k] for r in rows], dtype=np.float64)
-                    for k in (1, 3, 4)]  # fmt: skip
-            self._writer.add(str(rows[0][0]), *cols)
-
-    def finish(self) -> None:
-        self._writer.finish()
-
-
-_SINKS: dict[str, Callable[[IO[str], str], _Sink]] = {
-    "csv": _CsvSink,
-    "openmetrics": _OpenMetricsSink,
-}
-
-
-def _scored(series: list[Source], job: _Job, jobs: int) -> Iterator[list[list[object]]]:
-    """Each series' rows, in order; ``jobs`` worker processes, stopped at once (``terminate``)
+def _scored(series: list[Source], job: _Job, jobs: int) -> Iterator[Scored]:
+    """Each series scored, in order; ``jobs`` worker processes, stopped at once (``terminate``)
     when the run stops early (a bad series, Ctrl-C, SIGTERM)."""
     if jobs <= 1:
         yield from map(job, series)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -199,7 +200,7 @@ def _warn_failed(run: dict[str, Any]) -> None:
 
 @app.command()
 def backfill(
-    output: Annotated[Path, typer.Option(help="where to write the scores (.csv or .om)")],
+    output: Annotated[Path, typer.Option(help="where to write the scores (.csv, .parquet or .om)")],
     source: Annotated[
         list[Path] | None, typer.Argument(help="CSV or Parquet files, or folders of them")
     ] = None,
@@ -217,7 +218,9 @@ def backfill(
     ] = False,
     output_format: Annotated[
         str | None,
-        typer.Option("--format", help="csv or openmetrics (default: from --output's suffix)"),
+        typer.Option(
+            "--format", help="csv, parquet or openmetrics (default: from --output's suffix)"
+        ),
     ] = None,
     prometheus: Annotated[
         str | None, typer.Option(help="also read series from this Prometheus (base URL)")
@@ -229,6 +232,13 @@ def backfill(
     train_end: Annotated[
         str | None,
         typer.Option(help="the first model trains on the rows before this row count or time"),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="continue an interrupted run: keep the series it scored")
+    ] = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(help="keep progress metrics here (node_exporter's textfile collector)"),
     ] = None,
 ) -> None:
     """Score history as the live service would have scored it (same models, refits and alert
@@ -244,14 +254,10 @@ def backfill(
     base = load_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
     schedule = Schedule(detector, params, fit_window, fit_every, train_end)
+    reports = _backfill_reports(output, metrics_file)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # cleaned up as Ctrl-C: no partial file
     try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("backfill", total=None)
-
-            def done(name: str) -> None:
-                bar.update(task, advance=1, description=escape(name))
-
+        with reports:
             summary = run(
                 source or [],
                 output,
@@ -259,20 +265,48 @@ def backfill(
                 schedule,
                 jobs=jobs,
                 assume_utc=assume_utc,
-                progress=done,
+                progress=reports,
                 fmt=output_format,
                 prometheus=range_query,
+                resume=resume,
             )
+        reports.finish()
     except (BackfillError, OSError) as exc:  # OSError: the output cannot be written
-        fail(str(exc))
+        fail(str(exc) + _kept(output))
+    except KeyboardInterrupt:
+        errors.print(f"interrupted.{_kept(output)}", highlight=False)
+        raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if summary.resumed:
+        console.print(f"{summary.resumed} series were scored by the interrupted run and kept")
     for name in summary.unscored:
         console.print(
             f"[yellow]warning:[/yellow] series {escape(name)} got no score: it is shorter than "
             "its first training span (lower --fit-window, or give more history)"
         )
     console.print(f"{summary.points} points ({summary.scored} scored) written to {output}")
+
+
+def _backfill_reports(output: Path, metrics_file: Path | None) -> Any:
+    """The progress bar on a terminal (log lines otherwise), and the metrics file if asked."""
+    from anomalyd.service.backfill_progress import BarProgress, LogProgress, MetricsFile, Reports
+
+    shown = BarProgress(console) if console.is_terminal else LogProgress(sys.stderr)
+    return Reports(shown, *([MetricsFile(metrics_file, output)] if metrics_file else []))
+
+
+def _kept(output: Path) -> str:
+    """What to do about the series an interrupted run kept (nothing when it kept none)."""
+    from anomalyd.service.backfill_jobs import table_path
+
+    table = table_path(output)
+    if not table.exists():
+        return ""
+    return (
+        f" The series scored so far are kept in {table}: run the same command with --resume "
+        "to continue."
+    )
 
 
 def _range_query(

@@ -171,8 +171,8 @@ def test_output_is_readable_as_a_plain_file_would_be(
 @pytest.mark.parametrize(
     ("out", "fmt", "message"),
     [
-        ("o.parquet", None, "cannot tell the format from the file name"),
-        ("o.csv", "xml", "--format must be csv or openmetrics. Got 'xml' instead."),
+        ("o.json", None, "cannot tell the format from the file name"),
+        ("o.csv", "xml", "--format must be csv, parquet or openmetrics. Got 'xml' instead."),
     ],
 )
 def test_unknown_output_formats_are_refused(
