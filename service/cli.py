@@ -200,7 +200,10 @@ def _warn_failed(run: dict[str, Any]) -> None:
 
 @app.command()
 def backfill(
-    output: Annotated[Path, typer.Option(help="where to write the scores (.csv, .parquet or .om)")],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="where to write the scores (.csv, .parquet or .om)"),
+    ],
     source: Annotated[
         list[Path] | None, typer.Argument(help="CSV or Parquet files, or folders of them")
     ] = None,
