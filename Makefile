@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
-EXTRAS ?= dev,chronos,parquet
+EXTRAS ?= dev,chronos,parquet,ray
 # torch is installed first, pinned, so pip never pulls a CUDA build on a CPU machine.
 TORCH  ?= torch==2.13.0
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import importlib.metadata
-import multiprocessing
-import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +27,21 @@ import numpy as np
 import numpy.typing as npt
 
 from anomalyd.service.atomicfile import partial_path
-from anomalyd.service.backfill_jobs import JobTable, JobTableError, series_key
-from anomalyd.service.backfill_output import Output, OutputFormatError, Scored, output_format, write
+from anomalyd.service.backfill_engines import Engine, EngineError, scored
+from anomalyd.service.backfill_jobs import JobTable, JobTableError, series_key, table_path
+from anomalyd.service.backfill_output import (
+    Output,
+    OutputFormatError,
+    Scored,
+    is_url,
+    output_format,
+    write,
+)
 from anomalyd.service.durations import setting_points, step_seconds
 from anomalyd.service.faults import Refusal
 from anomalyd.service.parsing import parse_time
 from anomalyd.service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
+from anomalyd.service.remote_write_client import RemoteWriteError, send
 from anomalyd.service.replay import replay
 from anomalyd.service.series import SeriesConfig, validate_config
 
@@ -311,40 +319,36 @@ class Progress(Protocol):
 
 def run(
     paths: Sequence[Path],
-    output: Path,
+    output: Path | str,
     base: SeriesConfig,
     schedule: Schedule,
     *,
-    jobs: int = 1,
+    engine: Engine | None = None,
     assume_utc: bool = False,
     progress: Progress | None = None,
     fmt: str | None = None,
     prometheus: RangeQuery | None = None,
     resume: bool = False,
 ) -> Summary:
-    """Score every file, and every series of the ``prometheus`` range query, into ``output``
-    (CSV, Parquet or OpenMetrics: :func:`~anomalyd.service.backfill_output.output_format`).
-    ``progress`` hears of each series as it is scored or found in the job table (``resume``).
-    Raises BackfillError, and writes no output, when a source is bad; series
-    scored before it stay in the job table."""
-    files = sources(paths, output) if paths or prometheus is None else []
-    _check_output(output)
-    out = Output(output, _format(output, fmt), schedule.detector or base.detector)
+    """Score every file, and every series of the ``prometheus`` range query, into ``output``:
+    a file (CSV, Parquet or OpenMetrics) or a remote-write URL (see
+    :func:`~anomalyd.service.backfill_output.output_format`). ``progress`` hears of each series
+    as it is scored or found in the job table (``resume``). Raises BackfillError, and writes
+    no output, when a source is bad; series scored before it stay in the job table."""
+    out = _output(output, fmt, schedule.detector or base.detector)
+    files = sources(paths, out.path) if paths or prometheus is None else []
     origins = [(str(path), src) for path in files for src in read_sources(path, assume_utc)]
     origins += [(prometheus.url, src) for src in _from_prometheus(prometheus)] if prometheus else []
     series = _unique(origins)
     keys = [job_key(src, base, schedule) for src in series]
-    multichannel = any(src.values.shape[1] > 1 for src in series)
-    table = _open_table(output, resume)
+    out = dataclasses.replace(out, multichannel=any(s.values.shape[1] > 1 for s in series))
+    table = _open_table(out.path, resume)
     try:
         if progress is not None:
             progress.start(len(series), sum(len(src.ts) for src in series))
-        summary = _score_into(table, series, keys, _Job(base, schedule), jobs, progress)
-        with partial_path(output) as tmp:
-            write(
-                dataclasses.replace(out, path=tmp, multichannel=multichannel),
-                _held(table, series, keys),
-            )
+        job = _Job(base, schedule)
+        summary = _score_into(table, series, keys, job, engine or Engine(), progress)
+        _deliver(out, _held(table, series, keys))
     except BaseException:
         _keep_or_drop(table)
         raise
@@ -352,7 +356,40 @@ def run(
     return summary
 
 
-def _format(output: Path, fmt: str | None) -> str:
+def _output(output: Path | str, fmt: str | None, detector: str) -> Output:
+    """Where the scores go. A remote-write URL's job table is kept in the working folder,
+    named after the URL. Raises BackfillError."""
+    url = str(output) if is_url(output) else None
+    if url is None:
+        _check_output(Path(output))
+    return Output(_named(output), _format(output, fmt), detector, url=url)
+
+
+def _named(output: Path | str) -> Path:
+    """The output file, or for a remote-write URL a name in the working folder."""
+    if not is_url(output):
+        return Path(output)
+    return Path.cwd() / f"remote-write-{hashlib.sha256(str(output).encode()).hexdigest()[:12]}"
+
+
+def job_table(output: Path | str) -> Path:
+    """Where the job table of a run writing to ``output`` is kept."""
+    return table_path(_named(output))
+
+
+def _deliver(out: Output, series: Iterator[Scored]) -> None:
+    """Write the output file whole, or send the scores to the remote-write URL."""
+    if out.url is not None:
+        try:
+            send(out.url, out.detector, series)
+        except RemoteWriteError as exc:
+            raise BackfillError(str(exc)) from exc
+        return
+    with partial_path(out.path) as tmp:
+        write(dataclasses.replace(out, path=tmp), series)
+
+
+def _format(output: Path | str, fmt: str | None) -> str:
     try:
         return output_format(output, fmt)
     except OutputFormatError as exc:
@@ -379,12 +416,33 @@ def _score_into(
     series: list[Source],
     keys: list[str],
     job: _Job,
-    jobs: int,
+    engine: Engine,
     progress: Progress | None,
 ) -> Summary:
     """Score the series the table does not hold (with an equal key) into it, committing each;
     the summary counts every series, held or scored."""
-    summary, todo = Summary(), []
+    summary = Summary()
+    todo = _report_held(table, series, keys, summary, progress)
+    detector = job.schedule.detector or job.base.detector
+    try:
+        results = scored(engine, [src for src, _ in todo], job, detector)
+        for (_, key), one in zip(todo, results, strict=True):
+            table.put(one, key)
+            _report(summary, one, False, progress)
+    except EngineError as exc:
+        raise BackfillError(str(exc)) from exc
+    return summary
+
+
+def _report_held(
+    table: JobTable,
+    series: list[Source],
+    keys: list[str],
+    summary: Summary,
+    progress: Progress | None,
+) -> list[tuple[Source, str]]:
+    """Report the series the table holds; the others, with their keys, are to be scored."""
+    todo = []
     for src, key in zip(series, keys, strict=True):
         held = table.get(src.name, key)
         if held is None:
@@ -392,10 +450,7 @@ def _score_into(
             continue
         summary.resumed += 1
         _report(summary, held, True, progress)
-    for (_, key), one in zip(todo, _scored([src for src, _ in todo], job, jobs), strict=True):
-        table.put(one, key)
-        _report(summary, one, False, progress)
-    return summary
+    return todo
 
 
 def _report(summary: Summary, one: Scored, resumed: bool, progress: Progress | None) -> None:
@@ -444,18 +499,3 @@ class _Job:
 
     def __call__(self, src: Source) -> Scored:
         return score(src, self.base, self.schedule)
-
-
-def _scored(series: list[Source], job: _Job, jobs: int) -> Iterator[Scored]:
-    """Each series scored, in order; ``jobs`` worker processes, stopped at once (``terminate``)
-    when the run stops early (a bad series, Ctrl-C, SIGTERM)."""
-    if jobs <= 1:
-        yield from map(job, series)
-        return
-    with multiprocessing.Pool(jobs, initializer=_default_sigterm) as pool:
-        yield from pool.imap(job, series)
-
-
-def _default_sigterm() -> None:
-    """Workers die on SIGTERM (``terminate``), whatever handler the parent had."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)

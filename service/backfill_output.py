@@ -31,6 +31,10 @@ FORMATS = {
 }
 
 
+URL_SCHEMES = ("http://", "https://")
+REMOTE_WRITE = "remote-write"
+
+
 class OutputFormatError(ValueError):
     """An output format that is not known, or a file name that names none."""
 
@@ -83,20 +87,31 @@ def _num(x: float) -> object:
     return float(x) if np.isfinite(x) else ""
 
 
-def output_format(output: Path, fmt: str | None) -> str:
-    """``fmt`` (``csv``, ``parquet`` or ``openmetrics``), or the format ``output``'s suffix
-    names. Raises OutputFormatError for another format or a suffix that names none."""
-    if fmt is None:
-        fmt = FORMATS.get(output.suffix.lower())
-        if fmt is None:
-            raise OutputFormatError(
-                f"--output {output}: cannot tell the format from the file name (.csv, .parquet, "
-                ".om); pass --format csv, --format parquet or --format openmetrics."
-            )
-    fmt = fmt.lower()
-    if fmt not in set(FORMATS.values()):
+def is_url(output: Path | str) -> bool:
+    """Whether ``output`` is a remote-write URL rather than a file."""
+    return isinstance(output, str) and output.lower().startswith(URL_SCHEMES)
+
+
+def output_format(output: Path | str, fmt: str | None) -> str:
+    """``fmt`` (``csv``, ``parquet``, ``openmetrics`` or ``remote-write``), or the format
+    ``output`` names: an http(s) URL is remote-write, a file's suffix names the others.
+    Raises OutputFormatError for another format, a suffix that names none, or a format that
+    does not fit the output."""
+    named = REMOTE_WRITE if is_url(output) else FORMATS.get(Path(output).suffix.lower())
+    fmt = (fmt or named or "").lower()
+    if not fmt:
         raise OutputFormatError(
-            f"--format must be csv, parquet or openmetrics. Got {fmt!r} instead."
+            f"--output {output}: cannot tell the format from the file name (.csv, .parquet, "
+            ".om); pass --format csv, --format parquet or --format openmetrics."
+        )
+    if fmt not in {*FORMATS.values(), REMOTE_WRITE}:
+        raise OutputFormatError(
+            f"--format must be csv, parquet, openmetrics or remote-write. Got {fmt!r} instead."
+        )
+    if (fmt == REMOTE_WRITE) != is_url(output):
+        raise OutputFormatError(
+            f"--output {output}: remote-write sends to an http(s) URL, the other formats "
+            "write a file."
         )
     return fmt
 
@@ -104,12 +119,14 @@ def output_format(output: Path, fmt: str | None) -> str:
 @dataclass(frozen=True)
 class Output:
     """Where and how to write: ``fmt`` from :func:`output_format`, the ``detector`` label of
-    OpenMetrics samples, and whether any series has several value columns."""
+    OpenMetrics and remote-write samples, whether any series has several value columns, and
+    for remote-write the receiver's ``url`` (``path`` then only names the job table)."""
 
     path: Path
     fmt: str
     detector: str
     multichannel: bool = False
+    url: str | None = None
 
 
 def write(out: Output, series: Iterable[Scored]) -> None:

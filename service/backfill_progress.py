@@ -138,7 +138,9 @@ class MetricsFile:
     * ``anomalyd_backfill_completed``: 1 once the output is written whole, else 0.
     """
 
-    def __init__(self, path: Path, output: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: Path, output: Path | str, clock: Callable[[], float] = time.time
+    ) -> None:
         self.tally = Tally()
         self._path = path
         self._clock = clock

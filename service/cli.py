@@ -201,8 +201,12 @@ def _warn_failed(run: dict[str, Any]) -> None:
 @app.command()
 def backfill(
     output: Annotated[
-        Path,
-        typer.Option("--output", "-o", help="where to write the scores (.csv, .parquet or .om)"),
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="where the scores go: a .csv, .parquet or .om file, or a remote-write URL",
+        ),
     ],
     source: Annotated[
         list[Path] | None, typer.Argument(help="CSV or Parquet files, or folders of them")
@@ -215,14 +219,24 @@ def backfill(
     fit_every: Annotated[
         str | None, typer.Option(help="refit period: points or a duration such as 1d")
     ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="worker processes (files in parallel)")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="series scored at a time: processes (default 1), or Ray actors (all CPUs)"
+        ),
+    ] = None,
+    engine: Annotated[str, typer.Option(help="local (processes) or ray")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start Ray here)")
+    ] = None,
     assume_utc: Annotated[
         bool, typer.Option(help="read times without a UTC offset as UTC")
     ] = False,
     output_format: Annotated[
         str | None,
         typer.Option(
-            "--format", help="csv, parquet or openmetrics (default: from --output's suffix)"
+            "--format",
+            help="csv, parquet, openmetrics or remote-write (default: from --output)",
         ),
     ] = None,
     prometheus: Annotated[
@@ -266,7 +280,7 @@ def backfill(
                 output,
                 base,
                 schedule,
-                jobs=jobs,
+                engine=_engine(engine, jobs, address),
                 assume_utc=assume_utc,
                 progress=reports,
                 fmt=output_format,
@@ -288,10 +302,21 @@ def backfill(
             f"[yellow]warning:[/yellow] series {escape(name)} got no score: it is shorter than "
             "its first training span (lower --fit-window, or give more history)"
         )
-    console.print(f"{summary.points} points ({summary.scored} scored) written to {output}")
+    verb = "sent" if output.lower().startswith(("http://", "https://")) else "written"
+    console.print(f"{summary.points} points ({summary.scored} scored) {verb} to {output}")
 
 
-def _backfill_reports(output: Path, metrics_file: Path | None) -> Any:
+def _engine(name: str, jobs: int | None, address: str | None) -> Any:
+    """The engine the options ask for; a bad combination ends the command with its message."""
+    from anomalyd.service.backfill_engines import Engine, EngineError
+
+    try:
+        return Engine(name, jobs, address)
+    except EngineError as exc:
+        fail(str(exc))
+
+
+def _backfill_reports(output: str, metrics_file: Path | None) -> Any:
     """The progress bar on a terminal (log lines otherwise), and the metrics file if asked."""
     from anomalyd.service.backfill_progress import BarProgress, LogProgress, MetricsFile, Reports
 
@@ -299,11 +324,11 @@ def _backfill_reports(output: Path, metrics_file: Path | None) -> Any:
     return Reports(shown, *([MetricsFile(metrics_file, output)] if metrics_file else []))
 
 
-def _kept(output: Path) -> str:
+def _kept(output: str) -> str:
     """What to do about the series an interrupted run kept (nothing when it kept none)."""
-    from anomalyd.service.backfill_jobs import table_path
+    from anomalyd.service.backfill import job_table
 
-    table = table_path(output)
+    table = job_table(output)
     if not table.exists():
         return ""
     return (

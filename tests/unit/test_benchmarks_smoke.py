@@ -135,3 +135,14 @@ def test_dashboard_open_quick(tmp_path: Path) -> None:
     figures = json.loads(out.read_text())
     assert figures["points"] == 30000 and figures["median_dashboard_s"] > 0
     assert figures["raw_over_dashboard"] > 0
+
+
+@pytest.mark.timeout(180)
+def test_backfill_speed_quick(capsys: pytest.CaptureFixture[str]) -> None:
+    if not (SUITE / "manifest.json").exists():
+        pytest.skip(f"needs the development benchmark at {SUITE}")
+    bench = load_benchmark("backfill_speed")
+    argv = ["--max-points", "300", "--default-series", "1", "--mad-series", "2", "--no-ray"]
+    assert bench.main(argv) == 0  # non-zero when an engine's output differs
+    printed = capsys.readouterr().out
+    assert "local, 2 processes" in printed and "vs 1 process" in printed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from anomalyd.service.backfill import BackfillError, Schedule, run
+from anomalyd.service.backfill_engines import Engine
 from anomalyd.service.cli import app
 from anomalyd.service.settings import Settings
 from tests.unit.service.conftest import PARAMS, TRAIN, ClientFactory, as_array, post, settle
@@ -75,15 +77,43 @@ def test_durations_are_converted_at_the_series_step(
     assert read_output(tmp_path / "a.csv") == read_output(tmp_path / "b.csv")
 
 
-def test_processes_give_the_same_table(series_values: np.ndarray, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", [Engine(jobs=2), Engine("ray", jobs=2)], ids=["local", "ray"])
+def test_every_engine_gives_the_same_table(
+    series_values: np.ndarray, tmp_path: Path, engine: Engine
+) -> None:
+    if engine.name == "ray":
+        needs_ray()
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(3):
         write_series(folder / f"s{i}.csv", series_values[i * 10 :])
     base = Settings(data_dir=tmp_path / "d").series_config()
-    run([folder], tmp_path / "one.csv", base, SCHEDULE, jobs=1)
-    run([folder], tmp_path / "two.csv", base, SCHEDULE, jobs=2)
+    run([folder], tmp_path / "one.csv", base, SCHEDULE)
+    run([folder], tmp_path / "two.csv", base, SCHEDULE, engine=engine)
     assert read_output(tmp_path / "one.csv") == read_output(tmp_path / "two.csv")
+
+
+@pytest.mark.parametrize("engine", [Engine(), Engine("ray", jobs=2)], ids=["local", "ray"])
+def test_a_series_that_cannot_be_scored_is_named_by_every_engine(
+    series_values: np.ndarray, tmp_path: Path, engine: Engine
+) -> None:
+    if engine.name == "ray":
+        needs_ray()
+    for name in ("a", "b"):
+        write_series(tmp_path / f"{name}.csv", series_values)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    too_early = Schedule("mad", {"window": 8}, "40", "50", train_end="2")
+    with pytest.raises(BackfillError, match=r"^series 'a': fit failed: `train` needs at least"):
+        run([tmp_path], tmp_path / "o.csv", base, too_early, engine=engine)
+
+
+def needs_ray() -> None:
+    """Skip without Ray (the ``ray`` extra), but fail under ``CI=true``, whose setup has it."""
+    if importlib.util.find_spec("ray") is None:
+        msg = "Ray is not installed: pip install 'anomalyd[ray]' to run this test"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +202,7 @@ def test_output_is_readable_as_a_plain_file_would_be(
     ("out", "fmt", "message"),
     [
         ("o.json", None, "cannot tell the format from the file name"),
-        ("o.csv", "xml", "--format must be csv, parquet or openmetrics. Got 'xml' instead."),
+        ("o.csv", "xml", "--format must be csv, parquet, openmetrics or remote-write. Got 'xml' instead."),
     ],
 )
 def test_unknown_output_formats_are_refused(
@@ -180,8 +210,9 @@ def test_unknown_output_formats_are_refused(
 ) -> None:
     src = write_series(tmp_path / "s.csv", series_values)
     base = Settings(data_dir=tmp_path / "d").series_config()
+    target = out if out.startswith("http") else tmp_path / out
     with pytest.raises(BackfillError, match=re.escape(message)):
-        run([src], tmp_path / out, base, SCHEDULE, fmt=fmt)
+        run([src], target, base, SCHEDULE, fmt=fmt)
     assert list(tmp_path.iterdir()) == [src]
 
 
@@ -336,3 +367,20 @@ def test_a_bad_train_end_says_what_it_takes(tmp_path: Path) -> None:
     base = Settings(data_dir=tmp_path / "d").series_config()
     with pytest.raises(BackfillError, match="row count or a time"):
         run([src], tmp_path / "out.csv", base, Schedule("mad", PARAMS, train_end="soon"))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "spark"], "--engine must be local or ray. Got 'spark' instead."),
+        (["--address", "ray://h:10001"], "--address is the Ray cluster's: use it with --engine"),
+    ],
+)
+def test_engine_options_are_checked(
+    series_values: np.ndarray, tmp_path: Path, options: list[str], message: str
+) -> None:
+    src = write_series(tmp_path / "s.csv", series_values)
+    out = tmp_path / "o.csv"
+    result = CliRunner().invoke(app, ["backfill", str(src), "-o", str(out), *options])
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
