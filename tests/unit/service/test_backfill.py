@@ -202,7 +202,9 @@ def test_output_is_readable_as_a_plain_file_would_be(
     ("out", "fmt", "message"),
     [
         ("o.json", None, "cannot tell the format from the file name"),
-        ("o.csv", "xml", "--format must be csv, parquet, openmetrics or remote-write. Got 'xml' instead."),
+        ("o.csv", "xml", "csv, parquet, openmetrics or remote-write. Got 'xml' instead."),
+        ("o.csv", "remote-write", "remote-write sends to an http(s) URL"),
+        ("http://prom:9090/api/v1/write", "csv", "remote-write sends to an http(s) URL"),
     ],
 )
 def test_unknown_output_formats_are_refused(
