@@ -65,13 +65,25 @@ def _local(jobs: int, series: Sequence[S], job: Callable[[S], Scored]) -> Iterat
     if jobs <= 1:
         yield from map(job, series)
         return
-    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_default_sigterm) as pool:
+    with multiprocessing.get_context("spawn").Pool(jobs, initializer=_worker) as pool:
         yield from pool.imap(job, series)
 
 
-def _default_sigterm() -> None:
-    """Workers die on SIGTERM (``terminate``), whatever handler the parent had."""
+def _worker() -> None:
+    """Workers die on SIGTERM (``terminate``), whatever handler the parent had, and share the
+    cores: one BLAS / OpenMP thread (as Ray's ``OMP_NUM_THREADS=1`` gives its one-CPU actors:
+    the variables for libraries loaded later, ``threadpoolctl`` for those loaded already) and
+    one torch thread each."""
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+    import torch
+    from threadpoolctl import threadpool_limits
+
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threadpool_limits(1)
+    torch.set_num_threads(1)
 
 
 class _Scorer:
