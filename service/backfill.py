@@ -28,8 +28,10 @@ import numpy.typing as npt
 
 from anomalyd.service.atomicfile import partial_path
 from anomalyd.service.backfill_engines import Engine, EngineError, scored
+from anomalyd.service.backfill_into import IntoError, Service, check_names
 from anomalyd.service.backfill_jobs import JobTable, JobTableError, series_key, table_path
 from anomalyd.service.backfill_output import (
+    INTO,
     Output,
     OutputFormatError,
     Scored,
@@ -342,13 +344,18 @@ def run(
     series = _unique(origins)
     keys = [job_key(src, base, schedule) for src in series]
     out = dataclasses.replace(out, multichannel=any(s.values.shape[1] > 1 for s in series))
+    if out.fmt == INTO:
+        _check_into(series, schedule)
     table = _open_table(out.path, resume)
     try:
         if progress is not None:
             progress.start(len(series), sum(len(src.ts) for src in series))
         job = _Job(base, schedule)
-        summary = _score_into(table, series, keys, job, engine or Engine(), progress)
-        _deliver(out, _held(table, series, keys))
+        if out.fmt == INTO:
+            summary = _send_into(str(out.url), table, series, keys, job, progress)
+        else:
+            summary = _score_into(table, series, keys, job, engine or Engine(), progress)
+            _deliver(out, _held(table, series, keys))
     except BaseException:
         _keep_or_drop(table)
         raise
@@ -375,6 +382,52 @@ def _named(output: Path | str) -> Path:
 def job_table(output: Path | str) -> Path:
     """Where the job table of a run writing to ``output`` is kept."""
     return table_path(_named(output))
+
+
+def _check_into(series: list[Source], schedule: Schedule) -> None:
+    """Refuse what a running anomalyd cannot take. Raises BackfillError."""
+    if schedule.train_end is not None:
+        raise BackfillError(
+            "--train-end cannot be used with --format anomalyd: the service fits its first "
+            "model on its own schedule; drop --train-end."
+        )
+    try:
+        check_names([src.name for src in series])
+    except IntoError as exc:
+        raise BackfillError(str(exc)) from exc
+
+
+def _send_into(
+    url: str,
+    table: JobTable,
+    series: list[Source],
+    keys: list[str],
+    job: _Job,
+    progress: Progress | None,
+) -> Summary:
+    """Send the series the table does not hold to the anomalyd at ``url`` (each kept in the
+    table once acknowledged, without scores), then wait until the service has scored every
+    series; the summary counts the service's scored points."""
+    summary = Summary()
+    todo = _report_held(table, series, keys, summary, progress)
+    try:
+        with Service(url) as service:
+            for src, key in todo:
+                service.send(
+                    src.name, config_for(job.base, job.schedule, src.ts), src.ts, src.values
+                )
+                sent = Scored(src.name, src.ts, src.values, _nan(src.ts), _nan(src.ts))
+                table.put(sent, key)
+                _report(summary, sent, False, progress)
+            summary.scored = sum(service.wait(src.name) for src in series)
+    except IntoError as exc:
+        raise BackfillError(str(exc)) from exc
+    summary.unscored = []  # the service scores them; what it could not is in its series API
+    return summary
+
+
+def _nan(ts: FloatArray) -> FloatArray:
+    return np.full(len(ts), np.nan)
 
 
 def _deliver(out: Output, series: Iterator[Scored]) -> None:

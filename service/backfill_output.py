@@ -33,6 +33,8 @@ FORMATS = {
 
 URL_SCHEMES = ("http://", "https://")
 REMOTE_WRITE = "remote-write"
+INTO = "anomalyd"  # the points, into a running anomalyd that scores them
+URL_FORMATS = (REMOTE_WRITE, INTO)
 
 
 class OutputFormatError(ValueError):
@@ -93,8 +95,9 @@ def is_url(output: Path | str) -> bool:
 
 
 def output_format(output: Path | str, fmt: str | None) -> str:
-    """``fmt`` (``csv``, ``parquet``, ``openmetrics`` or ``remote-write``), or the format
-    ``output`` names: an http(s) URL is remote-write, a file's suffix names the others.
+    """``fmt`` (``csv``, ``parquet``, ``openmetrics``, ``remote-write`` or ``anomalyd``), or
+    the format ``output`` names: an http(s) URL is remote-write (or with ``fmt`` ``anomalyd``
+    a running anomalyd's base URL), a file's suffix names the others.
     Raises OutputFormatError for another format, a suffix that names none, or a format that
     does not fit the output."""
     named = REMOTE_WRITE if is_url(output) else FORMATS.get(Path(output).suffix.lower())
@@ -104,14 +107,15 @@ def output_format(output: Path | str, fmt: str | None) -> str:
             f"--output {output}: cannot tell the format from the file name (.csv, .parquet, "
             ".om); pass --format csv, --format parquet or --format openmetrics."
         )
-    if fmt not in {*FORMATS.values(), REMOTE_WRITE}:
+    if fmt not in {*FORMATS.values(), *URL_FORMATS}:
         raise OutputFormatError(
-            f"--format must be csv, parquet, openmetrics or remote-write. Got {fmt!r} instead."
+            "--format must be csv, parquet, openmetrics, remote-write or anomalyd. "
+            f"Got {fmt!r} instead."
         )
-    if (fmt == REMOTE_WRITE) != is_url(output):
+    if (fmt in URL_FORMATS) != is_url(output):
         raise OutputFormatError(
-            f"--output {output}: remote-write sends to an http(s) URL, the other formats "
-            "write a file."
+            f"--output {output}: remote-write and anomalyd send to an http(s) URL, the other "
+            "formats write a file."
         )
     return fmt
 

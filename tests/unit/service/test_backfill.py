@@ -202,9 +202,10 @@ def test_output_is_readable_as_a_plain_file_would_be(
     ("out", "fmt", "message"),
     [
         ("o.json", None, "cannot tell the format from the file name"),
-        ("o.csv", "xml", "csv, parquet, openmetrics or remote-write. Got 'xml' instead."),
-        ("o.csv", "remote-write", "remote-write sends to an http(s) URL"),
-        ("http://prom:9090/api/v1/write", "csv", "remote-write sends to an http(s) URL"),
+        ("o.csv", "xml", "openmetrics, remote-write or anomalyd. Got 'xml' instead."),
+        ("o.csv", "remote-write", "remote-write and anomalyd send to an http(s) URL"),
+        ("o.csv", "anomalyd", "remote-write and anomalyd send to an http(s) URL"),
+        ("http://prom:9090/api/v1/write", "csv", "remote-write and anomalyd send to an http(s)"),
     ],
 )
 def test_unknown_output_formats_are_refused(

@@ -1,0 +1,108 @@
+"""History sent into a running anomalyd (``anomalyd backfill --format anomalyd --output URL``).
+
+Each series is created (or reconfigured) with the backfill's configuration
+(``PUT /v1/series/{id}``: detector, parameters, training span, refit period, quantile) and its
+points are written over the REST API (``POST /v1/series/{id}/points``, 10,000 a request), so
+the service scores them itself, as it would have live: the same scores as a file backfill
+(streaming == batch), and the series then lives on in the service and its dashboard. Writing
+the same points again is harmless (the service keeps a point once), which ``--resume``
+relies on. A 429 or 503 is retried after the service's ``Retry-After``; any other refusal
+stops the run with the service's message. A write token is read from ``ANOMALYD_API_TOKEN``,
+the variable the service itself reads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+
+from anomalyd.service.parsing import SERIES_ID
+from anomalyd.service.series import SeriesConfig
+
+FloatArray = npt.NDArray[np.float64]
+CHUNK = 10_000
+RETRIED = frozenset({429, 503})
+
+
+class IntoError(ValueError):
+    """The service refused a series or its points, or could not be reached."""
+
+
+def check_names(names: list[str]) -> None:
+    """Raise IntoError naming every series whose name is not a valid series id."""
+    bad = [n for n in names if not SERIES_ID.match(n)]
+    if bad:
+        raise IntoError(
+            f"series {bad[:5]} cannot be series ids of anomalyd (a letter or digit, then up to "
+            "199 letters, digits, '_', '.', ':' or '-'); rename them (the file, or the "
+            "`series` column)."
+        )
+
+
+class Service:
+    """A running anomalyd at ``url`` (its base URL, such as ``http://host:8080``)."""
+
+    def __init__(self, url: str, sleep: Callable[[float], None] = time.sleep) -> None:
+        token = os.environ.get("ANOMALYD_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60.0)
+        self._sleep = sleep
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def send(self, name: str, config: SeriesConfig, ts: FloatArray, values: FloatArray) -> None:
+        """Configure series ``name`` and write its points (``ts`` (n,) in seconds, ``values``
+        (n, n_channels)). Raises IntoError."""
+        body = {
+            "detector": config.detector,
+            "params": config.params,
+            "train_points": config.train_points,
+            "refit_every": config.refit_every,
+            "quantile": config.quantile,
+        }
+        self._call("PUT", f"/v1/series/{name}", body)
+        cells = values[:, 0].tolist() if values.shape[1] == 1 else values.tolist()
+        for start in range(0, len(ts), CHUNK):
+            part = {"timestamps": ts[start : start + CHUNK].tolist()}
+            part["values"] = cells[start : start + CHUNK]
+            self._call("POST", f"/v1/series/{name}/points", part)
+
+    def progress(self, name: str) -> tuple[int, int]:
+        """Points of series ``name`` with final scores, and points still waiting for theirs.
+        Raises IntoError."""
+        info = self._call("GET", f"/v1/series/{name}", None)
+        return int(str(info["scored"])), int(str(info["pending"]))
+
+    def wait(self, name: str, poll: float = 0.5) -> int:
+        """Wait until series ``name`` has no point waiting for its score; its scored points."""
+        scored, pending = self.progress(name)
+        while pending:
+            self._sleep(poll)
+            scored, pending = self.progress(name)
+        return scored
+
+    def _call(self, method: str, path: str, body: object) -> dict[str, object]:
+        for _ in range(30):
+            try:
+                answer = self._client.request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                raise IntoError(f"cannot reach anomalyd at {self._client.base_url}: {exc}") from exc
+            if answer.status_code not in RETRIED:
+                break
+            self._sleep(float(answer.headers.get("Retry-After", 1)))
+        if not answer.is_success:
+            raise IntoError(
+                f"anomalyd at {self._client.base_url} refused {method} {path}: "
+                f"{answer.status_code} {answer.text.strip()[:300]}"
+            )
+        result: dict[str, object] = answer.json() if answer.content else {}
+        return result
