@@ -205,7 +205,7 @@ def backfill(
         typer.Option(
             "--output",
             "-o",
-            help="where the scores go: a .csv, .parquet or .om file, or a remote-write URL",
+            help="a .csv, .parquet or .om file, a remote-write URL, or an anomalyd URL",
         ),
     ],
     source: Annotated[
@@ -236,7 +236,7 @@ def backfill(
         str | None,
         typer.Option(
             "--format",
-            help="csv, parquet, openmetrics or remote-write (default: from --output)",
+            help="csv, parquet, openmetrics, remote-write or anomalyd (default: from --output)",
         ),
     ] = None,
     prometheus: Annotated[
