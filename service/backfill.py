@@ -31,6 +31,7 @@ from anomalyd.service.backfill_engines import Engine, EngineError, scored
 from anomalyd.service.backfill_into import IntoError, Service, check_names
 from anomalyd.service.backfill_jobs import JobTable, JobTableError, series_key, table_path
 from anomalyd.service.backfill_output import (
+    COLUMNS,
     INTO,
     Output,
     OutputFormatError,
@@ -99,32 +100,56 @@ class Schedule:
 
 
 def sources(paths: Sequence[Path], output: Path) -> list[Path]:
-    """The CSV files named or inside the folders named, in order, each once, ``output`` left
-    out. Raises BackfillError for a missing source, no file, or ``output`` named as a
-    source."""
+    """The CSV files named or inside the folders named, in order, each once; in a folder,
+    ``output`` left out when it is an earlier run's output. Raises BackfillError for a missing
+    source, no file, or ``output`` being a source (named, or a data file in a folder named)."""
     out: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
-            found = [
-                p
-                for p in sorted(path.iterdir())
-                if p.suffix.lower() in SOURCE_SUFFIXES and p.resolve() != output.resolve()
-            ]
+            found = [p for p in sorted(path.iterdir()) if p.suffix.lower() in SOURCE_SUFFIXES]
+            found = [p for p in found if not (_same(p, output) and _earlier_output(p))]
         elif path.is_file():
-            if path.resolve() == output.resolve():
-                raise BackfillError(f"{path} is both a source and the output; write elsewhere.")
             found = [path]
         else:
             raise BackfillError(f"{path} is neither a file nor a folder.")
+        if any(_same(p, output) for p in found):
+            raise BackfillError(f"{output} is both a source and the output; write elsewhere.")
         out.update((p.resolve(), p) for p in found)
     if not out:
         raise BackfillError("No CSV or Parquet file found in the sources given.")
     return list(out.values())
 
 
-def _check_output(output: Path) -> None:
-    if output.is_dir() or not output.parent.is_dir():
+def _same(a: Path, b: Path) -> bool:
+    return a.resolve() == b.resolve()
+
+
+def _earlier_output(path: Path) -> bool:
+    """Whether ``path`` holds a backfill's output (its columns), not data to score."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names) == list(COLUMNS)
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            return next(csv.reader(fh), []) == list(COLUMNS)
+    except (ImportError, OSError, ValueError):
+        return False
+
+
+def _check_output(output: Path) -> Path:
+    """The file to write: ``output``, or the file a symbolic link names. Raises
+    BackfillError for a folder, a missing folder, or something that is not a regular file
+    (a device, a pipe: the output is written whole and renamed into place)."""
+    target = output.resolve() if output.is_symlink() else output
+    if target.is_dir() or not target.parent.is_dir():
         raise BackfillError(f"--output {output}: needs a file name in an existing folder.")
+    if target.exists() and not target.is_file():
+        raise BackfillError(
+            f"--output {output}: is not a regular file; the output is written whole under a "
+            "temporary name and renamed into place, so name a file."
+        )
+    return target
 
 
 def read_sources(path: Path, assume_utc: bool = False) -> list[Source]:
@@ -367,15 +392,15 @@ def _output(output: Path | str, fmt: str | None, detector: str) -> Output:
     """Where the scores go. A remote-write URL's job table is kept in the working folder,
     named after the URL. Raises BackfillError."""
     url = str(output) if is_url(output) else None
-    if url is None:
-        _check_output(Path(output))
-    return Output(_named(output), _format(output, fmt), detector, url=url)
+    path = _check_output(Path(output)) if url is None else _named(output)
+    return Output(path, _format(output, fmt), detector, url=url)
 
 
 def _named(output: Path | str) -> Path:
-    """The output file, or for a remote-write URL a name in the working folder."""
+    """The output file (the file a link names), or for a URL a name in the working folder."""
     if not is_url(output):
-        return Path(output)
+        path = Path(output)
+        return path.resolve() if path.is_symlink() else path
     return Path.cwd() / f"remote-write-{hashlib.sha256(str(output).encode()).hexdigest()[:12]}"
 
 
@@ -527,6 +552,11 @@ def _from_prometheus(query: RangeQuery) -> list[Source]:
         found = fetch(query)
     except PrometheusSourceError as exc:
         raise BackfillError(str(exc)) from exc
+    if not found:
+        raise BackfillError(
+            f"{query.url} returned no series for the query {query.query!r} between the start "
+            "and end given; check the query and the time range in Prometheus' graph page."
+        )
     # NaN and infinities are not data (the live service's remote-write skips them too)
     kept = [np.isfinite(f.values).all(axis=1) for f in found]
     return [Source(f.name, f.ts[k], f.values[k]) for f, k in zip(found, kept, strict=True)]

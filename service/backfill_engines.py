@@ -145,6 +145,7 @@ def _start_ray(ray: Any, engine: Engine) -> bool:
     if ray.is_initialized():
         return False
     local = engine.address is None
+    ours = signal.getsignal(signal.SIGTERM)  # Ray installs its own; the command's stays
     try:
         ray.init(
             address=engine.address,
@@ -155,4 +156,6 @@ def _start_ray(ray: Any, engine: Engine) -> bool:
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise EngineError(f"cannot reach the Ray cluster at {engine.address}: {exc}") from exc
+    finally:
+        signal.signal(signal.SIGTERM, ours)
     return True

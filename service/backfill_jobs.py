@@ -11,8 +11,10 @@ is deleted.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +39,21 @@ def table_path(output: Path) -> Path:
     return output.with_name(output.name + ".backfill.sqlite")
 
 
+def _locked(path: Path) -> int:
+    """A descriptor of ``path`` holding its exclusive lock. Raises JobTableError when another
+    process holds it."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise JobTableError(
+            f"another backfill is writing this output (its job table {path} is locked); "
+            "wait for it to finish or stop it."
+        ) from exc
+    return fd
+
+
 def series_key(config: Mapping[str, object], ts: bytes, values: bytes) -> str:
     """The key a scored series is kept under: SHA-256 of the configuration (JSON) and of the
     series' timestamps and values (their float64 bytes)."""
@@ -47,22 +64,35 @@ def series_key(config: Mapping[str, object], ts: bytes, values: bytes) -> str:
 
 
 class JobTable:
-    """The scored series of one output. Owns its connection; every write commits."""
+    """The scored series of one output. Owns its connection and an exclusive ``flock`` on
+    the file (released by the kernel when the process ends, ``kill -9`` included), so two
+    runs never share a table; every write commits."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn = sqlite3.connect(path)
+        existed = path.exists()
+        self._conn = sqlite3.connect(path)  # opens the file lazily: errors come below
         try:
             self._conn.execute(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            self._conn.execute("SELECT name, key, arrays FROM scored LIMIT 0")
+        except sqlite3.Error as exc:
             self._conn.close()
-            raise JobTableError(f"{path} is not a backfill job table ({exc}); delete it.") from exc
+            if not existed:
+                raise JobTableError(
+                    f"cannot create the job table {path} ({exc}): is its folder writable?"
+                ) from exc
+            raise JobTableError(
+                f"{path} is not a backfill job table ({exc}); move it away or delete it."
+            ) from exc
+        self._lock = _locked(path)
 
     @classmethod
     def open(cls, output: Path, resume: bool) -> JobTable:
         """The job table of ``output``: the one left by an interrupted run with ``resume``, a new
         one otherwise. Raises JobTableError when one is left and ``resume`` is false."""
         path = table_path(output)
+        if path.exists():
+            os.close(_locked(path))  # another run first, an interrupted one second
         if path.exists() and not resume:
             raise JobTableError(
                 f"{path} holds the series an interrupted run of this output scored: add --resume "
@@ -76,7 +106,12 @@ class JobTable:
         row = self._conn.execute(
             "SELECT key, arrays FROM scored WHERE name = ?", (name,)
         ).fetchone()
-        return Scored.from_bytes(name, row[1]) if row is not None and row[0] == key else None
+        if row is None or row[0] != key:
+            return None
+        try:
+            return Scored.from_bytes(name, row[1])
+        except Exception:  # noqa: BLE001 - a damaged row is scored again, not trusted
+            return None
 
     def put(self, scored: Scored, key: str) -> None:
         """Keep ``scored`` under ``key`` (replacing what the name held), committed."""
@@ -91,8 +126,9 @@ class JobTable:
         return int(self._conn.execute("SELECT count(*) FROM scored").fetchone()[0])
 
     def close(self) -> None:
-        """Close the connection; the file stays."""
+        """Close the connection and release the lock; the file stays."""
         self._conn.close()
+        os.close(self._lock)
 
     def delete(self) -> None:
         """Close and remove the file (the output is whole)."""

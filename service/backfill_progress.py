@@ -9,6 +9,7 @@ points scored in this run only, so a resumed run's rate is not inflated by what 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,9 +142,12 @@ class MetricsFile:
     def __init__(
         self, path: Path, output: Path | str, clock: Callable[[], float] = time.time
     ) -> None:
+        if path.is_dir() or not path.parent.is_dir():
+            raise ValueError(f"--metrics-file {path}: needs a file name in an existing folder.")
         self.tally = Tally()
         self._path = path
         self._clock = clock
+        self._failed = False
         self._written = -float("inf")
         self._registry = CollectorRegistry()
         self._gauges = {
@@ -182,8 +186,13 @@ class MetricsFile:
         values |= {"points_done": t.points_done, "last_progress_timestamp_seconds": now}
         for name, value in values.items():
             self._gauges[name].set(value)
-        write_to_textfile(str(self._path), self._registry)
         self._written = now
+        try:
+            write_to_textfile(str(self._path), self._registry)
+        except OSError as exc:  # progress is not worth the run: say so once, go on
+            if not self._failed:
+                print(f"warning: cannot write --metrics-file: {exc}", file=sys.stderr)
+            self._failed = True
 
 
 _METRICS = {

@@ -289,7 +289,7 @@ def backfill(
             )
         reports.finish()
     except (BackfillError, OSError) as exc:  # OSError: the output cannot be written
-        fail(str(exc) + _kept(output))
+        fail(str(exc) + _kept(output, str(exc)))
     except KeyboardInterrupt:
         errors.print(f"interrupted.{_kept(output)}", highlight=False)
         raise typer.Exit(130) from None
@@ -321,15 +321,21 @@ def _backfill_reports(output: str, metrics_file: Path | None) -> Any:
     from anomalyd.service.backfill_progress import BarProgress, LogProgress, MetricsFile, Reports
 
     shown = BarProgress(console) if console.is_terminal else LogProgress(sys.stderr)
-    return Reports(shown, *([MetricsFile(metrics_file, output)] if metrics_file else []))
+    try:
+        metrics = [MetricsFile(metrics_file, output)] if metrics_file else []
+    except ValueError as exc:
+        fail(str(exc))
+    return Reports(shown, *metrics)
 
 
-def _kept(output: str) -> str:
+def _kept(output: str, message: str = "") -> str:
     """What to do about the series an interrupted run kept (nothing when it kept none)."""
     from anomalyd.service.backfill import job_table
 
     table = job_table(output)
     if not table.exists():
+        return ""
+    if str(table) in message:  # the message is about the table itself
         return ""
     return (
         f" The series scored so far are kept in {table}: run the same command with --resume "

@@ -265,6 +265,10 @@ def test_sources_that_would_lose_or_mix_data_are_refused(
     for _ in range(2):  # the output in a source folder is not read back as a series
         assert run([tmp_path / "a", src], out, base, SCHEDULE).points == len(series_values)
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["cpu.csv", "out.csv"]
+    data = (tmp_path / "b" / "cpu.csv").read_bytes()
+    with pytest.raises(BackfillError, match="both a source and the output"):
+        run([tmp_path / "b"], tmp_path / "b" / "cpu.csv", base, SCHEDULE)  # data, not an output
+    assert (tmp_path / "b" / "cpu.csv").read_bytes() == data
 
 
 def test_a_long_table_scores_each_series_as_its_own_file_would(

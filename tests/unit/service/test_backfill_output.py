@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,29 @@ def test_the_metrics_file_is_written_at_most_once_a_second(tmp_path: Path) -> No
 def _samples(path: Path) -> dict[str, float]:
     families = text_string_to_metric_families(path.read_text())
     return {s.name: s.value for f in families for s in f.samples}
+
+
+def test_a_linked_output_is_written_through_and_a_pipe_refused(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    src = write_series(tmp_path / "s.csv", series_values)
+    (tmp_path / "real").mkdir()
+    link = tmp_path / "latest.csv"
+    link.symlink_to(tmp_path / "real" / "scores.csv")
+    assert CliRunner().invoke(app, ["backfill", str(src), "-o", str(link), *FAST]).exit_code == 0
+    assert link.is_symlink() and len(read_output(tmp_path / "real" / "scores.csv")) == 180
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(app, ["backfill", str(src), "-o", str(fifo), *FAST])
+    assert result.exit_code == 2 and "is not a regular file" in result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_metrics_file_in_a_missing_folder_is_refused_up_front(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    src = write_series(tmp_path / "s.csv", series_values)
+    args = ["backfill", str(src), "-o", str(tmp_path / "o.csv"), *FAST]
+    result = CliRunner().invoke(app, [*args, "--metrics-file", str(tmp_path / "no" / "m.prom")])
+    assert result.exit_code == 2 and "needs a file name in an existing folder" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from anomalyd.service.backfill import BackfillError, Schedule, run
-from anomalyd.service.backfill_jobs import table_path
+from anomalyd.service.backfill_jobs import JobTable, table_path
 from anomalyd.service.backfill_output import Scored
 from anomalyd.service.cli import app
 from anomalyd.service.settings import Settings
@@ -171,3 +171,35 @@ def test_a_file_in_the_tables_place_that_is_not_one_is_named(
     args = ["backfill", str(src), "--output", str(out), "--resume", *FAST[:4]]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "is not a backfill job table" in result.output, result.output
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, series_values, 2)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    out = tmp_path / "out.csv"
+    first = JobTable.open(out, resume=False)  # as a run in progress holds it
+    try:
+        for resume in (False, True):
+            with pytest.raises(BackfillError, match="another backfill is writing this output"):
+                run([folder], out, base, SCHEDULE, resume=resume)
+    finally:
+        first.close()
+    assert table_path(out).exists() and not out.exists()
+
+
+def test_a_damaged_row_of_the_table_is_scored_again(
+    series_values: np.ndarray, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, series_values, 2)
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    out = tmp_path / "out.csv"
+    _interrupted_after(folder, out, base, SCHEDULE, 2)
+    with sqlite3.connect(table_path(out)) as conn:
+        conn.execute("UPDATE scored SET arrays = substr(arrays, 1, 100) WHERE name = 's00'")
+    heard = Heard()
+    run([folder], out, base, SCHEDULE, progress=heard, resume=True)
+    assert heard.resumed == {"s00": False, "s01": True}
+    run([folder], tmp_path / "fresh.csv", base, SCHEDULE)
+    assert out.read_bytes() == (tmp_path / "fresh.csv").read_bytes()
