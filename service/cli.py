@@ -296,7 +296,8 @@ def backfill(
     finally:
         signal.signal(signal.SIGTERM, previous)
     if summary.resumed:
-        console.print(f"{summary.resumed} series were scored by the interrupted run and kept")
+        were = "was" if summary.resumed == 1 else "were"
+        console.print(f"{summary.resumed} series {were} scored by the interrupted run and kept")
     for name in summary.unscored:
         console.print(
             f"[yellow]warning:[/yellow] series {escape(name)} got no score: it is shorter than "
