@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from anomalyd.detectors import registry
+from anomalyd.detectors.checks import example_series
 
 # Small parameters so the shared checks stay fast; every registered name must appear here.
 FAST_PARAMS: dict[str, dict[str, Any]] = {
@@ -37,13 +38,8 @@ def available_names() -> list[Any]:
 
 @pytest.fixture
 def series() -> np.ndarray:
-    """A seasonal series with noise, a spike and a level shift: 400 points."""
-    rng = np.random.default_rng(0)
-    t = np.arange(400)
-    x = np.sin(2 * np.pi * t / 25) + 0.1 * rng.normal(size=400)
-    x[300] += 4.0
-    x[340:360] += 2.0
-    return x
+    """The shared checks' series: a season, noise, a spike and a level shift: 400 points."""
+    return example_series()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from anomalyd.service.backfill import BackfillError, Schedule, run
 from anomalyd.service.backfill_jobs import JobTable, table_path
 from anomalyd.service.backfill_output import Scored
 from anomalyd.service.cli import app
+from anomalyd.service.series import SeriesConfig
 from anomalyd.service.settings import Settings
 from tests.unit.service.test_backfill import SCHEDULE, write_series
 
@@ -47,15 +48,19 @@ def _folder(tmp_path: Path, values: np.ndarray, n: int) -> Path:
     return folder
 
 
+def _setup(tmp_path: Path, values: np.ndarray, n: int) -> tuple[Path, SeriesConfig, Path]:
+    """``n`` series in a folder, the service's default configuration, and the output."""
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    return _folder(tmp_path, values, n), base, tmp_path / "out.csv"
+
+
 def _held(output: Path) -> list[str]:
     with sqlite3.connect(table_path(output)) as conn:
         return [r[0] for r in conn.execute("SELECT name FROM scored ORDER BY name")]
 
 
 def test_resume_scores_only_what_the_table_lacks(series_values: np.ndarray, tmp_path: Path) -> None:
-    folder = _folder(tmp_path, series_values, 3)
-    base = Settings(data_dir=tmp_path / "d").series_config()
-    out = tmp_path / "out.csv"
+    folder, base, out = _setup(tmp_path, series_values, 3)
     _interrupted_after(folder, out, base, SCHEDULE, 2)
     heard = Heard()
     with pytest.raises(BackfillError, match="holds the series an interrupted run"):
@@ -107,9 +112,7 @@ def _wait_for_held(output: Path, proc: subprocess.Popen[str], n: int) -> None:
 def test_a_resumed_series_whose_data_or_settings_changed_is_scored_again(
     series_values: np.ndarray, tmp_path: Path
 ) -> None:
-    folder = _folder(tmp_path, series_values, 3)
-    base = Settings(data_dir=tmp_path / "d").series_config()
-    out = tmp_path / "out.csv"
+    folder, base, out = _setup(tmp_path, series_values, 3)
     _interrupted_after(folder, out, base, SCHEDULE, 3)
     write_series(folder / "s01.csv", series_values[5:] * 7)  # changed since
     heard = Heard()
@@ -154,9 +157,7 @@ def _interrupted_after(folder: Path, out: Path, base: object, schedule: Schedule
 def test_a_run_stopped_before_any_series_leaves_no_table(
     series_values: np.ndarray, tmp_path: Path
 ) -> None:
-    folder = _folder(tmp_path, series_values, 2)
-    base = Settings(data_dir=tmp_path / "d").series_config()
-    out = tmp_path / "out.csv"
+    folder, base, out = _setup(tmp_path, series_values, 2)
     with pytest.raises(_Stop):
         run([folder], out, base, SCHEDULE, progress=_StopAfter(0))
     assert not table_path(out).exists()
@@ -176,9 +177,7 @@ def test_a_file_in_the_tables_place_that_is_not_one_is_named(
 def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
     series_values: np.ndarray, tmp_path: Path
 ) -> None:
-    folder = _folder(tmp_path, series_values, 2)
-    base = Settings(data_dir=tmp_path / "d").series_config()
-    out = tmp_path / "out.csv"
+    folder, base, out = _setup(tmp_path, series_values, 2)
     first = JobTable.open(out, resume=False)  # as a run in progress holds it
     try:
         for resume in (False, True):
@@ -192,9 +191,7 @@ def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(
 def test_a_damaged_row_of_the_table_is_scored_again(
     series_values: np.ndarray, tmp_path: Path
 ) -> None:
-    folder = _folder(tmp_path, series_values, 2)
-    base = Settings(data_dir=tmp_path / "d").series_config()
-    out = tmp_path / "out.csv"
+    folder, base, out = _setup(tmp_path, series_values, 2)
     _interrupted_after(folder, out, base, SCHEDULE, 2)
     with sqlite3.connect(table_path(out)) as conn:
         conn.execute("UPDATE scored SET arrays = substr(arrays, 1, 100) WHERE name = 's00'")
