@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from anomalyd.detectors import registry  # noqa: E402
-from anomalyd.detectors.base import StreamScorer  # noqa: E402
+from anomalyd.detectors.streaming import StreamScorer  # noqa: E402
 from anomalyd.service import remote_write  # noqa: E402
 from tests.integration._server import Server  # noqa: E402
 

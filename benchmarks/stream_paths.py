@@ -10,11 +10,11 @@
    service's ``ANOMALYD_SCORE_THREADS=2`` does), back to back and with a 0.4 s idle pause before
    each batch (a 2,000-sample remote-write request every 0.4 s is 5,000 points/s). Ratio = one
    part / two parts.
-3. ``fused``: the default ensemble's fused streaming pass (``_fused``: every member of every
-   series and their combination in one compiled call) vs scoring it member class by member
-   class (one compiled call per class, then ``_combine`` per series in Python; the path before
-   the fused pass), on ``--series`` series x 10 new points, one thread; the scores are checked
-   bit for bit. Ratio = member by member / fused.
+3. ``fused``: the default ensemble's fused streaming pass (``_kernels.stream_many``: every
+   member of every series and their combination in one compiled call) vs scoring it member
+   class by member class (one compiled call per class, then ``_combine`` per series in Python;
+   the path before the fused pass), on ``--series`` series x 10 new points, one thread; the
+   scores are checked bit for bit. Ratio = member by member / fused.
 
     .venv/bin/python benchmarks/stream_paths.py
 """
@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from anomalyd.detectors import registry  # noqa: E402
-from anomalyd.detectors.base import StreamScorer  # noqa: E402
 from anomalyd.detectors.ensemble import Ensemble, _score_by_member, _score_fused  # noqa: E402
+from anomalyd.detectors.streaming import StreamScorer  # noqa: E402
 from benchmarks._timing import best_of  # noqa: E402
 
 PATHS = [

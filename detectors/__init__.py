@@ -4,8 +4,9 @@ Every detector follows :class:`anomalyd.detectors.base.Detector`: raw score per 
 anomalous, causal. Look detectors up by name in :mod:`anomalyd.detectors.registry`.
 """
 
-from anomalyd.detectors.base import Calibrator, Detector, NotFittedError, Param, StreamScorer
+from anomalyd.detectors.base import Calibrator, Detector, NotFittedError, Param
 from anomalyd.detectors.registry import DEFAULT_DETECTOR, create, get_class, load, names
+from anomalyd.detectors.streaming import StreamScorer
 
 __all__ = [
     "DEFAULT_DETECTOR",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
-from typing import Self
+from typing import Any, Self
 
 import numpy as np
 from numba import njit
 from numpy.lib.stride_tricks import as_strided
 
-from anomalyd.detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors.params import param
 
 ScoreFn = Callable[[FloatArray], FloatArray]
 
@@ -178,26 +179,11 @@ def znorm_windows(w: FloatArray, n_channels: int, floor: float = ZNORM_FLOOR) ->
     return _znorm_rows(np.ascontiguousarray(w, dtype=np.float64), n_channels, floor)
 
 
-def window_param(default: int, minimum: int) -> Param:
-    """The ``window`` parameter of a window detector."""
-    return Param("window", int, default, "points per window (the point itself included)", minimum)
-
-
-NORMALIZE = Param(
-    "normalize",
-    str,
-    "none",
-    "'none': per-channel training standardisation only; 'window': also z-normalise "
-    "each window per channel (shape only)",
-    choices=("none", "window"),
-)
-MAX_TRAIN_WINDOWS = Param(
-    "max_train_windows",
-    int,
-    5000,
-    "training windows kept (evenly thinned beyond this)",
-    minimum=2,
-)
+def window_param(default: int, minimum: int) -> Any:
+    """The ``window`` parameter field of a window detector (see ``params.param``)."""
+    return param(
+        default=default, doc="points per window (the point itself included)", minimum=minimum
+    )
 
 
 class WindowDetector(Detector):
@@ -208,9 +194,16 @@ class WindowDetector(Detector):
     its shape counts. Subclasses implement ``_fit_windows`` and ``_score_windows``.
     """
 
-    window: int
-    normalize: str
-    max_train_windows: int
+    window: int = window_param(64, minimum=1)
+    normalize: str = param(
+        default="none",
+        doc="'none': per-channel training standardisation only; 'window': also z-normalise "
+        "each window per channel (shape only)",
+        choices=("none", "window"),
+    )
+    max_train_windows: int = param(
+        default=5000, doc="training windows kept (evenly thinned beyond this)", minimum=2
+    )
     split_batches = True
 
     def context_length_for_params(self) -> int:

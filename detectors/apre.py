@@ -17,41 +17,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextvars import ContextVar
+from dataclasses import field
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from numba import njit
 
+from anomalyd.detectors._kernels import KIND_MSE, Records, record, score_records
 from anomalyd.detectors._knn import knn
-from anomalyd.detectors._ragged import (
-    KIND_MSE,
-    Packed,
-    addresses,
-    cached_on,
-    member_record,
-    series_input,
-    view,
-)
+from anomalyd.detectors._ragged import cached_on
 from anomalyd.detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
-from anomalyd.detectors._windows import feature_row, spread_floor, standardize, to_points, windows
-from anomalyd.detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors._windows import spread_floor, to_points, windows
+from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors.params import param
 
 IntArray = npt.NDArray[np.int64]
 VAR_FLOOR = 1e-5
 FLAT_SPREAD = 1e-5
 """A channel flat in training is standardised by this fraction of its level."""
-
-WINDOW = Param("window", int, 64, "points per window sample (the point itself included)", minimum=2)
-EPOCHS = Param("epochs", int, 50, "passes over the training windows", minimum=1, maximum=10_000)
-BATCH_SIZE = Param("batch_size", int, 128, "training windows per Adam step", minimum=1)
-LR = Param("lr", float, 1e-3, "Adam learning rate", minimum=1e-7, maximum=1.0)
-MAX_TRAIN = Param(
-    "max_train_windows", int, 5000, "cap on training windows (evenly thinned)", minimum=2
-)
-SEED = Param("seed", int, 0, "seed of initialisation and shuffling", minimum=0)
-DEVICE = Param("device", str, "auto", "torch device; auto = CUDA when available", choices=DEVICES)
 
 _PENDING: ContextVar[list[tuple[_WindowAE, FloatArray]] | None] = ContextVar(
     "apre_pending_fits", default=None
@@ -179,16 +163,24 @@ class _WindowAE(Detector):
 
     n_out_per_input: ClassVar[int]
     _has_stream_pass: ClassVar[bool] = False
-    window: int
-    epochs: int
-    batch_size: int
-    lr: float
-    max_train_windows: int
-    seed: int
-    device: str
-    mean_: FloatArray
-    std_: FloatArray
-    weights_: FloatArray
+    window: int = param(
+        default=64, doc="points per window sample (the point itself included)", minimum=2
+    )
+    epochs: int = param(
+        default=50, doc="passes over the training windows", minimum=1, maximum=10_000
+    )
+    batch_size: int = param(default=128, doc="training windows per Adam step", minimum=1)
+    lr: float = param(default=1e-3, doc="Adam learning rate", minimum=1e-7, maximum=1.0)
+    max_train_windows: int = param(
+        default=5000, doc="cap on training windows (evenly thinned)", minimum=2
+    )
+    seed: int = param(default=0, doc="seed of initialisation and shuffling", minimum=0)
+    device: str = param(
+        default="auto", doc="torch device; auto = CUDA when available", choices=DEVICES
+    )
+    mean_: FloatArray = field(init=False, repr=False)
+    std_: FloatArray = field(init=False, repr=False)
+    weights_: FloatArray = field(init=False, repr=False)
 
     def context_length_for_params(self) -> int:
         return int(self.window) - 1
@@ -324,83 +316,6 @@ def _score_all(items: Sequence[tuple[_WindowAE, FloatArray]]) -> list[FloatArray
 STREAM_AE_WINDOWS = 16
 
 
-@njit(cache=True, nogil=True)
-def _mlp_into(
-    flat: FloatArray, sizes: IntArray, a: FloatArray, b: FloatArray
-) -> None:  # pragma: no cover
-    """``forward`` of one network on one row: input in ``a[:sizes[0]]``, output left in ``a``."""
-    at = 0
-    for layer in range(len(sizes) - 1):
-        n_in, n_out = sizes[layer], sizes[layer + 1]
-        bias = at + n_in * n_out
-        for j in range(n_out):
-            b[j] = flat[bias + j]
-        tail = n_in - n_in % 4
-        for i in range(0, tail, 4):  # four inputs per pass: ``b`` loaded and stored once per four
-            h0, h1, h2, h3 = a[i], a[i + 1], a[i + 2], a[i + 3]
-            w0 = flat[at + i * n_out : at + (i + 1) * n_out]
-            w1 = flat[at + (i + 1) * n_out : at + (i + 2) * n_out]
-            w2 = flat[at + (i + 2) * n_out : at + (i + 3) * n_out]
-            w3 = flat[at + (i + 3) * n_out : at + (i + 4) * n_out]
-            for j in range(n_out):
-                b[j] = b[j] + h0 * w0[j] + h1 * w1[j] + h2 * w2[j] + h3 * w3[j]
-        for i in range(tail, n_in):
-            h = a[i]
-            row = at + i * n_out
-            for j in range(n_out):
-                b[j] += h * flat[row + j]
-        last = layer == len(sizes) - 2
-        for j in range(n_out):
-            a[j] = b[j] if last or b[j] > 0.0 else 0.0
-        at = bias + n_out
-
-
-@njit(cache=True, nogil=True)
-def _mse_stream(
-    x: FloatArray,
-    mean: FloatArray,
-    std: FloatArray,
-    window: int,
-    flat: FloatArray,
-    sizes: IntArray,
-) -> FloatArray:  # pragma: no cover
-    """``PlainAE`` scores of every window of ``x`` in one pass (loops instead of batched
-    products: equal up to rounding). NaN without a full window or with NaN in it."""
-    out = np.full(x.shape[0], np.nan)
-    z = standardize(x, mean, std)
-    row = np.empty(sizes[0])
-    a, b = np.empty(sizes.max()), np.empty(sizes.max())
-    for end in range(window - 1, x.shape[0]):
-        if not feature_row(z, end, window, False, row):
-            continue
-        a[: sizes[0]] = row
-        _mlp_into(flat, sizes, a, b)
-        total = 0.0
-        for j in range(sizes[0]):
-            diff = row[j] - a[j]
-            total += diff * diff
-        out[end] = total
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _mse_stream_many(
-    packed: tuple[Any, ...],
-    addrs: IntArray,
-    n_weights: IntArray,
-    sizes_flat: IntArray,
-    sizes_at: IntArray,
-) -> FloatArray:  # pragma: no cover
-    """``_mse_stream`` of every series of ``Packed.args()`` (weights by address)."""
-    out = np.empty(packed[2][-1])
-    for s in range(len(addrs)):
-        x, mean, std, window, _, lo, hi = series_input(s, packed)
-        weights = view(addrs[s], 1, n_weights[s])[0]
-        sizes = sizes_flat[sizes_at[s] : sizes_at[s + 1]]
-        out[lo:hi] = _mse_stream(x, mean, std, window, weights, sizes)
-    return out
-
-
 class PlainAE(_WindowAE):
     """Plain MLP autoencoder (APRE's architecture, ``d`` outputs) trained with MSE.
 
@@ -410,27 +325,7 @@ class PlainAE(_WindowAE):
     """
 
     name = "ae"
-    params = (WINDOW, EPOCHS, BATCH_SIZE, LR, MAX_TRAIN, SEED, DEVICE)
     n_out_per_input = 1
-
-    def __init__(
-        self,
-        *,
-        window: int = 64,
-        epochs: int = 50,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        max_train_windows: int = 5000,
-        seed: int = 0,
-        device: str = "auto",
-    ) -> None:
-        self.window = window
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.max_train_windows = max_train_windows
-        self.seed = seed
-        self.device = device
 
     def _loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return _mse_loss(out, x)
@@ -440,25 +335,18 @@ class PlainAE(_WindowAE):
 
     _has_stream_pass = True
 
-    def stream_record(self) -> npt.NDArray[np.int64] | None:
+    def stream_record(self) -> Records | None:
         if pick_device(self.device).type != "cpu":
             return None
         sizes = cached_on(
             self, "_sizes_of", (self.weights_,), lambda: np.array(self._sizes(), dtype=np.int64)
         )
         dims = (len(self.weights_), len(sizes))
-        return member_record(self, KIND_MSE, (self.weights_, sizes), dims)
+        return record(self, KIND_MSE, (self.weights_, sizes), dims)
 
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        packed = Packed.of(items)
-        addrs = np.array([addresses(det, det.weights_)[0] for det, _ in items], dtype=np.int64)
-        n_weights = np.array([len(det.weights_) for det, _ in items], dtype=np.int64)
-        sizes = [det._sizes() for det, _ in items]
-        sizes_flat = np.array([n for size in sizes for n in size], dtype=np.int64)
-        sizes_at = np.cumsum([0] + [len(size) for size in sizes], dtype=np.int64)
-        args = (addrs, n_weights, sizes_flat, sizes_at)
-        return packed.split(_mse_stream_many(packed.args(), *args))
+        return score_records(items)
 
 
 class APRE(_WindowAE):
@@ -473,49 +361,17 @@ class APRE(_WindowAE):
     """
 
     name = "apre"
-    params = (
-        WINDOW,
-        Param("alpha", float, 0.5, "weight of the variance-scaled error term", minimum=0.0),
-        Param("beta", float, 2.0, "weight of the log-variance (uncertainty) term", minimum=0.0),
-        Param(
-            "mss_rounds", int, 1, "mean-shift rounds of the target (0 = none)", minimum=0, maximum=3
-        ),
-        Param("mss_k", int, 20, "neighbours per mean-shift step (the point included)", minimum=2),
-        EPOCHS,
-        BATCH_SIZE,
-        LR,
-        MAX_TRAIN,
-        SEED,
-        DEVICE,
+    alpha: float = param(default=0.5, doc="weight of the variance-scaled error term", minimum=0.0)
+    beta: float = param(
+        default=2.0, doc="weight of the log-variance (uncertainty) term", minimum=0.0
+    )
+    mss_rounds: int = param(
+        default=1, doc="mean-shift rounds of the target (0 = none)", minimum=0, maximum=3
+    )
+    mss_k: int = param(
+        default=20, doc="neighbours per mean-shift step (the point included)", minimum=2
     )
     n_out_per_input = 2
-
-    def __init__(
-        self,
-        *,
-        window: int = 64,
-        alpha: float = 0.5,
-        beta: float = 2.0,
-        mss_rounds: int = 1,
-        mss_k: int = 20,
-        epochs: int = 50,
-        batch_size: int = 128,
-        lr: float = 1e-3,
-        max_train_windows: int = 5000,
-        seed: int = 0,
-        device: str = "auto",
-    ) -> None:
-        self.window = window
-        self.alpha = alpha
-        self.beta = beta
-        self.mss_rounds = mss_rounds
-        self.mss_k = mss_k
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.max_train_windows = max_train_windows
-        self.seed = seed
-        self.device = device
 
     def _check_param_relations(self) -> None:
         super()._check_param_relations()

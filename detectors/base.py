@@ -2,7 +2,9 @@
 
 A detector is a small class.
 
-* ``__init__`` only stores keyword-only parameters (declared once in ``params``).
+* Its parameters are class fields, each declared once with ``param(default=..., doc=...)``; the
+  class is a keyword-only dataclass whose ``__init__`` only stores them, and ``params`` lists
+  them with their constraints.
 * ``fit(train)`` validates the parameters, then learns from a ``(n_points, n_channels)`` float
   array of normal-ish history. Fitted state lives in attributes whose names end in ``_``.
 * ``score(values)`` returns one **raw score per point: higher = more anomalous**. Scores are
@@ -13,104 +15,39 @@ A detector is a small class.
   not guess a value); training windows that contain NaN are skipped.
 * ``score_many`` / ``fit_many`` take many (detector, values) pairs of one class in one call so a
   detector can share expensive work across series (an encoder forward pass, stacked weights).
-* State saves to safetensors (arrays) + JSON (everything else) and loads back identically.
+* State saves to safetensors (arrays) + JSON (everything else) and loads back identically
+  (``anomalyd.detectors.persistence``).
 
-:class:`~detectors.calibration.Calibrator` turns raw scores into ``anomaly_score >= 0`` with 1.0
-as the alert line (``anomalyd.detectors.crossfit`` fits it on out-of-sample scores), and
-:class:`StreamScorer` is the incremental form that gives the same numbers as ``score``.
+Beside the contract: ``fastpath`` (optional hooks of the fast streaming paths), ``streaming``
+(``StreamScorer``, the incremental form that gives the same numbers as ``score``),
+``calibration`` / ``crossfit`` (the alert line: raw scores into ``anomaly_score >= 0`` with 1.0
+as the line, fitted on out-of-sample scores) and ``checks`` (``check_detector``, the shared
+checks every registered detector passes).
 """
 
 from __future__ import annotations
 
 import abc
 import inspect
-import json
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, dataclass_transform
 
 import numpy as np
 import numpy.typing as npt
 
+from anomalyd.detectors import persistence
 from anomalyd.detectors.calibration import Calibrator as Calibrator  # re-exported
+from anomalyd.detectors.fastpath import FastPath
+from anomalyd.detectors.params import Param as Param  # re-exported
+from anomalyd.detectors.params import declared_params, param
 
 FloatArray = npt.NDArray[np.float64]
-
-STATE_FILE = "state.safetensors"
-META_FILE = "detector.json"
-FORMAT_VERSION = 1
 
 
 class NotFittedError(RuntimeError):
     """Raised when a detector is used before ``fit``."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """One declared parameter: its type, default, bounds and meaning (the registry's schema)."""
-
-    name: str
-    kind: type
-    default: Any
-    doc: str
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[Any, ...] | None = None
-
-    def check(self, value: Any) -> None:
-        """Raise ValueError (scikit-learn style) when ``value`` is not allowed."""
-        ok = _has_kind(value, self.kind)
-        if ok and self.choices is not None:
-            ok = value in self.choices
-        if ok and self.minimum is not None:
-            ok = value >= self.minimum
-        if ok and self.maximum is not None:
-            ok = value <= self.maximum
-        if not ok:
-            raise ValueError(f"`{self.name}` must be {self.describe()}. Got {value!r} instead.")
-
-    def describe(self) -> str:
-        """Human-readable constraint, e.g. 'an int >= 2'."""
-        if self.choices is not None:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        article = "an" if self.kind is int else "a"
-        text = f"{article} {self.kind.__name__}"
-        if self.minimum is not None and self.maximum is not None:
-            return f"{text} in [{self.minimum}, {self.maximum}]"
-        if self.minimum is not None:
-            return f"{text} >= {self.minimum}"
-        if self.maximum is not None:
-            return f"{text} <= {self.maximum}"
-        return text
-
-    def schema(self) -> dict[str, Any]:
-        """JSON schema fragment for the API and CLI."""
-        types = {int: "integer", float: "number", str: "string", bool: "boolean"}
-        out: dict[str, Any] = {"type": types[self.kind], "default": self.default}
-        out["description"] = self.doc
-        for key, val in (("minimum", self.minimum), ("maximum", self.maximum)):
-            if val is not None:
-                out[key] = val
-        if self.choices is not None:
-            out["enum"] = list(self.choices)
-        return out
-
-
-def _has_kind(value: Any, kind: type) -> bool:
-    if kind is bool:
-        return isinstance(value, bool | np.bool_)
-    if isinstance(value, bool | np.bool_):
-        return False
-    if kind is int:
-        return isinstance(value, int | np.integer)
-    if kind is float:
-        return isinstance(value, int | float | np.integer | np.floating) and bool(
-            np.isfinite(value)
-        )
-    return isinstance(value, kind)
 
 
 def as_2d(values: npt.ArrayLike, *, name: str = "values") -> FloatArray:
@@ -128,25 +65,21 @@ def as_2d(values: npt.ArrayLike, *, name: str = "values") -> FloatArray:
     return np.ascontiguousarray(arr)
 
 
-class Detector(abc.ABC):
-    """Base class. Raw score: one float per point, **higher = more anomalous**, causal."""
+@dataclass_transform(kw_only_default=True, eq_default=False, field_specifiers=(param, field))
+class Detector(FastPath, abc.ABC):
+    """Base class. Raw score: one float per point, **higher = more anomalous**, causal.
+
+    Every subclass is a keyword-only dataclass: its parameters are fields declared once with
+    :func:`~anomalyd.detectors.params.param`, and ``params`` lists them.
+    """
 
     name: ClassVar[str]
-    #: ``_score_many``'s work is per series, in compiled code that releases the GIL: parts of
-    #: a batch can run on several threads (``StreamScorer.update_many(..., pool=...)``)
-    split_batches: ClassVar[bool] = False
     params: ClassVar[tuple[Param, ...]]
 
-    def stream_record(self) -> npt.NDArray[np.int64] | None:
-        """This fitted detector as a member of the ensemble's fused streaming pass
-        (``anomalyd.detectors._fused``: a record of its kernel kind and fitted arrays), or None
-        when it has no such kernel (the ensemble then scores it through ``_score_many``)."""
-        return None
-
-    def prepare_streaming(self) -> None:
-        """Precompute what streaming this fitted detector needs (``StreamScorer`` calls it; the
-        service calls it right after a fit, on the fit worker, off the scoring path)."""
-        return None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(kw_only=True, eq=False)(cls)
+        cls.params = declared_params(cls)
 
     # ------------------------------------------------------------------ parameters
     def get_params(self) -> dict[str, Any]:
@@ -269,144 +202,21 @@ class Detector(abc.ABC):
             setattr(self, key, val)
 
     def save(self, path: str | Path) -> None:
-        """Write ``state.safetensors`` + ``detector.json`` into directory ``path``."""
-        meta, state = self.to_bytes()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / STATE_FILE).write_bytes(state)
-        (folder / META_FILE).write_text(meta)
+        """Write ``state.safetensors`` + ``detector.json`` into directory ``path``
+        (``registry.load`` reads it back). Raises NotFittedError before fit."""
+        persistence.save(self, path)
 
     def to_bytes(self) -> tuple[str, bytes]:
         """``(detector.json text, state.safetensors bytes)`` of this fitted detector, in
         memory (``registry.from_bytes`` reads them back). Raises NotFittedError before fit."""
-        from safetensors.numpy import save
-
-        self._check_fitted()
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.state_arrays().items()}
-        doc = {
-            "format_version": FORMAT_VERSION,
-            "detector": self.name,
-            "params": self.get_params(),
-            "state": _jsonable(self.state_meta()),
-        }
-        return json.dumps(doc, indent=1, sort_keys=True), save(arrays)
+        return persistence.to_bytes(self)
 
 
 def _is_array(value: object) -> bool:
     return isinstance(value, np.ndarray)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def init_param_names(cls: type[Detector]) -> list[str]:
     """Names of the keyword-only ``__init__`` parameters (the check suite compares them)."""
     sig = inspect.signature(cls.__init__)
     return [p.name for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
-
-
-class StreamScorer:
-    """Incremental scoring: keeps the last ``context_length`` points of one series.
-
-    ``update(new)`` returns the scores of the new points and equals ``detector.score`` on the
-    whole history (the detector's state is frozen between fits, and scores are causal).
-    """
-
-    def __init__(self, detector: Detector, context: npt.ArrayLike | None = None) -> None:
-        self.detector = detector
-        detector.prepare_streaming()
-        width = detector.context_length
-        empty = np.empty((0, detector.n_channels_))
-        self.context = empty if context is None else as_2d(context, name="context")[-width:]
-        if width == 0:
-            self.context = empty
-
-    def window_for(self, new: npt.ArrayLike) -> FloatArray:
-        """The array to score: context followed by the new points."""
-        x = self.detector._check_input(new)
-        return np.concatenate([self.context, x])
-
-    def advance(self, full: FloatArray, n_new: int, scores: FloatArray) -> FloatArray:
-        """Keep the tail of ``full`` as the next context and return the new points' scores."""
-        width = self.detector.context_length
-        self.context = full[max(len(full) - width, 0) :] if width else full[:0]
-        return scores[len(scores) - n_new :]
-
-    def update(self, new: npt.ArrayLike) -> FloatArray:
-        """Score new points of this series."""
-        full = self.window_for(new)
-        n_new = len(full) - len(self.context)
-        return self.advance(full, n_new, self.detector.score(full))
-
-    @staticmethod
-    def update_many(
-        scorers: Sequence[StreamScorer],
-        news: Sequence[npt.ArrayLike],
-        *,
-        pool: Executor | None = None,
-        parts: int = 1,
-    ) -> list[FloatArray]:
-        """Score new points of many series, grouped by detector class into batched calls.
-
-        With a ``pool`` and ``parts > 1``, the batch of a class with ``split_batches`` runs on
-        up to ``parts`` threads at once (the calling thread and ``parts - 1`` of ``pool``'s),
-        cut into smaller pieces that they take in turn; the scores do not depend on it.
-        """
-        fulls = [s.window_for(n) for s, n in zip(scorers, news, strict=True)]
-        out: list[FloatArray | None] = [None] * len(scorers)
-        groups: dict[type[Detector], list[int]] = {}
-        for i, s in enumerate(scorers):
-            groups.setdefault(type(s.detector), []).append(i)
-        for cls, idx in groups.items():
-            items = [(scorers[i].detector, fulls[i]) for i in idx]
-            scores = _score_in_parts(cls, items, pool, parts)
-            for i, sc in zip(idx, scores, strict=True):
-                n_new = len(fulls[i]) - len(scorers[i].context)
-                out[i] = scorers[i].advance(fulls[i], n_new, sc)
-        return [o for o in out if o is not None]
-
-
-#: fewer series than this per part, a batch is not split across threads
-SPLIT_MIN_SERIES = 16
-#: a split batch is cut into this many parts per thread, which the threads take in turn: one
-#: thread that finishes early (cheaper series, or the other was descheduled) takes the rest
-PARTS_PER_THREAD = 4
-
-
-def _score_in_parts(
-    cls: type[Detector],
-    items: list[tuple[Detector, FloatArray]],
-    pool: Executor | None,
-    threads: int,
-) -> list[FloatArray]:
-    """``cls._score_many(items)``, in parts on ``pool``'s threads and this one when it pays."""
-    threads = min(threads, len(items) // SPLIT_MIN_SERIES)
-    if pool is None or threads < 2 or not cls.split_batches:
-        return cls._score_many(items)
-    n_parts = min(threads * PARTS_PER_THREAD, len(items) // SPLIT_MIN_SERIES)
-    bounds = np.linspace(0, len(items), n_parts + 1).round().astype(int).tolist()
-    parts = [items[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-    done: list[list[FloatArray]] = [[] for _ in parts]
-    todo = iter(range(len(parts)))
-    lock = threading.Lock()
-
-    def drain() -> None:
-        while True:
-            with lock:
-                i = next(todo, None)
-            if i is None:
-                return
-            done[i] = cls._score_many(parts[i])
-
-    helpers = [pool.submit(drain) for _ in range(threads - 1)]
-    drain()
-    for helper in helpers:
-        helper.result()
-    return [scores for part in done for scores in part]

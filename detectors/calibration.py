@@ -134,7 +134,7 @@ class Calibrator:
 
 
 def _check_quantile(quantile: object) -> None:
-    from anomalyd.detectors.base import Param
+    from anomalyd.detectors.params import Param
 
     Param("quantile", float, 0.995, "alert quantile", minimum=0.5, maximum=1.0).check(quantile)
 

@@ -24,14 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from anomalyd.detectors import registry
-from anomalyd.detectors.base import (
-    META_FILE,
-    STATE_FILE,
-    Detector,
-    NotFittedError,
-    StreamScorer,
-    init_param_names,
-)
+from anomalyd.detectors.base import Detector, NotFittedError, init_param_names
+from anomalyd.detectors.persistence import META_FILE, STATE_FILE
+from anomalyd.detectors.streaming import StreamScorer
 
 FloatArray = npt.NDArray[np.float64]
 Check = Callable[[str, Mapping[str, Any]], None]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from anomalyd.detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors.params import param
 
 #: fewest training points: a level seen a few times, not once
 MIN_POINTS = 8
@@ -31,18 +32,11 @@ class ConstantLevel(Detector):
     """
 
     name = "constant"
-    params = (
-        Param(
-            "tolerance",
-            float,
-            1e-9,
-            "relative departure from the level that still counts as the level",
-            minimum=0.0,
-        ),
+    tolerance: float = param(
+        default=1e-9,
+        doc="relative departure from the level that still counts as the level",
+        minimum=0.0,
     )
-
-    def __init__(self, *, tolerance: float = 1e-9) -> None:
-        self.tolerance = tolerance
 
     def context_length_for_params(self) -> int:
         return 0

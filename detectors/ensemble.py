@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import field
 from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from anomalyd.detectors import registry
-from anomalyd.detectors._ragged import SKIP_FIELD, cached_on, offsets
+from anomalyd.detectors._kernels import Records, pack, split, stream_many, warm
+from anomalyd.detectors._ragged import cached_on, offsets
 from anomalyd.detectors.apre import STREAM_AE_WINDOWS
-from anomalyd.detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors.params import param
 
 DEFAULT_MEMBERS = (
     "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,"
@@ -101,40 +104,23 @@ class Ensemble(Detector):
     """
 
     name = "ensemble"
-    members_: list[Detector]
-    point_: Detector | None
+    members_: list[Detector] = field(init=False, repr=False)
+    point_: Detector | None = field(init=False, repr=False)
     split_batches = True
-    params = (
-        Param("members", str, DEFAULT_MEMBERS, "comma-separated detector:window members"),
-        Param("quantile", float, 0.99, "training quantile mapped to 1", minimum=0.5, maximum=1.0),
-        Param(
-            "point",
-            str,
-            DEFAULT_POINT,
-            "one name:window[:key=value...] member combined with the members' mean by maximum "
-            "(point anomalies); '' for none",
-        ),
-        Param(
-            "point_gate",
-            float,
-            1.0,
-            "the point member takes over above this multiple of its own alert-quantile line",
-            minimum=1.0,
-        ),
+    members: str = param(default=DEFAULT_MEMBERS, doc="comma-separated detector:window members")
+    quantile: float = param(
+        default=0.99, doc="training quantile mapped to 1", minimum=0.5, maximum=1.0
     )
-
-    def __init__(
-        self,
-        *,
-        members: str = DEFAULT_MEMBERS,
-        quantile: float = 0.99,
-        point: str = DEFAULT_POINT,
-        point_gate: float = 1.0,
-    ) -> None:
-        self.members = members
-        self.quantile = quantile
-        self.point = point
-        self.point_gate = point_gate
+    point: str = param(
+        default=DEFAULT_POINT,
+        doc="one name:window[:key=value...] member combined with the members' mean by maximum "
+        "(point anomalies); '' for none",
+    )
+    point_gate: float = param(
+        default=1.0,
+        doc="the point member takes over above this multiple of its own alert-quantile line",
+        minimum=1.0,
+    )
 
     def _check_param_relations(self) -> None:
         parse_members(self.members)
@@ -306,7 +292,8 @@ class Ensemble(Detector):
     @classmethod
     def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series: a few new windows of series whose members all have a compiled
-        streaming kernel in one fused call (``_fused``), the others member class by class."""
+        streaming kernel in one fused call (``_kernels.stream_many``), the others member class
+        by member class."""
         few = [i for i, (det, x) in enumerate(items) if det._fuses(len(x))]
         rest = sorted(set(range(len(items))) - set(few))
         out = dict(zip(rest, _score_by_member([items[i] for i in rest]), strict=True))
@@ -321,19 +308,18 @@ class Ensemble(Detector):
     def prepare_streaming(self) -> None:
         """Build the members' records and load the fused kernel (off the scoring path)."""
         if self._records() is not None:
-            from anomalyd.detectors._fused import warm
-
             warm()
 
-    def _records(self) -> tuple[npt.NDArray[np.int64], FloatArray] | None:
-        """The members' records (``_fused``) with their skips, and their (median, scale)."""
+    def _records(self) -> tuple[Records, FloatArray] | None:
+        """The members' records (``_kernels.RECORD``) with their skips, and their (median,
+        scale)."""
 
-        def make() -> tuple[npt.NDArray[np.int64], FloatArray] | None:
+        def make() -> tuple[Records, FloatArray] | None:
             records = [det.stream_record() for det in self.members_]
             if any(r is None for r in records):
                 return None
-            table = np.stack(records)  # type: ignore[arg-type]
-            table[:, SKIP_FIELD] = self._skips()
+            table: Records = np.concatenate(records)  # type: ignore[arg-type]
+            table["skip"] = self._skips()
             return table, np.column_stack([self.center_, self.scale_])
 
         return cached_on(self, "_records_of", (self.members_, self.center_, self.scale_), make)
@@ -440,24 +426,13 @@ def _with_points(
 
 
 def _score_fused(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[FloatArray]:
-    """``_score_by_member``'s scores in one compiled call (``_fused.ensemble_stream_many``)."""
-    from anomalyd.detectors._fused import ensemble_stream_many  # imports the member kernels
-
-    xs = [x for _, x in items]
+    """``_score_by_member``'s scores in one compiled call (``_kernels.stream_many``)."""
     tables = [det._records() for det, _ in items]
     records = np.concatenate([t[0] for t in tables if t is not None])
     center_scale = np.concatenate([t[1] for t in tables if t is not None])
     members_at = offsets([len(det.members_) for det, _ in items])
-    points_at = offsets([len(x) for x in xs])
-    packed = (
-        np.concatenate([x.ravel() for x in xs]),
-        offsets([x.size for x in xs]),
-        points_at,
-        np.array([x.shape[1] for x in xs], dtype=np.int64),
-    )
-    out = ensemble_stream_many(packed, records, members_at, center_scale)
-    at = points_at.tolist()
-    return [out[lo:hi] for lo, hi in zip(at[:-1], at[1:], strict=True)]
+    packed, points_at = pack([x for _, x in items])
+    return split(stream_many(packed, records, members_at, center_scale), points_at)
 
 
 def _combine(det: Ensemble, member_scores: Sequence[FloatArray], n: int) -> FloatArray:

@@ -6,8 +6,9 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from anomalyd.detectors._windows import MAX_TRAIN_WINDOWS, NORMALIZE, WindowDetector, window_param
-from anomalyd.detectors.base import FloatArray, Param
+from anomalyd.detectors._windows import WindowDetector
+from anomalyd.detectors.base import FloatArray
+from anomalyd.detectors.params import param
 
 _EULER = 0.5772156649015329
 IntArray = npt.NDArray[np.integer]
@@ -116,31 +117,11 @@ class IsolationForestDetector(WindowDetector):
     """
 
     name = "iforest"
-    params = (
-        window_param(64, minimum=1),
-        Param("n_trees", int, 100, "trees in the forest", minimum=1),
-        Param("max_samples", int, 256, "training windows drawn for each tree", minimum=2),
-        NORMALIZE,
-        MAX_TRAIN_WINDOWS,
-        Param("seed", int, 0, "random seed of the trees (same seed => same forest)", minimum=0),
+    n_trees: int = param(default=100, doc="trees in the forest", minimum=1)
+    max_samples: int = param(default=256, doc="training windows drawn for each tree", minimum=2)
+    seed: int = param(
+        default=0, doc="random seed of the trees (same seed => same forest)", minimum=0
     )
-
-    def __init__(
-        self,
-        *,
-        window: int = 64,
-        n_trees: int = 100,
-        max_samples: int = 256,
-        normalize: str = "none",
-        max_train_windows: int = 5000,
-        seed: int = 0,
-    ) -> None:
-        self.window = window
-        self.n_trees = n_trees
-        self.max_samples = max_samples
-        self.normalize = normalize
-        self.max_train_windows = max_train_windows
-        self.seed = seed
 
     def _fit_windows(self, w: FloatArray) -> None:
         psi = min(int(self.max_samples), len(w))

@@ -7,27 +7,19 @@ from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
-from anomalyd.detectors._knn import IntArray, lof_fit, lof_of_row, lof_score, sliding_series
-from anomalyd.detectors._ragged import (
+from anomalyd.detectors._kernels import (
     KIND_LOF,
     KIND_LOF_SLIDING,
-    Packed,
-    addresses,
-    cached_on,
-    member_record,
-    series_input,
-    view,
+    Records,
+    record,
+    score_records,
 )
-from anomalyd.detectors._windows import (
-    NORMALIZE,
-    WindowDetector,
-    feature_row,
-    standardize,
-    window_param,
-)
-from anomalyd.detectors.base import FloatArray, Param
+from anomalyd.detectors._knn import lof_fit, lof_score, sliding_series
+from anomalyd.detectors._ragged import cached_on
+from anomalyd.detectors._windows import WindowDetector
+from anomalyd.detectors.base import FloatArray
+from anomalyd.detectors.params import param
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -49,31 +41,12 @@ class WindowLOF(WindowDetector):
     """
 
     name = "lof"
-    params = (
-        window_param(64, minimum=1),
-        Param("n_neighbors", int, 20, "nearest training windows compared with", minimum=1),
-        NORMALIZE,
-        Param(
-            "max_train_windows",
-            int,
-            5000,
-            "training windows kept (evenly thinned beyond this); all are stored and searched",
-            minimum=2,
-        ),
+    n_neighbors: int = param(default=20, doc="nearest training windows compared with", minimum=1)
+    max_train_windows: int = param(
+        default=5000,
+        doc="training windows kept (evenly thinned beyond this); all are stored and searched",
+        minimum=2,
     )
-
-    def __init__(
-        self,
-        *,
-        window: int = 64,
-        n_neighbors: int = 20,
-        normalize: str = "none",
-        max_train_windows: int = 5000,
-    ) -> None:
-        self.window = window
-        self.n_neighbors = n_neighbors
-        self.normalize = normalize
-        self.max_train_windows = max_train_windows
 
     def _check_param_relations(self) -> None:
         if self.n_neighbors >= self.max_train_windows:
@@ -105,18 +78,7 @@ class WindowLOF(WindowDetector):
 
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        packed = Packed.of(items)
-        refs = [det._stream_reference() for det, _ in items]
-        fitted = [
-            (det, ref, det.k_distance_, det.lrd_)
-            for (det, _), (ref, _) in zip(items, refs, strict=True)
-        ]
-        addrs = np.array([addresses(*f) for f in fitted], dtype=np.int64).reshape(-1, 3)
-        shapes = np.array([ref.shape for ref, _ in refs], dtype=np.int64).reshape(-1, 2)
-        sliding = np.array([flag for _, flag in refs], dtype=np.bool_)
-        ks = np.array([int(det.n_neighbors) for det, _ in items], dtype=np.int64)
-        out = _lof_stream_many(packed.args(), addrs, shapes, sliding, ks)
-        return packed.split(out)
+        return score_records(items)
 
     def _stream_reference(self) -> tuple[FloatArray, bool]:
         """What the streaming kernels read: the training series itself when the reference
@@ -128,11 +90,11 @@ class WindowLOF(WindowDetector):
 
         return cached_on(self, "_stream_reference_of", (self.reference_t_,), make)
 
-    def stream_record(self) -> IntArray:
+    def stream_record(self) -> Records:
         reference, sliding = self._stream_reference()
         fitted = (reference, self.k_distance_, self.lrd_)
         kind = KIND_LOF_SLIDING if sliding else KIND_LOF
-        return member_record(self, kind, fitted, reference.shape, int(self.n_neighbors))
+        return record(self, kind, fitted, reference.shape, int(self.n_neighbors))
 
     # saved row by row under ``reference_`` (the file format does not depend on the layout)
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -144,47 +106,3 @@ class WindowLOF(WindowDetector):
         own = dict(arrays)
         own["reference_t_"] = np.ascontiguousarray(own.pop("reference_").T)
         super().load_state(own, meta)
-
-
-@njit(cache=True, nogil=True)
-def _lof_stream_many(
-    packed: tuple[Any, ...], addrs: IntArray, shapes: IntArray, sliding: BoolArray, ks: IntArray
-) -> FloatArray:  # pragma: no cover
-    """``_lof_stream`` of every series of ``Packed.args()`` (fitted arrays by address)."""
-    out = np.empty(packed[2][-1])
-    for s in range(len(ks)):
-        x, mean, std, window, znorm, lo, hi = series_input(s, packed)
-        reference = view(addrs[s, 0], shapes[s, 0], shapes[s, 1])
-        n_ref = shapes[s, 1] - (window - 1 if sliding[s] else 0)
-        k_distance, lrd = view(addrs[s, 1], 1, n_ref)[0], view(addrs[s, 2], 1, n_ref)[0]
-        args = (reference, sliding[s], k_distance, lrd, ks[s])
-        out[lo:hi] = _lof_stream(x, mean, std, window, znorm, *args)
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _lof_stream(
-    x: FloatArray,
-    mean: FloatArray,
-    std: FloatArray,
-    window: int,
-    znorm: bool,
-    reference: FloatArray,
-    sliding: bool,
-    k_distance: FloatArray,
-    lrd: FloatArray,
-    k: int,
-) -> FloatArray:  # pragma: no cover
-    """Scores of every point of ``x`` (NaN without a full window or with NaN in it) against
-    ``reference`` (``lof_of_row``: transposed windows, or with ``sliding`` their series)."""
-    out = np.full(x.shape[0], np.nan)
-    z = standardize(x, mean, std)
-    row = np.empty(window * x.shape[1])
-    scratch = np.empty(k_distance.shape[0])
-    dist = np.empty(k)
-    idx: IntArray = np.empty(k, dtype=np.int64)
-    for end in range(window - 1, x.shape[0]):
-        if feature_row(z, end, window, znorm, row):
-            fitted = (k_distance, lrd, k, scratch, dist, idx)
-            out[end] = lof_of_row(row, reference, sliding, *fitted)
-    return out

@@ -10,7 +10,8 @@ import numpy.typing as npt
 from numba import njit
 
 from anomalyd.detectors._windows import spread_floor
-from anomalyd.detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors.params import param
 
 IntArray = npt.NDArray[np.int64]
 
@@ -47,20 +48,12 @@ class RollingMAD(Detector):
     """
 
     name = "mad"
-    params = (
-        Param("window", int, 64, "points per window (the point itself included)", minimum=3),
-        Param(
-            "min_scale",
-            float,
-            0.05,
-            "lower bound on the rolling scale, as a fraction of the training robust scale",
-            minimum=0.0,
-        ),
+    window: int = param(default=64, doc="points per window (the point itself included)", minimum=3)
+    min_scale: float = param(
+        default=0.05,
+        doc="lower bound on the rolling scale, as a fraction of the training robust scale",
+        minimum=0.0,
     )
-
-    def __init__(self, *, window: int = 64, min_scale: float = 0.05) -> None:
-        self.window = window
-        self.min_scale = min_scale
 
     def context_length_for_params(self) -> int:
         return int(self.window) - 1

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from anomalyd.detectors.base import FORMAT_VERSION, META_FILE, STATE_FILE, Detector
+from anomalyd.detectors.base import Detector
+from anomalyd.detectors.persistence import FORMAT_VERSION, META_FILE, STATE_FILE
 
 _CLASSES: dict[str, str] = {
     "mad": "anomalyd.detectors.mad:RollingMAD",

@@ -41,7 +41,8 @@ import numpy.typing as npt
 from numba import njit
 
 from anomalyd.detectors._windows import spread_floor
-from anomalyd.detectors.base import Detector, FloatArray, Param
+from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors.params import param
 
 IntArray = npt.NDArray[np.int64]
 
@@ -112,23 +113,14 @@ class ForecastResidual(Detector):
     """
 
     name = "residual"
-    params = (
-        Param("window", int, 33, "most recent points a forecast uses, plus one", minimum=2),
-        Param("seasonal", bool, True, "also try forecasts from one period ago"),
-        Param(
-            "quantile",
-            float,
-            0.99,
-            "training residual quantile the forecast is chosen by and scaled to",
-            minimum=0.5,
-            maximum=1.0,
-        ),
+    window: int = param(default=33, doc="most recent points a forecast uses, plus one", minimum=2)
+    seasonal: bool = param(default=True, doc="also try forecasts from one period ago")
+    quantile: float = param(
+        default=0.99,
+        doc="training residual quantile the forecast is chosen by and scaled to",
+        minimum=0.5,
+        maximum=1.0,
     )
-
-    def __init__(self, *, window: int = 33, seasonal: bool = True, quantile: float = 0.99) -> None:
-        self.window = window
-        self.seasonal = seasonal
-        self.quantile = quantile
 
     def context_length_for_params(self) -> int:
         """Before fit, the longest plain median's lookback (a period adds to it after fit)."""

@@ -30,6 +30,7 @@ Choices (the paper leaves them open; speed measured by ``benchmarks/themis_speed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import field
 from typing import NamedTuple, Self
 
 import numpy as np
@@ -41,7 +42,8 @@ from anomalyd.detectors import _chronos
 from anomalyd.detectors._knn import knn, lof_fit, lof_score
 from anomalyd.detectors._torch import DEVICES
 from anomalyd.detectors._windows import to_points, windows
-from anomalyd.detectors.base import Detector, FloatArray, Param, as_2d
+from anomalyd.detectors.base import Detector, FloatArray, as_2d
+from anomalyd.detectors.params import param
 
 _MAD_TO_SIGMA = 1.4826
 _QUERY_BLOCK = 4096  # query rows per similarity block: 4096 x 10k x 8 B = 330 MB at most
@@ -52,44 +54,29 @@ class Themis(Detector):
     """Chronos-Bolt window embeddings scored with LOF and the |S| spectral residual."""
 
     name = "themis"
-    _prefetched: list[FloatArray] | None = None  # set by fit_many around each fit
-    params = (
-        Param("window", int, 128, "points per window (the point itself included)", 16, 2048),
-        Param("stride", int, 16, "one training window per `stride` windows", minimum=1),
-        Param("n_neighbors", int, 20, "LOF neighbours among training embeddings", minimum=1),
-        Param("n_components", int, 10, "top eigenvectors of |S| projected out", minimum=1),
-        Param("scorer", str, "both", "which scorer(s) to average", choices=SCORERS),
-        Param("max_train_windows", int, 2000, "cap on reference windows (N)", 2, 10000),
-        Param("model", str, _chronos.DEFAULT_MODEL, "Chronos-Bolt Hub id or local directory"),
-        Param("device", str, "auto", "encoder device ('auto': CUDA+bf16 if any)", choices=DEVICES),
-        Param("batch_size", int, 64, "windows per encoder pass (fixed shape)", 1, 4096),
-        Param("seed", int, 0, "seed of the training-window sampling", minimum=0),
+    #: set by fit_many around each fit
+    _prefetched: list[FloatArray] | None = field(default=None, init=False, repr=False)
+    window: int = param(
+        default=128,
+        doc="points per window (the point itself included)",
+        minimum=16,
+        maximum=2048,
     )
-
-    def __init__(
-        self,
-        *,
-        window: int = 128,
-        stride: int = 16,
-        n_neighbors: int = 20,
-        n_components: int = 10,
-        scorer: str = "both",
-        max_train_windows: int = 2000,
-        model: str = _chronos.DEFAULT_MODEL,
-        device: str = "auto",
-        batch_size: int = 64,
-        seed: int = 0,
-    ) -> None:
-        self.window = window
-        self.stride = stride
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.scorer = scorer
-        self.max_train_windows = max_train_windows
-        self.model = model
-        self.device = device
-        self.batch_size = batch_size
-        self.seed = seed
+    stride: int = param(default=16, doc="one training window per `stride` windows", minimum=1)
+    n_neighbors: int = param(default=20, doc="LOF neighbours among training embeddings", minimum=1)
+    n_components: int = param(default=10, doc="top eigenvectors of |S| projected out", minimum=1)
+    scorer: str = param(default="both", doc="which scorer(s) to average", choices=SCORERS)
+    max_train_windows: int = param(
+        default=2000, doc="cap on reference windows (N)", minimum=2, maximum=10000
+    )
+    model: str = param(default=_chronos.DEFAULT_MODEL, doc="Chronos-Bolt Hub id or local directory")
+    device: str = param(
+        default="auto", doc="encoder device ('auto': CUDA+bf16 if any)", choices=DEVICES
+    )
+    batch_size: int = param(
+        default=64, doc="windows per encoder pass (fixed shape)", minimum=1, maximum=4096
+    )
+    seed: int = param(default=0, doc="seed of the training-window sampling", minimum=0)
 
     def context_length_for_params(self) -> int:
         return int(self.window) - 1

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from anomalyd.detectors.base import Calibrator, StreamScorer
+from anomalyd.detectors.base import Calibrator
 from anomalyd.detectors.echo import ECHO_GAP, SUSTAIN, Echo, echo_after
+from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.durations import STEP_POINTS, step_seconds
 from anomalyd.service.faults import ConflictingChange, InvalidInput, Overloaded, UnknownSeries
 from anomalyd.service.modelio import load_detector

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from anomalyd.detectors.base import StreamScorer, as_2d
+from anomalyd.detectors.base import as_2d
 from anomalyd.detectors.crossfit import Calibrated
 from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.series import NEVER, SeriesConfig
 from anomalyd.service.training import first_boundary, fit_model, next_boundary, training_values
 

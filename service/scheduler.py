@@ -28,9 +28,10 @@ import numpy as np
 import numpy.typing as npt
 
 from anomalyd.detectors import registry
-from anomalyd.detectors.base import Calibrator, StreamScorer
+from anomalyd.detectors.base import Calibrator
 from anomalyd.detectors.crossfit import Calibrated, fit_calibrated_many
 from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.faults import NotRunning
 from anomalyd.service.modelio import dump_detector
 from anomalyd.service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState

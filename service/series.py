@@ -12,8 +12,9 @@ import numpy as np
 import numpy.typing as npt
 
 from anomalyd.detectors import registry
-from anomalyd.detectors.base import Calibrator, Detector, StreamScorer
+from anomalyd.detectors.base import Calibrator, Detector
 from anomalyd.detectors.echo import Echo
+from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.faults import InvalidInput
 
 NEVER = 2**62

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from anomalyd.detectors import registry
+from anomalyd.detectors._kernels import KIND_LOF, KIND_LOF_SLIDING
 from anomalyd.detectors._knn import sliding_series, sq_dists_sliding, sq_dists_t
-from anomalyd.detectors._ragged import KIND_LOF, KIND_LOF_SLIDING, addresses
+from anomalyd.detectors._ragged import addresses
 from anomalyd.detectors._windows import STREAM_WINDOWS, WindowDetector, windows, znorm_windows
 from anomalyd.detectors.apre import STREAM_AE_WINDOWS, _score_all
-from anomalyd.detectors.base import SPLIT_MIN_SERIES, StreamScorer
 from anomalyd.detectors.ensemble import FUSED_WINDOWS, _score_by_member, _score_fused
+from anomalyd.detectors.streaming import SPLIT_MIN_SERIES, StreamScorer
 
 CASES = [
     ("lof", {"window": 8, "n_neighbors": 5}),
@@ -84,8 +85,8 @@ def test_sliding_reference_gives_bit_identical_distances(channels: int, window: 
 def test_lof_streams_from_the_series_only_when_its_windows_are_consecutive() -> None:
     full = _fitted("lof", {"window": 8, "n_neighbors": 5}, 2)
     thinned = _fitted("lof", {"window": 8, "n_neighbors": 5, "max_train_windows": 100}, 2)
-    assert full._stream_reference()[1] and full.stream_record()[0] == KIND_LOF_SLIDING
-    assert not thinned._stream_reference()[1] and thinned.stream_record()[0] == KIND_LOF
+    assert full._stream_reference()[1] and full.stream_record()["kind"][0] == KIND_LOF_SLIDING
+    assert not thinned._stream_reference()[1] and thinned.stream_record()["kind"][0] == KIND_LOF
 
 
 def test_znorm_windows_standardises_each_window_and_channel() -> None:
