@@ -170,7 +170,7 @@ class Engine:
     @property
     def queue_depth(self) -> int:
         """Points accepted and not yet scored, over all series."""
-        return self.scheduler.pending_total
+        return self.scheduler.admission.pending
 
     @property
     def ready(self) -> bool:
@@ -281,7 +281,7 @@ class Engine:
             state_row.model_start, state_row.error, state_row.model_version = None, None, 0
             Store.upsert_series(conn, state_row)
             Store.drop_model(conn, state.id)
-        self.scheduler.release(state.pending.clear())
+        self.scheduler.admission.release(state.pending.clear())
         state.config, state.scored = config, state.count
         state.next_boundary = max(state.count, first_boundary(config))
         state.model, state.error, state.fitting, state.fit_result = None, None, False, None
@@ -329,7 +329,7 @@ class Engine:
                 state.generation += 1
                 with self.store.transaction() as conn:
                     Store.delete_series(conn, series_id)
-                self.scheduler.release(state.pending.clear())
+                self.scheduler.admission.release(state.pending.clear())
                 state.release_waiters(everyone=True)
 
     # ------------------------------------------------------------------ ingestion
@@ -498,7 +498,7 @@ class Engine:
 
     def _commit(self, plans: list[_Plan], source: str, *, wait: bool) -> list[Accepted]:
         n_new = sum(len(p.new_ts) for p in plans)
-        if n_new and not self.scheduler.try_reserve(n_new):
+        if n_new and not self.scheduler.admission.try_reserve(n_new):
             self.telemetry.throttled.labels(source).inc()
             self.telemetry.rejected.labels(source, "queue_full").inc(n_new)
             retry = self.settings.retry_after_s
@@ -510,7 +510,7 @@ class Engine:
         try:
             self._write(plans)
         except BaseException:
-            self.scheduler.release(n_new)
+            self.scheduler.admission.release(n_new)
             raise
         self.telemetry.ingested.labels(source).inc(n_new)
         accepted = [self._applied(p, wait=wait) for p in plans]
@@ -590,7 +590,7 @@ class Engine:
             state.echo = self._recover_echo(state, channels)
         pending = self.store.read_range(row.id, row.scored, count, channels)
         state.pending.append(pending.ts, pending.values)
-        self.scheduler.force_reserve(len(pending.ts))
+        self.scheduler.admission.force_reserve(len(pending.ts))
         return state
 
     def _recover_echo(self, state: SeriesState, channels: int) -> Echo:

@@ -4,8 +4,9 @@ Ingestion stores points durably, appends them to the series' pending buffer and 
 series dirty. The scheduler thread gathers the pending points of every dirty series (up to
 ``batch_max_points``), scores them in one :meth:`StreamScorer.update_many` call (grouped by
 detector class; in ``score_threads`` parts at once where the detector allows), calibrates, and
-commits the scores in one transaction. Fits run in a worker pool (fits that queue up go in
-batches of up to ``fit_batch_max``) and hand their result back; the scheduler installs a model
+commits the scores in one transaction. Fits run in a worker pool (``anomalyd.service.fitting``;
+fits that queue up go in batches of up to ``fit_batch_max``) and hand their result back; the
+admission budget of the queue is ``anomalyd.service.admission``. The scheduler installs a model
 only when every point before its boundary has been scored, so the model of each point is fixed
 by the data alone (restarts and timing never change a score). Reconfiguration and deletion
 also run on this thread.
@@ -21,24 +22,22 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from anomalyd.detectors import registry
 from anomalyd.detectors.base import Calibrator
-from anomalyd.detectors.crossfit import Calibrated, fit_calibrated_many
 from anomalyd.detectors.echo import Echo, suppress_echo
 from anomalyd.detectors.streaming import StreamScorer
+from anomalyd.service.admission import Admission
 from anomalyd.service.faults import NotRunning
-from anomalyd.service.modelio import dump_detector
-from anomalyd.service.series import NEVER, FitResult, LiveModel, SeriesConfig, SeriesState
+from anomalyd.service.fitting import FitPool, FitRequest
+from anomalyd.service.series import NEVER, FitResult, LiveModel, SeriesState
 from anomalyd.service.settings import Settings
 from anomalyd.service.storage import ModelRow, Row, ScoreBlock, Store
 from anomalyd.service.telemetry import Telemetry
-from anomalyd.service.training import fit_model, next_boundary, training_values
+from anomalyd.service.training import next_boundary
 
 log = logging.getLogger("anomalyd.scheduler")
 #: no scheduler cycle for this many ``batch_linger_s``: the next write is scored without lingering
@@ -64,91 +63,6 @@ class Work:
         return len(self.values)
 
 
-@dataclass(eq=False)
-class FitRequest:
-    """A fit the scheduler asked for: ``config``'s detector on the points before ``boundary``."""
-
-    state: SeriesState
-    config: SeriesConfig
-    boundary: int
-    n_channels: int
-    generation: int
-
-
-def fit_job(store: Store, req: FitRequest) -> FitResult:
-    """Fit detector + calibrator on the training span before ``req.boundary``
-    (``anomalyd.service.training``: up to ``train_points`` points, alerted points masked)."""
-    started = time.perf_counter()
-    result = FitResult(generation=req.generation, boundary=req.boundary)
-    try:
-        train, context = _training_values(store, req)
-        _fill(result, fit_model(req.config, train, context), context)
-    except Exception as exc:  # a failed fit marks the series, it never stops the service
-        log.warning("fit of series %s failed: %s", req.state.id, exc)
-        result = _failed(req, exc)
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def fit_batch(store: Store, requests: list[FitRequest]) -> list[FitResult]:
-    """Fit many series; those with the same detector fit together (``fit_calibrated_many``:
-    the autoencoders train stacked). Should that fail, each series of the group is fitted on
-    its own, so one bad series only fails itself. ``seconds`` = the group's time per series.
-    """
-    groups: dict[str, list[int]] = {}
-    for i, req in enumerate(requests):
-        groups.setdefault(req.config.detector, []).append(i)
-    results: dict[int, FitResult] = {}
-    for idx in groups.values():
-        reqs = [requests[i] for i in idx]
-        done = _fit_together(store, reqs) if len(reqs) > 1 else None
-        if done is None:
-            done = [fit_job(store, req) for req in reqs]
-        results.update(zip(idx, done, strict=True))
-    return [results[i] for i in range(len(requests))]
-
-
-def _fit_together(store: Store, reqs: list[FitRequest]) -> list[FitResult] | None:
-    started = time.perf_counter()
-    try:
-        trains, contexts = zip(*(_training_values(store, req) for req in reqs), strict=True)
-        dets = [registry.create(req.config.detector, req.config.params) for req in reqs]
-        quantiles = [req.config.quantile for req in reqs]
-        cals = fit_calibrated_many(list(zip(dets, trains, strict=True)), quantiles=quantiles)
-        results = [FitResult(generation=req.generation, boundary=req.boundary) for req in reqs]
-        for result, fitted, context in zip(results, cals, contexts, strict=True):
-            _fill(result, fitted, context)
-    except Exception as exc:
-        log.info("batched fit of %d series failed (%s); fitting them one by one", len(reqs), exc)
-        return None
-    for result in results:
-        result.seconds = (time.perf_counter() - started) / len(reqs)
-    return results
-
-
-def _failed(req: FitRequest, exc: Exception) -> FitResult:
-    result = FitResult(generation=req.generation, boundary=req.boundary)
-    result.error = f"fit failed: {exc}"
-    return result
-
-
-def _training_values(
-    store: Store, req: FitRequest
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(training values with incidents masked, the span's values as read: the context)."""
-    lo = max(req.boundary - req.config.train_points, 0)
-    pts = store.read_range(req.state.id, lo, req.boundary, req.n_channels)
-    return training_values(req.config, pts.values, pts.score)
-
-
-def _fill(result: FitResult, fitted: Calibrated, context: npt.NDArray[np.float64]) -> None:
-    det = fitted.detector
-    result.meta, result.state = dump_detector(det)
-    det.prepare_streaming()  # here on the fit worker, not on the scheduler's scoring thread
-    result.detector, result.calibrator, result.context = det, fitted.calibrator, context
-    result.calibration = fitted.calibration
-
-
 class Scheduler:
     """Owns every change to models and scores; see the module docstring."""
 
@@ -162,19 +76,13 @@ class Scheduler:
         self._fit_results: deque[tuple[SeriesState, FitResult]] = deque()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._fits = ThreadPoolExecutor(settings.fit_workers, thread_name_prefix="anomalyd-fit")
+        self.admission = Admission(settings.queue_capacity, telemetry)
+        self._fit_pool = FitPool(store, settings.fit_workers, settings.fit_batch_max, self._fitted)
         self._score_pool = (
             ThreadPoolExecutor(settings.score_threads - 1, thread_name_prefix="anomalyd-score")
             if settings.score_threads > 1
             else None
         )
-        self._fit_lock = threading.Lock()
-        self._fit_queue: deque[FitRequest] = deque()
-        self._fit_batches_running = 0
-        self._count_lock = threading.Lock()
-        self.pending_total = 0
-        telemetry.queue_depth.set_function(lambda: self.pending_total)
-        telemetry.queue_capacity.set(settings.queue_capacity)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -187,9 +95,9 @@ class Scheduler:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        self._fit_pool.stop()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self._fits.shutdown(wait=False, cancel_futures=True)
         if self._score_pool is not None:
             self._score_pool.shutdown(wait=False)
         for _, fut in self._commands:
@@ -199,25 +107,6 @@ class Scheduler:
     def alive(self) -> bool:
         """True while the scheduler thread runs."""
         return self._thread is not None and self._thread.is_alive() and not self._stopping
-
-    # ------------------------------------------------------------------ queue accounting
-    def try_reserve(self, n: int) -> bool:
-        """Reserve room for ``n`` new points; False when the queue is full."""
-        with self._count_lock:
-            if self.pending_total + n > self.settings.queue_capacity:
-                return False
-            self.pending_total += n
-            return True
-
-    def force_reserve(self, n: int) -> None:
-        """Count points that are already pending (recovery)."""
-        with self._count_lock:
-            self.pending_total += n
-
-    def release(self, n: int) -> None:
-        """Points left the queue (scored, null-filled or dropped)."""
-        with self._count_lock:
-            self.pending_total -= n
 
     # ------------------------------------------------------------------ inputs
     def mark_dirty(self, *states: SeriesState) -> None:
@@ -238,35 +127,6 @@ class Scheduler:
             self._commands.append((fn, fut))
             self._cond.notify()
         return fut.result()  # type: ignore[return-value]
-
-    def _pump_fits(self) -> None:
-        """Hand queued fits to free fit workers, up to ``fit_batch_max`` series per batch."""
-        started = []
-        with self._fit_lock:
-            while self._fit_queue and self._fit_batches_running < self.settings.fit_workers:
-                if self._stopping:
-                    return
-                n = min(len(self._fit_queue), self.settings.fit_batch_max)
-                batch = [self._fit_queue.popleft() for _ in range(n)]
-                self._fit_batches_running += 1
-                started.append((batch, self._fits.submit(fit_batch, self.store, batch)))
-        for batch, fut in started:  # outside the lock: a finished future calls back at once
-            fut.add_done_callback(partial(self._deliver, batch))
-
-    def _deliver(self, batch: list[FitRequest], fut: Future[list[FitResult]]) -> None:
-        with self._fit_lock:
-            self._fit_batches_running -= 1
-        if fut.cancelled():
-            return
-        try:
-            results = fut.result()
-        except Exception as exc:  # fit_batch reports failures per series; this is a bug guard
-            log.exception("fit batch failed")
-            results = [_failed(req, exc) for req in batch]
-        with self._cond:
-            self._fit_results.extend(zip((r.state for r in batch), results, strict=True))
-            self._cond.notify()
-        self._pump_fits()
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
@@ -397,7 +257,7 @@ class Scheduler:
         self.store.write(lambda conn: _write_scores(conn, works, rows))
         now = time.monotonic()
         waited = [now - arrived for w in works for arrived in self._advance(w)]
-        self.release(sum(w.n for w in works))
+        self.admission.release(sum(w.n for w in works))
         for seconds in waited:
             self.telemetry.ingest_to_score.observe(seconds)
 
@@ -438,9 +298,13 @@ class Scheduler:
         req = FitRequest(
             state, state.config, state.next_boundary, state.n_channels, state.generation
         )
-        with self._fit_lock:
-            self._fit_queue.append(req)
-        self._pump_fits()
+        self._fit_pool.submit(req)
+
+    def _fitted(self, batch: list[FitRequest], results: list[FitResult]) -> None:
+        """A fit batch finished (on a fit worker): hand its results to the scheduler thread."""
+        with self._cond:
+            self._fit_results.extend(zip((r.state for r in batch), results, strict=True))
+            self._cond.notify()
 
     def _accept_fit(self, state: SeriesState, result: FitResult) -> None:
         if result.generation != state.generation or state.deleted:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anomalyd.detectors import registry
-from anomalyd.service import scheduler
+from anomalyd.service import fitting
 from anomalyd.service.scheduler import Scheduler
 from anomalyd.service.settings import Settings
 from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, post, wait_scored
@@ -27,7 +27,7 @@ def test_failed_fit_marks_series(
         det._fit = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))  # type: ignore[method-assign]
         return det
 
-    monkeypatch.setattr(scheduler.registry, "create", broken)
+    monkeypatch.setattr(fitting.registry, "create", broken)
     x = series_values
     with make_client() as client:
         r = post(client, "f", np.arange(60), x[:60])
@@ -37,7 +37,7 @@ def test_failed_fit_marks_series(
         assert all(s["raw_score"] is None for s in r.json()["scores"])
         assert post(client, "f", [60], [x[60]]).json()["pending"] == 0  # no waiting forever
         assert 'anomalyd_fit_failures_total{detector="mad"} 1.0' in client.get("/metrics").text
-    monkeypatch.setattr(scheduler.registry, "create", real_create)
+    monkeypatch.setattr(fitting.registry, "create", real_create)
     with make_client() as client:  # the failure survives a restart; a PUT refits
         assert client.get("/v1/series/f").json()["status"] == "failed"
         client.put("/v1/series/f", json={"train_points": 30})
@@ -53,13 +53,13 @@ def test_slow_fit_does_not_block_writes(
     make_client: ClientFactory, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = threading.Event()
-    real_batch = scheduler.fit_batch
+    real_batch = fitting.fit_batch
 
     def slow_batch(*args: Any) -> Any:
         gate.wait(10)
         return real_batch(*args)
 
-    monkeypatch.setattr(scheduler, "fit_batch", slow_batch)
+    monkeypatch.setattr(fitting, "fit_batch", slow_batch)
     x = series_values
     with make_client(score_wait_timeout_s=0.05) as client:
         r = post(client, "s", np.arange(TRAIN + 5), x[: TRAIN + 5])
@@ -99,7 +99,7 @@ def test_scoring_error_marks_series_failed(
 def _gate_first_batch(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list[int]]:
     """Hold the first fit batch until the event is set; record every batch's size."""
     gate, sizes = threading.Event(), []
-    real_batch = scheduler.fit_batch
+    real_batch = fitting.fit_batch
 
     def gated(store: Any, requests: list[Any]) -> Any:
         sizes.append(len(requests))
@@ -107,7 +107,7 @@ def _gate_first_batch(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event,
             gate.wait(10)
         return real_batch(store, requests)
 
-    monkeypatch.setattr(scheduler, "fit_batch", gated)
+    monkeypatch.setattr(fitting, "fit_batch", gated)
     return gate, sizes
 
 
@@ -120,7 +120,7 @@ def test_fits_that_queue_up_run_as_one_batch(
 ) -> None:
     gate, sizes = _gate_first_batch(monkeypatch)
     if batched_fit_fails:  # then every series of the batch is fitted on its own
-        monkeypatch.setattr(scheduler, "fit_calibrated_many", lambda *a, **k: 1 / 0)
+        monkeypatch.setattr(fitting, "fit_calibrated_many", lambda *a, **k: 1 / 0)
     x = series_values
     with make_client(score_wait_timeout_s=0.0) as client:
         for sid in "abcd":
@@ -147,7 +147,7 @@ def test_one_bad_series_in_a_fit_batch_fails_alone(
             det._fit = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))  # type: ignore[method-assign]
         return det
 
-    monkeypatch.setattr(scheduler.registry, "create", breaks_window_9)
+    monkeypatch.setattr(fitting.registry, "create", breaks_window_9)
     x = series_values
     with make_client(score_wait_timeout_s=0.0) as client:
         client.put("/v1/series/bad", json={"params": {"window": 9}})
