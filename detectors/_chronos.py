@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -34,6 +36,8 @@ from anomalyd.detectors.base import FloatArray
 DEFAULT_MODEL = "amazon/chronos-bolt-tiny"
 MODEL_ENV = "ANOMALYD_CHRONOS_MODEL"
 MAX_WINDOW = 2048  # Chronos-Bolt context length: longer windows would be cut silently
+#: seconds to wait for a TCP connection to the Hub before giving up on downloading weights
+HUB_PROBE_S = 3.0
 EXTRA_MESSAGE = "THEMIS needs the `chronos` extra: pip install 'anomalyd[chronos]'"
 
 _CACHE: dict[tuple[str, str], ChronosEncoder] = {}
@@ -74,10 +78,27 @@ def _load_pipeline(name: str, device: str) -> Any:
     except (OSError, ValueError) as err:
         if local.is_dir() or _offline():
             raise _unavailable(name, err) from err
+        unreachable = _hub_unreachable()
+        if unreachable is not None:  # fail now, not after the Hub client's retries
+            raise _unavailable(name, unreachable) from err
     try:
         return chronos.BaseChronosPipeline.from_pretrained(target, **kwargs)
     except (OSError, ValueError) as err:
         raise _unavailable(name, err) from err
+
+
+def _hub_unreachable() -> OSError | None:
+    """Why the Hub (``$HF_ENDPOINT``, default huggingface.co) cannot be reached, or None
+    when a TCP connection to it opens within ``HUB_PROBE_S`` seconds."""
+    url = urlsplit(os.environ.get("HF_ENDPOINT", "") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_S).close()
+    except OSError as err:
+        return OSError(
+            f"the Hugging Face Hub at {url.scheme}://{url.netloc} is unreachable ({err})"
+        )
+    return None
 
 
 def _offline() -> bool:

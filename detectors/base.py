@@ -130,6 +130,12 @@ class Detector(FastPath, abc.ABC):
     def _fit(self, x: FloatArray) -> None:
         """Learn fitted state (attributes ending in ``_``) from validated 2-D input."""
 
+    def load_weights(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Load the pretrained weights ``fit`` will need (THEMIS: the Chronos encoder) now, so
+        that missing ones are reported before any work. Raises ImportError when an optional
+        extra is missing and ``_chronos.ModelUnavailableError`` when weights cannot be loaded;
+        a no-op for detectors that learn everything from the data."""
+
     def min_train_points(self) -> int:
         """Fewest training points ``fit`` accepts (default: two full windows)."""
         return 2 * (self.context_length_for_params() + 1)

@@ -100,6 +100,9 @@ class Themis(Detector):
     def _encoder(self) -> _chronos.ChronosEncoder:
         return _chronos.encoder(self.model, self.device)
 
+    def load_weights(self) -> None:
+        self._encoder()
+
     # ------------------------------------------------------------------ fitting
     def _reference_windows(self, x: FloatArray, channel: int) -> FloatArray:
         """Stratified, seeded sample of the NaN-free training windows of one channel."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -55,10 +57,41 @@ def checked_runs(names: list[str], params: dict[str, Any]) -> list[tuple[str, di
             fail(f"--param {key}: {prefix!r} is not a detector of this run ({', '.join(names)}).")
     for name, own in runs:
         try:
-            registry.create(name, own).validate_params()
+            det = registry.create(name, own)
+            det.validate_params()
         except ValueError as exc:
             fail(str(exc))
+        with _missing_weights_fail():
+            det.load_weights()  # before the suite is read: a missing model is named at once
     return runs
+
+
+def _load_weights(name: str, params: dict[str, Any]) -> None:
+    """Load the pretrained weights detector ``name`` needs, if any, before any work; missing
+    ones end the command (a detector or parameter it refuses is reported by the run)."""
+    from anomalyd.detectors import registry
+
+    try:
+        det = registry.create(name, params)
+    except ValueError:
+        return
+    with _missing_weights_fail():
+        det.load_weights()
+
+
+@contextlib.contextmanager
+def _missing_weights_fail() -> Iterator[None]:
+    """Missing model weights or a missing optional extra end the command with their message."""
+    from anomalyd.detectors._chronos import ModelUnavailableError
+
+    try:
+        yield
+    except ModelUnavailableError as exc:
+        fail(str(exc))
+    except ImportError as exc:
+        if exc.name is not None:  # a module of ours that does not import: a bug, not a usage error
+            raise
+        fail(str(exc))  # an optional extra not installed (the message names it)
 
 
 def params_for(detector: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +132,6 @@ def evaluate(
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
     from anomalyd.detectors import DEFAULT_DETECTOR
-    from anomalyd.detectors._chronos import ModelUnavailableError
     from anomalyd.service.evaluation import load_reference, run_suite
     from anomalyd.service.report import print_table
     from anomalyd.service.suite import load_suite
@@ -121,24 +153,17 @@ def evaluate(
     ]
     if not series:
         fail("no series left to evaluate after the filters.")
-    try:
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("evaluating", total=len(series) * len(runs))
-            scores: list[dict[str, Any]] | None = [] if store is not None else None
-            doc = run_suite(
-                series,
-                runs,
-                quantile=quantile,
-                progress=lambda what: bar.update(task, advance=1, description=escape(what)),
-                jobs=jobs,
-                scores=scores,
-            )
-    except ModelUnavailableError as exc:  # model weights missing
-        fail(str(exc))
-    except ImportError as exc:
-        if exc.name is not None:  # a module of ours that does not import: a bug, not a usage error
-            raise
-        fail(str(exc))  # an optional extra not installed (the message names it)
+    with _missing_weights_fail(), Progress(console=console, transient=True) as bar:
+        task = bar.add_task("evaluating", total=len(series) * len(runs))
+        scores: list[dict[str, Any]] | None = [] if store is not None else None
+        doc = run_suite(
+            series,
+            runs,
+            quantile=quantile,
+            progress=lambda what: bar.update(task, advance=1, description=escape(what)),
+            jobs=jobs,
+            scores=scores,
+        )
     output.write_text(json.dumps(doc, indent=1))
     reference = load_reference(suite)
     print_table(console, doc, series, reference)
@@ -271,6 +296,7 @@ def backfill(
     base = load_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
     schedule = Schedule(detector, params, fit_window, fit_every, train_end)
+    _load_weights(detector or base.detector, base.params if params is None else params)
     reports = _backfill_reports(output, metrics_file)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # cleaned up as Ctrl-C: no partial file
     try:

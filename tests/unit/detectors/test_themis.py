@@ -6,6 +6,7 @@ the plumbing and the exactness contract, never the quality of pretrained Chronos
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,19 @@ def test_unloadable_model_says_how_to_get_weights(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never wait on the unreachable Hub
     with pytest.raises(_chronos.ModelUnavailableError, match="huggingface-cli download .*model="):
         Themis(**FAST, model=model).fit(series[:200])
+
+
+def test_an_unreachable_hub_is_named_without_waiting_on_its_retries(
+    monkeypatch: pytest.MonkeyPatch, series: np.ndarray, tmp_path: Path
+) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: the connection is refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    with pytest.raises(_chronos.ModelUnavailableError, match="Hub at http://127.0.0.1:.* unreach"):
+        Themis(**FAST, model="amazon/chronos-bolt-not-cached").fit(series[:200])
 
 
 def test_cuda_without_cuda_is_refused(series: np.ndarray) -> None:

@@ -81,18 +81,24 @@ def test_mistakes_get_one_message_and_status_2(
     assert "Traceback" not in result.output and not out.exists()
 
 
+@pytest.mark.parametrize("command", ["evaluate", "backfill"])
 def test_missing_model_weights_get_one_message(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # an empty cache: no network round trip
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("ANOMALYD_CHRONOS_MODEL", str(tmp_path / "no-such-model"))
     _write_suite(tmp_path)
-    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "themis"]
-    result = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "r.json")])
+    out = tmp_path / "r.json"
+    args = {
+        "evaluate": ["--suite", str(tmp_path), "--train-fraction", "0.5", "--output", str(out)],
+        "backfill": [str(tmp_path / "a.csv"), "--output", str(out.with_suffix(".csv"))],
+    }[command]
+    result = CliRunner().invoke(app, [command, *args, "--detector", "themis"])
     assert result.exit_code == 2, result.output
     assert result.output.strip().startswith("error: Could not load the Chronos model")
     assert "Traceback" not in result.output
+    assert not out.exists() and not out.with_suffix(".csv").exists()
 
 
 def test_serve_refuses_a_newer_database_in_one_line(tmp_path: Path) -> None:
