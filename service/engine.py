@@ -273,7 +273,7 @@ class Engine:
         """New configuration: drop the model; the next one takes over at the current end."""
         state.generation += 1
         with self.store.transaction() as conn:
-            state_row = self._row(state)
+            state_row = state.to_row()
             state_row.detector, state_row.params = config.detector, config.params
             state_row.train_points, state_row.refit_every = config.train_points, config.refit_every
             state_row.quantile, state_row.scored = config.quantile, state.count
@@ -291,29 +291,8 @@ class Engine:
 
     def _persist_row(self, state: SeriesState) -> None:
         with self.store.transaction() as conn:
-            Store.upsert_series(conn, self._row(state))
+            Store.upsert_series(conn, state.to_row())
         state.persisted = True
-
-    @staticmethod
-    def _row(state: SeriesState) -> SeriesRow:
-        c = state.config
-        return SeriesRow(
-            id=state.id,
-            detector=c.detector,
-            params=c.params,
-            train_points=c.train_points,
-            refit_every=c.refit_every,
-            quantile=c.quantile,
-            labels=state.labels,
-            source=state.source,
-            n_channels=state.n_channels,
-            scored=state.scored,
-            next_boundary=state.next_boundary,
-            model_version=state.model_version if state.model is not None else 0,
-            model_start=state.model.start if state.model is not None else None,
-            error=state.error,
-            created_at=state.created_at,
-        )
 
     def delete(self, series_id: str) -> None:
         """Delete a series with its points and model (404 when unknown)."""
@@ -526,7 +505,7 @@ class Engine:
         for p in plans:
             state, channels = p.state, p.item.values.shape[1]
             if not state.persisted:
-                row = self._row(state)
+                row = state.to_row()
                 row.n_channels = channels
                 Store.upsert_series(conn, row)
             elif state.n_channels is None and len(p.new_ts):
@@ -565,24 +544,7 @@ class Engine:
     # ------------------------------------------------------------------ recovery
     def _recover(self, row: SeriesRow, count: int, last_ts: float | None) -> SeriesState:
         """The live state of a stored series with ``count`` points up to ``last_ts``."""
-        config = SeriesConfig(
-            row.detector, row.params, row.train_points, row.refit_every, row.quantile
-        )
-        state = SeriesState(
-            id=row.id,
-            config=config,
-            labels=row.labels,
-            source=row.source,
-            created_at=row.created_at,
-            next_boundary=row.next_boundary,
-            n_channels=row.n_channels,
-            count=count,
-            scored=row.scored,
-            last_ts=last_ts,
-            model_version=row.model_version,
-            error=row.error,
-            persisted=True,
-        )
+        state = SeriesState.from_row(row, count, last_ts)
         channels = row.n_channels or 1
         if row.model_version:
             self._recover_model(state, channels)

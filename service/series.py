@@ -16,6 +16,7 @@ from anomalyd.detectors.base import Calibrator, Detector
 from anomalyd.detectors.echo import Echo
 from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.faults import InvalidInput
+from anomalyd.service.storage import SeriesRow
 
 NEVER = 2**62
 """``next_boundary`` of a series that never refits."""
@@ -215,6 +216,50 @@ class SeriesState:
         if self.count >= self.next_boundary:
             return "fitting"
         return "warming_up"
+
+    def to_row(self) -> SeriesRow:
+        """What the store keeps of this series (the ``series`` table's row)."""
+        c, model = self.config, self.model
+        return SeriesRow(
+            id=self.id,
+            detector=c.detector,
+            params=c.params,
+            train_points=c.train_points,
+            refit_every=c.refit_every,
+            quantile=c.quantile,
+            labels=self.labels,
+            source=self.source,
+            n_channels=self.n_channels,
+            scored=self.scored,
+            next_boundary=self.next_boundary,
+            model_version=self.model_version if model is not None else 0,
+            model_start=model.start if model is not None else None,
+            error=self.error,
+            created_at=self.created_at,
+        )
+
+    @classmethod
+    def from_row(cls, row: SeriesRow, count: int, last_ts: float | None) -> SeriesState:
+        """The state of a stored series with ``count`` points up to ``last_ts`` (its model,
+        pending points and alert run are recovered by the engine)."""
+        config = SeriesConfig(
+            row.detector, row.params, row.train_points, row.refit_every, row.quantile
+        )
+        return cls(
+            id=row.id,
+            config=config,
+            labels=row.labels,
+            source=row.source,
+            created_at=row.created_at,
+            next_boundary=row.next_boundary,
+            n_channels=row.n_channels,
+            count=count,
+            scored=row.scored,
+            last_ts=last_ts,
+            model_version=row.model_version,
+            error=row.error,
+            persisted=True,
+        )
 
     def release_waiters(self, *, everyone: bool = False) -> None:
         """Wake the requests whose points are all scored (or all of them)."""
