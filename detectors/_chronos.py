@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import numpy as np
 import torch
@@ -91,6 +92,8 @@ def _hub_unreachable() -> OSError | None:
     """Why the Hub (``$HF_ENDPOINT``, default huggingface.co) cannot be reached, or None
     when a TCP connection to it opens within ``HUB_PROBE_S`` seconds."""
     url = urlsplit(os.environ.get("HF_ENDPOINT", "") or "https://huggingface.co")
+    if url.scheme in getproxies():  # reached through a proxy: leave it to the Hub client
+        return None
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_S).close()

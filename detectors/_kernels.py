@@ -238,7 +238,9 @@ def stream_many(
     ``packed``: (flat inputs, their offsets, output offsets, channels) per series (``pack``);
     series ``s`` has members ``members_at[s] .. members_at[s + 1]`` (rows of ``records``, their
     center and scale in ``center_scale``, shape (n_members, 2)). The same arithmetic as
-    ``ensemble._combine``; with one member of (0, 1) a series gets that member's scores.
+    ``ensemble._combine``; with one member of (0, 1) a series gets that member's scores bit
+    for bit (``0.0 + (raw - 0.0) / 1.0 == raw`` for every float but -0.0, which no kernel
+    gives: their scores are sums of squares or ratios of positive densities).
     """
     flat, starts, points_at, channels = packed
     out = np.empty(points_at[-1])

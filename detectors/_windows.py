@@ -256,5 +256,6 @@ class WindowDetector(Detector):
     @classmethod
     def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """The scores of a few windows of many series: override with one compiled call over
-        all of them (``_ragged``; ``feature_row`` builds the features) giving the same values."""
+        all of them (``_kernels.score_records``; ``feature_row`` builds the features) giving
+        the same values."""
         return [det._score_array(x) for det, x in items]

@@ -168,10 +168,18 @@ class Ensemble(Detector):
         return self.members_ + ([self.point_] if self.point_ is not None else [])
 
     def min_train_points(self) -> int:
-        return max(
-            registry.create(n, {**p, "window": w or AUTO_FALLBACK}).min_train_points()
-            for n, w, p in self._specs()
-        )
+        return max(det.min_train_points() for det in self._unfitted_members())
+
+    def load_weights(self) -> None:
+        """Every member's pretrained weights (a ``themis`` member's encoder)."""
+        for det in self._unfitted_members():
+            det.load_weights()
+
+    def _unfitted_members(self) -> list[Detector]:
+        """One unfitted detector per member spec (an auto window at its fallback)."""
+        return [
+            registry.create(n, {**p, "window": w or AUTO_FALLBACK}) for n, w, p in self._specs()
+        ]
 
     def _fit(self, x: FloatArray) -> None:
         _fit_all([(self, x)])

@@ -73,6 +73,7 @@ def _load_weights(name: str, params: dict[str, Any]) -> None:
 
     try:
         det = registry.create(name, params)
+        det.validate_params()
     except ValueError:
         return
     with _missing_weights_fail():
@@ -86,7 +87,7 @@ def _missing_weights_fail() -> Iterator[None]:
 
     try:
         yield
-    except ModelUnavailableError as exc:
+    except (ModelUnavailableError, ValueError) as exc:  # ValueError: e.g. no CUDA for "cuda"
         fail(str(exc))
     except ImportError as exc:
         if exc.name is not None:  # a module of ours that does not import: a bug, not a usage error
@@ -296,7 +297,8 @@ def backfill(
     base = load_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
     schedule = Schedule(detector, params, fit_window, fit_every, train_end)
-    _load_weights(detector or base.detector, base.params if params is None else params)
+    if output_format != "anomalyd" and address is None:  # else the scoring happens elsewhere
+        _load_weights(detector or base.detector, base.params if params is None else params)
     reports = _backfill_reports(output, metrics_file)
     previous = signal.signal(signal.SIGTERM, _interrupt)  # cleaned up as Ctrl-C: no partial file
     try:

@@ -139,8 +139,9 @@ class FitPool:
 
     def stop(self) -> None:
         """Start no more fits; queued ones are dropped, running ones finish unheard."""
-        self._stopping = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:  # no _pump between the flag and the shutdown
+            self._stopping = True
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _pump(self) -> None:
         """Hand queued fits to free workers, up to ``batch_max`` series per batch."""

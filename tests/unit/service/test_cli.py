@@ -101,6 +101,20 @@ def test_missing_model_weights_get_one_message(
     assert not out.exists() and not out.with_suffix(".csv").exists()
 
 
+def test_a_device_this_machine_lacks_gets_one_message(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    _write_suite(tmp_path)
+    args = ["--suite", str(tmp_path), "--train-fraction", "0.5", "--output", str(tmp_path / "r")]
+    result = CliRunner().invoke(
+        app, ["evaluate", *args, "--detector", "themis", "--param", "device=cuda"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and "CUDA" in result.output
+
+
 def test_serve_refuses_a_newer_database_in_one_line(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_FILE) as conn:
         conn.execute(f"PRAGMA user_version = {LATEST + 1}")
