@@ -8,8 +8,8 @@ Here a whole batch goes through one call that releases the GIL:
   ``stream_record()``): the kernel's kind, its window, and the addresses of its channel
   mean/std and fitted arrays (owned and kept alive by the detector, C-contiguous; nothing is
   copied).
-* The kernels (``lof_stream``, ``spe_stream``, ``mse_stream``) score every window of one
-  series from those arrays; ``member_scores`` picks one by the record's kind.
+* The kernels (``lof_stream``, ``spe_stream``, ``mse_stream``, ``nearest_stream``) score
+  every window of one series from those arrays; ``member_scores`` picks one by the record's kind.
 * ``stream_many`` is the one loop: every series of a batch through its members, each member's
   scores standardised by its (center, scale) and averaged. A detector class's own streaming
   pass is the case of one member per series with (0, 1), which gives the member's scores bit
@@ -36,9 +36,10 @@ from anomalyd.detectors._windows import feature_row, standardize
 from anomalyd.detectors.base import FloatArray
 
 #: kinds of kernel a record names
-KIND_LOF, KIND_SPE, KIND_MSE, KIND_LOF_SLIDING = 1, 2, 3, 4
+KIND_LOF, KIND_SPE, KIND_MSE, KIND_LOF_SLIDING, KIND_NEAREST = 1, 2, 3, 4, 5
 #: one member of a streaming pass. ``array0..2`` are the addresses of the kind's fitted arrays
-#: (LOF: reference, k-distances, lrd; SPE: center, components; MSE: weights, layer sizes) and
+#: (LOF: reference, k-distances, lrd; SPE: center, components; MSE: weights, layer sizes;
+#: NEAREST: centroids) and
 #: ``rows``/``cols`` the shape of the first two-dimensional one (MSE: the lengths of the
 #: weights and of the sizes); ``k`` is LOF's neighbour count; ``skip`` the leading points of
 #: the series the member does not see (set by the ensemble: members with shorter windows).
@@ -149,6 +150,43 @@ def spe_stream(
 
 
 @njit(cache=True, nogil=True)
+def nearest_distance(row: FloatArray, centers: FloatArray) -> float:  # pragma: no cover
+    """Euclidean distance from ``row`` to the nearest row of ``centers``."""
+    best = np.inf
+    for c in range(centers.shape[0]):
+        acc = 0.0
+        for j in range(row.shape[0]):
+            diff = row[j] - centers[c, j]
+            acc += diff * diff
+        best = min(best, acc)
+    return float(np.sqrt(best))
+
+
+@njit(cache=True, nogil=True)
+def nearest_rows(rows: FloatArray, centers: FloatArray) -> FloatArray:  # pragma: no cover
+    """``nearest_distance`` of every row of ``rows``: shape (n_rows,)."""
+    out = np.empty(rows.shape[0])
+    for i in range(rows.shape[0]):
+        out[i] = nearest_distance(rows[i], centers)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def nearest_stream(
+    x: FloatArray, mean: FloatArray, std: FloatArray, window: int, znorm: bool, centers: FloatArray
+) -> FloatArray:  # pragma: no cover
+    """``WindowKMeans`` scores of every window of ``x`` in one pass (the same arithmetic as
+    ``nearest_rows``). NaN without a full window or with NaN in it."""
+    out = np.full(x.shape[0], np.nan)
+    z = standardize(x, mean, std)
+    row = np.empty(centers.shape[1])
+    for end in range(window - 1, x.shape[0]):
+        if feature_row(z, end, window, znorm, row):
+            out[end] = nearest_distance(row, centers)
+    return out
+
+
+@njit(cache=True, nogil=True)
 def mlp_into(
     flat: FloatArray, sizes: IntArray, a: FloatArray, b: FloatArray
 ) -> None:  # pragma: no cover
@@ -222,6 +260,8 @@ def member_scores(rec: Any, x: FloatArray) -> FloatArray:  # pragma: no cover
     if rec.kind == KIND_SPE:
         center, components = view(rec.array0, 1, cols)[0], view(rec.array1, rows, cols)
         return spe_stream(x, mean, std, window, znorm, center, components)
+    if rec.kind == KIND_NEAREST:
+        return nearest_stream(x, mean, std, window, znorm, view(rec.array0, rows, cols))
     weights, sizes = view(rec.array0, 1, rows)[0], view_int(rec.array1, cols)
     return mse_stream(x, mean, std, window, weights, sizes)
 

@@ -22,6 +22,7 @@ _CLASSES: dict[str, str] = {
     "iforest": "anomalyd.detectors.iforest:IsolationForestDetector",
     "subpca": "anomalyd.detectors.subpca:SubPCA",
     "lof": "anomalyd.detectors.lof:WindowLOF",
+    "kmeans": "anomalyd.detectors.kmeans:WindowKMeans",
     "ae": "anomalyd.detectors.apre:PlainAE",
     "apre": "anomalyd.detectors.apre:APRE",
     "themis": "anomalyd.detectors.themis:Themis",

@@ -23,6 +23,8 @@ CASES = [
     ("lof", {"window": 1, "n_neighbors": 3}),
     ("subpca", {"window": 8}),
     ("subpca", {"window": 6, "normalize": "window"}),
+    ("kmeans", {"window": 8, "n_clusters": 6}),
+    ("kmeans", {"window": 6, "n_clusters": 4, "normalize": "window"}),
     ("lof", {"window": 8, "n_neighbors": 5, "max_train_windows": 100}),  # thinned: no slide
 ]
 
