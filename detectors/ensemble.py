@@ -42,7 +42,7 @@ def parse_members(spec: str) -> list[Member]:
         name, _, rest = item.strip().partition(":")
         window, *extras = rest.split(":") if rest else [""]
         params = dict(e.partition("=")[::2] for e in extras)
-        ok = name in registry.names() and name != "ensemble"
+        ok = name in registry.names() and name not in ("ensemble", "perchannel")
         ok = ok and (window.isdigit() or window == "auto") and all(params.values())
         if not ok:
             raise ValueError(
@@ -212,13 +212,8 @@ class Ensemble(Detector):
     def _standardise_members(self, train_scores: Sequence[FloatArray]) -> None:
         """Each member's training median -> 0 and training ``quantile`` -> 1 (window members
         in ``center_``/``scale_``, the point member in ``point_center_``/``point_scale_``)."""
-        center, scale = [], []
-        for train in train_scores:
-            train = train[np.isfinite(train)]
-            med = float(np.median(train)) if train.size else 0.0
-            top = float(np.quantile(train, self.quantile)) if train.size else 1.0
-            center.append(med)
-            scale.append(max(top - med, 1e-12 * max(1.0, abs(med))))
+        scales = [robust_scale(train, float(self.quantile)) for train in train_scores]
+        center, scale = [c for c, _ in scales], [s for _, s in scales]
         n = len(self.members_)
         self.center_, self.point_center_ = np.array(center[:n]), np.array(center[n:])
         self.scale_, self.point_scale_ = np.array(scale[:n]), np.array(scale[n:])
@@ -365,6 +360,15 @@ class Ensemble(Detector):
             fitted.append(det)
         n = len(self.center_)
         self.members_, self.point_ = fitted[:n], (fitted[n] if len(fitted) > n else None)
+
+
+def robust_scale(train: FloatArray, quantile: float) -> tuple[float, float]:
+    """(median, ``quantile`` minus the median) of the finite scores ``train``, shape (n,);
+    (0, 1) without any; the spread floored at 1e-12 of the median's size."""
+    train = train[np.isfinite(train)]
+    med = float(np.median(train)) if train.size else 0.0
+    top = float(np.quantile(train, quantile)) if train.size else 1.0
+    return med, max(top - med, 1e-12 * max(1.0, abs(med)))
 
 
 def _fit_all(items: Sequence[tuple[Ensemble, FloatArray]]) -> None:

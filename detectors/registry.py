@@ -27,6 +27,7 @@ _CLASSES: dict[str, str] = {
     "apre": "anomalyd.detectors.apre:APRE",
     "themis": "anomalyd.detectors.themis:Themis",
     "ensemble": "anomalyd.detectors.ensemble:Ensemble",
+    "perchannel": "anomalyd.detectors.perchannel:PerChannel",
     "constant": "anomalyd.detectors.constant:ConstantLevel",
 }
 

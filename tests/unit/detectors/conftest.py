@@ -24,6 +24,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "themis": {"window": 32, "stride": 1, "seed": 3},
     "ensemble": {"members": "mad:8,subpca:auto,lof:6:normalize=window"},
     "constant": {},
+    "perchannel": {"members": "mad:8,lof:6", "point": "residual:5", "top_k": 2},
 }
 
 
