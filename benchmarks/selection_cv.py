@@ -151,14 +151,21 @@ def series_table(series: LabelledSeries, specs: Sequence[str], cache: Path) -> d
 
 # ---- re-joining a member set ----
 
-#: label-free ways to join the window members' standardised scores
+#: label-free ways to join the window members' standardised scores (the procedure tries these)
 COMBINATIONS = ("mean", "median", "trimmed")
+#: every way ``_combine`` knows (``--combinations`` picks among them)
+KNOWN_COMBINATIONS = (*COMBINATIONS, "max", "top2")
 
 
 def _combine(arrays: dict[str, Arrays], members: Iterable[str], key: str, how: str) -> np.ndarray:
-    """The members' scores joined ``how``: mean, median, or the mean without the highest and
-    lowest member (three members or more); NaN where a member has none."""
+    """The members' scores joined ``how``: mean, median, the mean without the highest and
+    lowest member (three members or more), max, or the mean of the two highest; NaN where a
+    member has none."""
     stack = np.array([arrays[m][key] for m in sorted(members)])
+    if how == "max":
+        return stack.max(axis=0)
+    if how == "top2" and len(stack) >= 2:
+        return np.sort(stack, axis=0)[-2:].mean(axis=0)
     if how == "median":
         return np.median(stack, axis=0)
     if how == "trimmed" and len(stack) >= 3:
@@ -228,12 +235,14 @@ def greedy(scores: Scores, names: Sequence[str], point: str, how: str, max_size:
     return chosen, point, how
 
 
-def procedure(scores: Scores, point: str, max_size: int) -> Choose:
+def procedure(
+    scores: Scores, point: str, max_size: int, combinations: Sequence[str] = COMBINATIONS
+) -> Choose:
     """Members by ``greedy`` for every combination; the combination best on the choosing
     series."""
 
     def choose(names: Sequence[str]) -> Config:
-        found = [greedy(scores, names, point, how, max_size) for how in COMBINATIONS]
+        found = [greedy(scores, names, point, how, max_size) for how in combinations]
         return max(found, key=lambda config: scores.mean(names, config))
 
     return choose
@@ -362,21 +371,33 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--cache", type=Path, default=CACHE, help="member scores per series")
     parser.add_argument("--check", type=int, default=0, help="compare N series with evaluate")
+    parser.add_argument(
+        "--combinations",
+        default=",".join(COMBINATIONS),
+        help=f"comma-separated, among {', '.join(KNOWN_COMBINATIONS)}",
+    )
     args = parser.parse_args()
+    combinations = args.combinations.split(",")
+    if not set(combinations) <= set(KNOWN_COMBINATIONS):
+        parser.error(f"--combinations must be among {', '.join(KNOWN_COMBINATIONS)}")
     suite = labelled_univariate(args)
     if suite is None:
         return
     scores = Scores(_tables(args, suite))
     print(f"{len(scores.tables)} series; candidate window members: {', '.join(CANDIDATES)}; "
-          f"combinations: {', '.join(COMBINATIONS)}")  # fmt: skip
+          f"combinations: {', '.join(combinations)}")  # fmt: skip
     print(f"current default (in-sample: its members were chosen earlier on these series):\n  "
           f"{per_source(scores.mean, DEFAULT, scores.source_of)}")  # fmt: skip
+    peers = _peers(args, sorted(scores.tables))
+    covered = {n: scores.source_of[n] for n in peers[min(peers)]} if peers else {}
     for point in (DEFAULT_POINT, ""):
         label = f"our procedure, {'point member ' + point if point else 'no point member'}"
-        choose = procedure(scores, point, args.max_size)
+        choose = procedure(scores, point, args.max_size, combinations)
         report(label, choose, scores.mean, scores.source_of, args.repeats)
-    peers = _peers(args, sorted(scores.tables))
-    if peers and peers[min(peers)]:
+        if covered and len(covered) < len(scores.source_of):
+            report(f"{label}, on the {len(covered)} series the peers have", choose, scores.mean,
+                   covered, args.repeats)  # fmt: skip
+    if covered:
         print_peers(peers, scores.source_of, args.repeats)
     if args.check:
         check(suite, scores, args.check)

@@ -23,8 +23,11 @@ class PerChannel(Detector):
     have no normal variation to learn from: together they score as one more channel, their
     :class:`~anomalyd.detectors.constant.ConstantLevel` departure (0 while every one holds its
     level, far above the line when one leaves it). When every channel is constant the fit is
-    refused. A point with NaN in any channel scores NaN. The ensembles' point members join
-    without the out-of-sample balancing that ``crossfit`` gives a top-level ensemble.
+    refused. A point with NaN in any channel scores NaN. The channel scales come from each
+    ensemble's scores of its own training span (in-sample: a channel whose members fit it
+    closely gets a smaller scale and wins the maximum a little more often). The ensembles'
+    point members join without the out-of-sample balancing that ``crossfit`` gives a
+    top-level ensemble.
 
     Attributes
     ----------
