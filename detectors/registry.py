@@ -23,6 +23,7 @@ _CLASSES: dict[str, str] = {
     "subpca": "anomalyd.detectors.subpca:SubPCA",
     "lof": "anomalyd.detectors.lof:WindowLOF",
     "kmeans": "anomalyd.detectors.kmeans:WindowKMeans",
+    "mp": "anomalyd.detectors.matrixprofile:MatrixProfile",
     "ae": "anomalyd.detectors.apre:PlainAE",
     "apre": "anomalyd.detectors.apre:APRE",
     "themis": "anomalyd.detectors.themis:Themis",

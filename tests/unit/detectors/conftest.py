@@ -19,6 +19,7 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "subpca": {"window": 8},
     "lof": {"window": 8, "n_neighbors": 5},
     "kmeans": {"window": 8, "n_clusters": 6},
+    "mp": {"window": 8},
     "ae": {"window": 8, "epochs": 3, "seed": 3},
     "apre": {"window": 8, "epochs": 3, "seed": 3},
     "themis": {"window": 32, "stride": 1, "seed": 3},
