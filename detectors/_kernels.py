@@ -158,6 +158,8 @@ def nearest_distance(row: FloatArray, centers: FloatArray) -> float:  # pragma: 
         for j in range(row.shape[0]):
             diff = row[j] - centers[c, j]
             acc += diff * diff
+            if acc >= best:  # early abandoning: this center cannot be the nearest
+                break
         best = min(best, acc)
     return float(np.sqrt(best))
 

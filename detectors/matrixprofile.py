@@ -1,99 +1,70 @@
-"""Matrix profile (discord) scores against the training span, computed by stumpy."""
+"""Matrix profile against the training span: each window's distance to its nearest neighbour."""
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Sequence
+from typing import Self
 
 import numpy as np
 
-from anomalyd.detectors._windows import channel_stats, to_points, window_param
-from anomalyd.detectors.base import Detector, FloatArray
+from anomalyd.detectors._kernels import KIND_NEAREST, Records, nearest_rows, record, score_records
+from anomalyd.detectors._windows import WindowDetector, window_param
+from anomalyd.detectors.base import FloatArray
 from anomalyd.detectors.params import param
 
 
-class MatrixProfile(Detector):
-    """Distance of each window to its nearest neighbour among the training windows, shapes only.
+class MatrixProfile(WindowDetector):
+    """Z-normalised Euclidean distance from each window to its nearest training window.
 
-    The score of point ``t`` is the z-normalised Euclidean distance from the window ending at
-    ``t`` to the most similar window of the training span (the AB-join matrix profile of
-    Yeh et al., "Matrix Profile I", ICDM 2016, as ``stumpy.stump(values, window, train,
-    ignore_trivial=False)`` computes it), divided by ``sqrt(window)``: 0 for a shape the
-    training span showed exactly, at most 2. A window never seen in training (a discord)
-    scores high; every training window is a reference, none is thinned away. Causal: only
-    the window ending at ``t`` and the frozen training span are used.
+    The score of point ``t`` is the distance from the window ending at ``t`` to the most
+    similar window of the training span, both z-normalised per channel: the AB-join matrix
+    profile (Yeh et al., "Matrix Profile I", ICDM 2016), equal to ``stumpy.stump(values,
+    window, train, ignore_trivial=False)[:, 0]`` on windows that are not near-flat. 0 for a
+    shape the training span showed exactly, at most ``2 * sqrt(window * n_channels)``; a
+    shape never seen in training (a discord) scores high. Causal: only the window ending at
+    ``t`` and the frozen training windows are used.
 
-    Each window is z-normalised, so levels and scales do not count; a channel is first
-    standardised by its training mean and standard deviation, so that what stumpy treats as a
-    constant window (standard deviation under ``stumpy.config.STUMPY_STDDEV_THRESHOLD``) is
-    the same for a series times 1e15 or 1e-12. A constant window is at distance 0 from a
-    constant training window and 1 from a varying one (stumpy's convention). Multivariate:
-    the mean over channels of each channel's distance.
+    A channel is standardised by its training mean and standard deviation first, and a window
+    whose standard deviation is under 0.01 of the training one is divided by that floor
+    instead of its own (``_windows.ZNORM_FLOOR``): near-flat windows stay near zero rather
+    than blowing rounding noise up to unit scale (stumpy calls only exactly constant windows
+    constant), and the scores are the same for a series times 1e15 or 1e-12.
 
-    Cost: each call of ``score`` reads the whole training span (about ``n_train`` multiply-adds
-    per window plus a fixed cost of an FFT over the span), so streaming one point at a time is
-    slower than with the other window detectors.
+    Distances are computed one window pair at a time (with early abandoning), by the compiled
+    kernel the service's streaming path also uses, so one huge value changes only the windows
+    that hold it. Cost: ``n_train_windows * window * n_channels`` multiply-adds per scored
+    window at most, and the training windows are kept (``max_train_windows`` rows; evenly
+    thinned beyond it, after which the profile is approximate).
 
     Attributes
     ----------
-    train_ : ndarray of shape (n_train, n_channels)
-        The standardised training span (its last ``max_train_points`` points).
-    mean_, std_ : ndarray of shape (n_channels,)
-        The per-channel training mean and standard deviation.
-
-    Raises
-    ------
-    ValueError
-        From ``fit`` when a channel has fewer than 2 training windows without NaN.
+    train_windows_ : ndarray of shape (n_train_windows, window * n_channels)
+        The standardised, z-normalised training windows (the references).
     """
 
     name = "mp"
     window: int = window_param(64, minimum=3)
-    max_train_points: int = param(
-        default=20000, doc="the training span's last points kept as references", minimum=4
+    normalize: str = param(
+        default="window",
+        doc="'window': z-normalise each window per channel (the matrix profile); 'none': "
+        "plain nearest-neighbour distance of the standardised windows",
+        choices=("none", "window"),
+    )
+    max_train_windows: int = param(
+        default=20000, doc="training windows kept as references (evenly thinned beyond)", minimum=2
     )
 
-    def context_length_for_params(self) -> int:
-        return int(self.window) - 1
+    def _fit_windows(self, w: FloatArray) -> None:
+        self.train_windows_ = np.ascontiguousarray(w, dtype=np.float64)
 
-    def _fit(self, x: FloatArray) -> None:
-        self.mean_, self.std_ = channel_stats(x)
-        train = ((x - self.mean_) / self.std_)[-int(self.max_train_points) :]
-        for ch in range(train.shape[1]):
-            n_ok = _complete_windows(train[:, ch], int(self.window))
-            if n_ok < 2:
-                raise ValueError(
-                    f"mp needs at least 2 training windows without NaN in every channel. "
-                    f"Got {n_ok} in channel {ch} instead: send more history or lower `window`."
-                )
-        self.train_ = np.ascontiguousarray(train)
+    def _score_windows(self, w: FloatArray) -> FloatArray:
+        feats = np.ascontiguousarray(self._features(w), dtype=np.float64)
+        return nearest_rows(feats, self.train_windows_)
 
-    def _score(self, x: FloatArray) -> FloatArray:
-        m = int(self.window)
-        if len(x) < m:
-            return np.full(len(x), np.nan)
-        z = (x - self.mean_) / self.std_
-        dist = np.mean([self._channel_profile(z[:, ch], ch) for ch in range(z.shape[1])], axis=0)
-        return to_points(dist / np.sqrt(m), len(x), m)
+    @classmethod
+    def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
+        return score_records(items)
 
-    def _channel_profile(self, values: FloatArray, ch: int) -> FloatArray:
-        """AB-join profile of one channel, shape (n_windows,): NaN for windows holding NaN."""
-        import stumpy
-
-        with warnings.catch_warnings(), np.errstate(divide="ignore"):
-            # stumpy's self-join hints (equal arrays, many zeros: flat or repeated data) do not
-            # apply to a join against the training span; a constant window divides by zero
-            warnings.simplefilter("ignore", UserWarning)
-            profile = stumpy.stump(
-                values, int(self.window), self.train_[:, ch], ignore_trivial=False
-            )
-        out = np.asarray(profile[:, 0], dtype=np.float64)
-        out[~np.isfinite(out)] = np.nan
-        return out
-
-
-def _complete_windows(values: FloatArray, window: int) -> int:
-    """How many windows of ``values`` hold no NaN."""
-    if len(values) < window:
-        return 0
-    bad = np.convolve(np.isnan(values).astype(np.int64), np.ones(window, np.int64), "valid")
-    return int((bad == 0).sum())
+    def stream_record(self) -> Records:
+        refs = self.train_windows_
+        return record(self, KIND_NEAREST, (refs,), refs.shape)

@@ -25,6 +25,7 @@ CASES = [
     ("subpca", {"window": 6, "normalize": "window"}),
     ("kmeans", {"window": 8, "n_clusters": 6}),
     ("kmeans", {"window": 6, "n_clusters": 4, "normalize": "window"}),
+    ("mp", {"window": 8}),
     ("lof", {"window": 8, "n_neighbors": 5, "max_train_windows": 100}),  # thinned: no slide
 ]
 
