@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import Self
 
 import numpy as np
 
-from anomalyd.detectors._kernels import KIND_NEAREST, Records, nearest_rows, record, score_records
-from anomalyd.detectors._windows import WindowDetector, window_param
+from anomalyd.detectors._nearest import NearestWindowDetector
+from anomalyd.detectors._windows import window_param
 from anomalyd.detectors.base import FloatArray
 from anomalyd.detectors.params import param
 
 
-class WindowKMeans(WindowDetector):
+class WindowKMeans(NearestWindowDetector):
     """k-means clustering of the training windows; score = distance to the nearest centroid.
 
     The score of point ``t`` is the Euclidean distance from the window ending at ``t`` to the
@@ -48,14 +46,5 @@ class WindowKMeans(WindowDetector):
             model.fit(w)
         self.cluster_centers_ = np.ascontiguousarray(model.cluster_centers_, dtype=np.float64)
 
-    def _score_windows(self, w: FloatArray) -> FloatArray:
-        feats = np.ascontiguousarray(self._features(w), dtype=np.float64)
-        return nearest_rows(feats, self.cluster_centers_)
-
-    @classmethod
-    def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        return score_records(items)
-
-    def stream_record(self) -> Records:
-        centers = self.cluster_centers_
-        return record(self, KIND_NEAREST, (centers,), centers.shape)
+    def _references(self) -> FloatArray:
+        return self.cluster_centers_

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Self
-
 import numpy as np
 
-from anomalyd.detectors._kernels import KIND_NEAREST, Records, nearest_rows, record, score_records
-from anomalyd.detectors._windows import WindowDetector, window_param
+from anomalyd.detectors._nearest import NearestWindowDetector
+from anomalyd.detectors._windows import window_param
 from anomalyd.detectors.base import FloatArray
 from anomalyd.detectors.params import param
 
 
-class MatrixProfile(WindowDetector):
+class MatrixProfile(NearestWindowDetector):
     """Z-normalised Euclidean distance from each window to its nearest training window.
 
     The score of point ``t`` is the distance from the window ending at ``t`` to the most
@@ -57,14 +54,5 @@ class MatrixProfile(WindowDetector):
     def _fit_windows(self, w: FloatArray) -> None:
         self.train_windows_ = np.ascontiguousarray(w, dtype=np.float64)
 
-    def _score_windows(self, w: FloatArray) -> FloatArray:
-        feats = np.ascontiguousarray(self._features(w), dtype=np.float64)
-        return nearest_rows(feats, self.train_windows_)
-
-    @classmethod
-    def _score_stream_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
-        return score_records(items)
-
-    def stream_record(self) -> Records:
-        refs = self.train_windows_
-        return record(self, KIND_NEAREST, (refs,), refs.shape)
+    def _references(self) -> FloatArray:
+        return self.train_windows_
