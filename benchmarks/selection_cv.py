@@ -4,7 +4,8 @@ chooses its members.
 A figure chosen on the series it is reported on is optimistic. This benchmark measures the
 *selection procedure* instead. Every candidate window member (``CANDIDATES``) is fitted once
 per labelled univariate series of the development benchmark and its standardised scores kept
-(``--cache``); any member set is then re-joined from them exactly as the ensemble joins it.
+(``--cache``, keyed by the series' values and the detectors' source: a change to either
+recomputes); any member set is then re-joined from them exactly as the ensemble joins it.
 The procedure, greedy forward selection of window members (at most ``--max-size``; the point
 member as in the default, or none), is run
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -45,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _suite import add_suite_args, labelled_univariate, per_series  # noqa: E402
 
 from anomalyd import metrics  # noqa: E402
+from anomalyd.detectors import ensemble as ensemble_module  # noqa: E402
 from anomalyd.detectors.crossfit import (  # noqa: E402
     CALIBRATION_FOLDS,
     MIN_CALIBRATION_SCORES,
@@ -73,6 +76,7 @@ CANDIDATES = (
 )
 ALERT_QUANTILE = 0.995
 CACHE = Path.home() / ".cache" / "anomalyd" / "selection_cv"
+KEY_FIELD = "_key"  # the cache key each file was computed under
 
 Arrays = dict[str, np.ndarray]
 Config = tuple[frozenset[str], str, str]  # (window members, point member or "", combination)
@@ -124,16 +128,43 @@ def _member_arrays(spec: str, series: LabelledSeries) -> Arrays:
     return {"test": test, "oos": oos}
 
 
+@functools.cache
+def _code_digest() -> str:
+    """SHA-256 of the detectors' source files: scores cached by other code are not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(ensemble_module.__file__).parent.rglob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(series: LabelledSeries) -> str:
+    """What cached scores of ``series`` depend on: its values, training span and the code."""
+    digest = hashlib.sha256(np.ascontiguousarray(series.values, dtype=np.float64).tobytes())
+    digest.update(f"{series.train_end}|{_code_digest()}".encode())
+    return digest.hexdigest()
+
+
+def _load_cached(path: Path, key: str) -> dict[str, np.ndarray]:
+    """The arrays kept at ``path`` when they were computed under ``key``, else none."""
+    if not path.exists():
+        return {}
+    found = dict(np.load(path))
+    if str(found.pop(KEY_FIELD, "")) != key:
+        print(f"{path.name}: cached with other data or code; recomputing", file=sys.stderr)
+        return {}
+    return found
+
+
 def cached_arrays(series: LabelledSeries, specs: Sequence[str], cache: Path) -> dict[str, Arrays]:
     """Every spec's arrays of ``series``, computed where ``cache`` lacks them (and kept)."""
-    path = cache / f"{series.name}.npz"
-    found: dict[str, np.ndarray] = dict(np.load(path)) if path.exists() else {}
+    path, key = cache / f"{series.name}.npz", cache_key(series)
+    found = _load_cached(path, key)
     missing = [s for s in specs if f"{s}|test" not in found]
     for spec in missing:
         found.update({f"{spec}|{k}": v for k, v in _member_arrays(spec, series).items()})
     if missing:
         cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path.with_suffix(".tmp.npz"), **found)  # type: ignore[arg-type]
+        np.savez(path.with_suffix(".tmp.npz"), **found, **{KEY_FIELD: np.array(key)})  # type: ignore[arg-type]
         path.with_suffix(".tmp.npz").replace(path)
     return {s: {k: found[f"{s}|{k}"] for k in ("test", "oos")} for s in specs}
 

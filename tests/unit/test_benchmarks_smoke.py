@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -146,3 +147,21 @@ def test_backfill_speed_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(argv) == 0  # non-zero when an engine's output differs
     printed = capsys.readouterr().out
     assert "local, 2 processes" in printed and "vs 1 process" in printed
+
+
+def test_selection_cv_cache_is_keyed_by_the_series_values(tmp_path: Path) -> None:
+    bench = load_benchmark("selection_cv")
+    from anomalyd.service.suite import LabelledSeries
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(400, 1))
+    labels = np.zeros(400, dtype=np.int64)
+    series = LabelledSeries("s", "X", values, labels, 300)
+    first = bench.cached_arrays(series, ["mad:16"], tmp_path)["mad:16"]["test"]
+    changed = LabelledSeries("s", "X", values * 2 + rng.normal(size=(400, 1)), labels, 300)
+    again = bench.cached_arrays(changed, ["mad:16"], tmp_path)["mad:16"]["test"]
+    fresh = bench._member_arrays("mad:16", changed)["test"]
+    np.testing.assert_array_equal(again, fresh)  # recomputed, not the first series' scores
+    assert not np.allclose(first[-50:], again[-50:])
+    kept = bench.cached_arrays(changed, ["mad:16"], tmp_path)["mad:16"]["test"]
+    np.testing.assert_array_equal(kept, fresh)  # the same key reads the file back
