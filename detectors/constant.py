@@ -48,10 +48,16 @@ class ConstantLevel(Detector):
         self.level_ = np.nanmedian(x, axis=0)
 
     def _score(self, x: FloatArray) -> FloatArray:
-        gap = np.abs(x - self.level_)
-        tol = self.tolerance * np.abs(self.level_)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(gap > tol, gap / np.where(tol > 0, tol, 1.0) - 1.0, 0.0)
-            ratio = np.where((tol == 0) & (gap > 0), MAX_RAW, ratio)
-        out: FloatArray = np.minimum(ratio, MAX_RAW).max(axis=1)
-        return np.where(np.isnan(x).any(axis=1), np.nan, out)
+        return departure(x, self.level_, self.tolerance)
+
+
+def departure(x: FloatArray, level: FloatArray, tolerance: float) -> FloatArray:
+    """``ConstantLevel``'s score of ``x`` (shape (n_points, n_channels)) against one ``level``
+    per channel (shape (n_channels,)): shape (n_points,), NaN where any channel is NaN."""
+    gap = np.abs(x - level)
+    tol = tolerance * np.abs(level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(gap > tol, gap / np.where(tol > 0, tol, 1.0) - 1.0, 0.0)
+        ratio = np.where((tol == 0) & (gap > 0), MAX_RAW, ratio)
+    out: FloatArray = np.minimum(ratio, MAX_RAW).max(axis=1, initial=0.0)
+    return np.where(np.isnan(x).any(axis=1), np.nan, out)

@@ -24,14 +24,19 @@ Choices (the paper leaves them open; speed measured by ``benchmarks/themis_speed
   (in-sample LOF as scikit-learn computes it; spectral residual with each window's own
   similarity removed). ``scorer="both"`` averages the two z-scores.
 * **Channels.** Univariate like the paper: each channel has its own references and statistics;
-  a point scores the maximum over channels of the per-channel scores (NaN if any is NaN).
+  a point scores the maximum over channels of the per-channel scores (NaN if any is NaN). A
+  channel constant over the training span has no normal variation to embed (every reference
+  window is the same): it scores by its departure from its level
+  (:func:`anomalyd.detectors.constant.departure`: 0 while it holds, far above any z-score when
+  it moves), joined by the same maximum. A training span where every channel is constant is
+  refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import field
-from typing import NamedTuple, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -43,15 +48,25 @@ from anomalyd.detectors._knn import knn, lof_fit, lof_score
 from anomalyd.detectors._torch import DEVICES
 from anomalyd.detectors._windows import to_points, windows
 from anomalyd.detectors.base import Detector, FloatArray, as_2d
+from anomalyd.detectors.constant import departure
 from anomalyd.detectors.params import param
 
 _MAD_TO_SIGMA = 1.4826
 _QUERY_BLOCK = 4096  # query rows per similarity block: 4096 x 10k x 8 B = 330 MB at most
+_FLAT_TOLERANCE = 1e-9  # relative departure of a constant channel that still counts as its level
 SCORERS = ("both", "lof", "spectral")
 
 
 class Themis(Detector):
-    """Chronos-Bolt window embeddings scored with LOF and the |S| spectral residual."""
+    """Chronos-Bolt window embeddings scored with LOF and the |S| spectral residual.
+
+    Attributes
+    ----------
+    used_ : ndarray of shape (n_used,)
+        The channels scored through the encoder (not constant over the training span).
+    flat_, flat_level_ : ndarray of shape (n_flat,)
+        The channels constant over the training span, and their values.
+    """
 
     name = "themis"
     #: set by fit_many around each fit
@@ -117,11 +132,14 @@ class Themis(Detector):
         return np.ascontiguousarray(w[np.sort(chosen)])
 
     def _fit(self, x: FloatArray) -> None:
+        self.used_ = _varying_channels(x)
+        flat = np.setdiff1d(np.arange(x.shape[1]), self.used_)
+        self.flat_, self.flat_level_ = flat, np.nanmedian(x[:, flat], axis=0)
         embs = self._prefetched
         if embs is None:
-            refs = [self._reference_windows(x, c) for c in range(x.shape[1])]
+            refs = [self._reference_windows(x, c) for c in self.used_]
             embs = _embed_many([(self, r) for r in refs])
-        for c, emb in enumerate(embs):
+        for c, emb in zip(self.used_, embs, strict=True):
             if len(emb) < self._min_references():
                 raise ValueError(
                     f"`train` gives channel {c} only {len(emb)} NaN-free reference windows; "
@@ -150,8 +168,9 @@ class Themis(Detector):
         for det, train in items:
             det.validate_params()
             x = as_2d(train, name="train")
-            plans.append((det, x.shape[1]))
-            requests += [(det, det._reference_windows(x, c)) for c in range(x.shape[1])]
+            used = _varying_channels(x)
+            plans.append((det, len(used)))
+            requests += [(det, det._reference_windows(x, c)) for c in used]
         embs, start = _embed_many(requests), 0
         for (det, n_channels), (_, train) in zip(plans, items, strict=True):
             det._prefetched = embs[start : start + n_channels]
@@ -170,6 +189,23 @@ class Themis(Detector):
     def _score_many(cls, items: Sequence[tuple[Self, FloatArray]]) -> list[FloatArray]:
         """Score many series with one shared encoder pass (chunks of ``batch_size`` windows)."""
         return _score_batch([det for det, _ in items], [x for _, x in items])
+
+    def _with_flat(self, scores: FloatArray, x: FloatArray) -> FloatArray:
+        """``scores`` (shape (n_points,)) joined by the maximum with the constant channels'
+        departures from their levels (NaN stays NaN)."""
+        if not len(self.flat_):
+            return scores
+        out: FloatArray = np.maximum(
+            scores, departure(x[:, self.flat_], self.flat_level_, _FLAT_TOLERANCE)
+        )
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Restore a fit; one saved before constant channels were told apart used them all."""
+        super().load_state(arrays, meta)
+        if "used_" not in arrays:
+            self.used_ = np.arange(int(self.n_channels_))
+            self.flat_, self.flat_level_ = np.empty(0, dtype=np.int64), np.empty(0)
 
     def _check_encoder(self) -> None:
         found = self._encoder().fingerprint
@@ -279,16 +315,27 @@ def _score_batch(dets: Sequence[Themis], xs: Sequence[FloatArray]) -> list[Float
     """Scores of many (detector, validated input) pairs, all windows embedded together."""
     for det in {id(d): d for d in dets}.values():
         det._check_encoder()
-    plans = [(i, c) for i, x in enumerate(xs) for c in range(x.shape[1])]
-    wins = [windows(xs[i][:, c : c + 1], dets[i].window) for i, c in plans]
+    plans = [(i, p, c) for i, det in enumerate(dets) for p, c in enumerate(det.used_)]
+    wins = [windows(xs[i][:, c : c + 1], dets[i].window) for i, _, c in plans]
     oks = [np.isfinite(w).all(axis=1) for w in wins]
-    embs = _embed_many([(dets[i], w[ok]) for (i, _), w, ok in zip(plans, wins, oks, strict=True)])
+    todo = [(dets[i], w[ok]) for (i, _, _), w, ok in zip(plans, wins, oks, strict=True)]
+    embs = _embed_many(todo)
     per_series: list[list[FloatArray]] = [[] for _ in xs]
-    for (i, c), ok, emb in zip(plans, oks, embs, strict=True):
+    for (i, p, _), ok, emb in zip(plans, oks, embs, strict=True):
         z = np.full(ok.shape[0], np.nan)
-        z[ok] = dets[i]._channel_scores(c, emb)
+        z[ok] = dets[i]._channel_scores(p, emb)
         per_series[i].append(z)
     return [
-        to_points(np.max(np.stack(zs), axis=0), len(x), det.window)
+        det._with_flat(to_points(np.max(np.stack(zs), axis=0), len(x), det.window), x)
         for zs, x, det in zip(per_series, xs, dets, strict=True)
     ]
+
+
+def _varying_channels(x: FloatArray) -> npt.NDArray[np.int64]:
+    """The channels of ``x`` (shape (n_points, n_channels)) not constant over it (NaN ignored).
+    Raises ValueError when every channel is constant."""
+    with np.errstate(invalid="ignore"):
+        used = np.flatnonzero(~(np.nanmin(x, axis=0) == np.nanmax(x, axis=0)))
+    if not len(used):
+        raise ValueError("every channel of `train` is constant: there is nothing to embed.")
+    return used

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("chronos", reason="needs the `chronos` extra")
 
-from anomalyd.detectors import StreamScorer, _chronos  # noqa: E402
+from anomalyd.detectors import StreamScorer, _chronos, registry  # noqa: E402
 from anomalyd.detectors.themis import Themis, _spectral_rows  # noqa: E402
 from tests.unit.detectors.chronos_tiny import MODEL_ENV, build_tiny_chronos_bolt  # noqa: E402
 
@@ -250,3 +250,44 @@ def test_score_many_groups_different_windows(series: np.ndarray) -> None:
 def test_short_input_scores_nan(series: np.ndarray) -> None:
     det = Themis(**FAST).fit(series[:200])
     assert np.isnan(det.score(series[:10])).all()
+
+
+# ---------------------------------------------------------------------- constant channels
+def _with_constant_channel(series: np.ndarray) -> np.ndarray:
+    return np.column_stack([series, np.full(len(series), 5.0)])
+
+
+def test_a_constant_channel_does_not_silence_the_others(series: np.ndarray) -> None:
+    x = _with_constant_channel(series)
+    det = Themis(**FAST).fit(x[:200])
+    one = Themis(**FAST).fit(series[:200])
+    assert det.used_.tolist() == [0] and det.flat_.tolist() == [1]
+    got, want = det.score(x), one.score(series)
+    warm = slice(FAST["window"] - 1, None)
+    assert np.isfinite(got[warm]).all()
+    np.testing.assert_allclose(got[warm], np.maximum(want[warm], 0.0), atol=1e-9)
+    assert np.ptp(got[warm]) > 0  # not a dead model
+
+
+def test_a_constant_channel_that_moves_scores_far_above(series: np.ndarray) -> None:
+    x = _with_constant_channel(series)
+    x[350, 1] = 5.5
+    det = Themis(**FAST).fit(x[:200])
+    got = det.score(x)
+    assert got[350] > 1e6 * np.nanmax(np.delete(got, 350))
+    stream = StreamScorer(det, context=x[:300])
+    np.testing.assert_allclose(stream.update(x[300:]), got[300:], atol=1e-9)
+
+
+def test_constant_channels_survive_save_and_load(series: np.ndarray, tmp_path: Path) -> None:
+    x = _with_constant_channel(series)
+    x[350, 1] = 4.0
+    det = Themis(**FAST).fit(x[:200])
+    det.save(tmp_path / "m")
+    back = registry.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.score(x), det.score(x))
+
+
+def test_every_channel_constant_is_refused() -> None:
+    with pytest.raises(ValueError, match="every channel of `train` is constant"):
+        Themis(**FAST).fit(np.full((200, 2), 3.0))
