@@ -8,10 +8,7 @@ Choices (the paper leaves them open; speed measured by ``benchmarks/themis_speed
   a stride grid starts and streaming equals batch exactly. ``stride`` only thins *training*
   windows: one reference window per block of ``stride`` consecutive windows, at a seeded random
   offset inside the block (stratified, so seasonal periods that divide ``stride`` cannot alias
-  all references onto one phase), repeated windows kept once, then at most
-  ``max_train_windows`` of them (seeded choice). Repeats would give LOF an infinite density
-  (scikit-learn's 1e-10 epsilon): on a 0/1 status channel whose windows are mostly all zero,
-  any window unlike them would score 1e10 times its distance and take the channel maximum.
+  all references onto one phase), then at most ``max_train_windows`` of them (seeded choice).
 * **Embeddings.** Mean of the Chronos-Bolt patch tokens, [REG] token excluded, L2-normalised
   (``anomalyd.detectors._chronos``); chunks of exactly ``batch_size`` windows make them
   batch-invariant.
@@ -130,8 +127,6 @@ class Themis(Detector):
         shuffled = ok[rng.permutation(len(ok))]
         _, first = np.unique(shuffled // self.stride, return_index=True)
         chosen = shuffled[first]
-        _, distinct = np.unique(w[chosen], axis=0, return_index=True)
-        chosen = chosen[np.sort(distinct)]  # a repeated window is one reference
         if len(chosen) > self.max_train_windows:
             chosen = rng.choice(chosen, self.max_train_windows, replace=False)
         return np.ascontiguousarray(w[np.sort(chosen)])
@@ -147,8 +142,7 @@ class Themis(Detector):
         for c, emb in zip(self.used_, embs, strict=True):
             if len(emb) < self._min_references():
                 raise ValueError(
-                    f"`train` gives channel {c} only {len(emb)} distinct NaN-free reference "
-                    "windows; "
+                    f"`train` gives channel {c} only {len(emb)} NaN-free reference windows; "
                     f"THEMIS needs {self._min_references()}: send more history without gaps "
                     "or lower `stride`, `n_neighbors` or `n_components`."
                 )

@@ -81,13 +81,11 @@ def test_min_train_points_follow_stride_and_neighbours(series: np.ndarray) -> No
 def test_training_gaps_give_a_clear_error(series: np.ndarray) -> None:
     x = series[:200].copy()
     x[20::25] = np.nan  # enough points, but no NaN-free window of 32
-    with pytest.raises(ValueError, match="channel 0 only 0 distinct NaN-free reference windows"):
+    with pytest.raises(ValueError, match="channel 0 only 0 NaN-free reference windows"):
         Themis(**FAST).fit(x)
     x = series[:200].copy()
     x[60:200:30] = np.nan  # 29 NaN-free windows (starts 0..28), 15 references at stride 2
-    with pytest.raises(
-        ValueError, match="only 15 distinct NaN-free reference windows; THEMIS needs 21"
-    ):
+    with pytest.raises(ValueError, match="only 15 NaN-free reference windows; THEMIS needs 21"):
         Themis(**{**FAST, "stride": 2}).fit(x)
 
 
@@ -184,20 +182,6 @@ def test_reference_windows_are_stratified_and_seeded(series: np.ndarray) -> None
     assert not np.array_equal(ref, other)
     capped = Themis(window=32, stride=1, max_train_windows=50)._reference_windows(x, 0)
     assert len(capped) == 50
-
-
-def test_repeated_windows_are_one_reference_and_do_not_swamp_the_maximum(
-    series: np.ndarray,
-) -> None:
-    status = np.zeros(len(series))  # a 0/1 channel: mostly off, on now and then
-    status[[100, 260, 330, 331]] = 1.0  # training windows: mostly the same all-off window
-    ref = Themis(**FAST)._reference_windows(status[:200, None], 0)
-    assert len(np.unique(ref, axis=0)) == len(ref) < 200 - FAST["window"] + 1
-    x = np.column_stack([series, status])
-    got = Themis(**FAST).fit(x[:200]).score(x)
-    alone = Themis(**FAST).fit(series[:200]).score(series)
-    warm = slice(FAST["window"] - 1, None)
-    assert np.nanmax(got[warm]) < 1e3 * max(np.nanmax(np.abs(alone[warm])), 1.0)  # was 1e12x
 
 
 # ---------------------------------------------------------------------- scorers
