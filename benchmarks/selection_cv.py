@@ -4,8 +4,9 @@ chooses its members.
 A figure chosen on the series it is reported on is optimistic. This benchmark measures the
 *selection procedure* instead. Every candidate window member (``CANDIDATES``) is fitted once
 per labelled univariate series of the development benchmark and its standardised scores kept
-(``--cache``, keyed by the series' values and the detectors' source: a change to either
-recomputes); any member set is then re-joined from them exactly as the ensemble joins it.
+(``--cache``, keyed by the series' values and training span, the detectors' source and this
+script: a change to any of them recomputes); any member set is then re-joined from them
+exactly as the ensemble joins it.
 The procedure, greedy forward selection of window members (at most ``--max-size``; the point
 member as in the default, or none), is run
 
@@ -130,9 +131,10 @@ def _member_arrays(spec: str, series: LabelledSeries) -> Arrays:
 
 @functools.cache
 def _code_digest() -> str:
-    """SHA-256 of the detectors' source files: scores cached by other code are not reused."""
+    """SHA-256 of the detectors' source files and of this script: scores cached by other code
+    are not reused (any edit there, a docstring too, recomputes every series)."""
     digest = hashlib.sha256()
-    for path in sorted(Path(ensemble_module.__file__).parent.rglob("*.py")):
+    for path in [*sorted(Path(ensemble_module.__file__).parent.rglob("*.py")), Path(__file__)]:
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 
@@ -140,7 +142,7 @@ def _code_digest() -> str:
 def cache_key(series: LabelledSeries) -> str:
     """What cached scores of ``series`` depend on: its values, training span and the code."""
     digest = hashlib.sha256(np.ascontiguousarray(series.values, dtype=np.float64).tobytes())
-    digest.update(f"{series.train_end}|{_code_digest()}".encode())
+    digest.update(f"{series.values.shape}|{series.train_end}|{_code_digest()}".encode())
     return digest.hexdigest()
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import numpy.typing as npt
 
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
@@ -11,6 +14,8 @@ from anomalyd.detectors.params import param
 MIN_POINTS = 8
 #: the largest raw score (a departure of this many tolerances)
 MAX_RAW = 1e300
+#: relative departure from the level that still counts as the level
+TOLERANCE = 1e-9
 
 
 class ConstantLevel(Detector):
@@ -33,7 +38,7 @@ class ConstantLevel(Detector):
 
     name = "constant"
     tolerance: float = param(
-        default=1e-9,
+        default=TOLERANCE,
         doc="relative departure from the level that still counts as the level",
         minimum=0.0,
     )
@@ -49,6 +54,15 @@ class ConstantLevel(Detector):
 
     def _score(self, x: FloatArray) -> FloatArray:
         return departure(x, self.level_, self.tolerance)
+
+
+def constant_channels(x: FloatArray) -> npt.NDArray[np.bool_]:
+    """Whether each channel of ``x`` (shape (n_points, n_channels)) has one value, NaN ignored
+    (a channel with no value is not constant): ndarray of shape (n_channels,)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN channel
+        out: npt.NDArray[np.bool_] = np.nanmin(x, axis=0) == np.nanmax(x, axis=0)
+    return out
 
 
 def departure(x: FloatArray, level: FloatArray, tolerance: float) -> FloatArray:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from anomalyd.detectors.base import Detector, FloatArray, as_2d
 from anomalyd.detectors.calibration import Calibrator
-from anomalyd.detectors.constant import ConstantLevel
+from anomalyd.detectors.constant import ConstantLevel, constant_channels
 from anomalyd.detectors.ensemble import Ensemble
 
 CALIBRATION_FOLDS = 3
@@ -57,8 +57,7 @@ class Calibrated:
 def is_constant(x: FloatArray) -> bool:
     """Whether every channel of ``x`` (shape (n_points, n_channels)) has one value (NaN
     ignored)."""
-    lo, hi = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
-    return bool(np.all(lo == hi))
+    return bool(np.all(constant_channels(x)))
 
 
 def fit_calibrated(

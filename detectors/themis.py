@@ -48,12 +48,11 @@ from anomalyd.detectors._knn import knn, lof_fit, lof_score
 from anomalyd.detectors._torch import DEVICES
 from anomalyd.detectors._windows import to_points, windows
 from anomalyd.detectors.base import Detector, FloatArray, as_2d
-from anomalyd.detectors.constant import departure
+from anomalyd.detectors.constant import TOLERANCE, constant_channels, departure
 from anomalyd.detectors.params import param
 
 _MAD_TO_SIGMA = 1.4826
 _QUERY_BLOCK = 4096  # query rows per similarity block: 4096 x 10k x 8 B = 330 MB at most
-_FLAT_TOLERANCE = 1e-9  # relative departure of a constant channel that still counts as its level
 SCORERS = ("both", "lof", "spectral")
 
 
@@ -191,13 +190,15 @@ class Themis(Detector):
         return _score_batch([det for det, _ in items], [x for _, x in items])
 
     def _with_flat(self, scores: FloatArray, x: FloatArray) -> FloatArray:
-        """``scores`` (shape (n_points,)) joined by the maximum with the constant channels'
-        departures from their levels (NaN stays NaN)."""
+        """``scores`` (shape (n_points,)) where every constant channel holds its level; the
+        largest departure where one leaves it; NaN where a window holds a NaN of one."""
         if not len(self.flat_):
             return scores
-        out: FloatArray = np.maximum(
-            scores, departure(x[:, self.flat_], self.flat_level_, _FLAT_TOLERANCE)
-        )
+        flat = x[:, self.flat_]
+        dep = departure(flat, self.flat_level_, TOLERANCE)
+        out: FloatArray = np.where(dep > 0, np.maximum(scores, dep), scores)
+        gaps = np.isnan(flat).any(axis=1).astype(np.float64)
+        out[np.convolve(gaps, np.ones(self.window))[: len(x)] > 0] = np.nan
         return out
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -334,8 +335,10 @@ def _score_batch(dets: Sequence[Themis], xs: Sequence[FloatArray]) -> list[Float
 def _varying_channels(x: FloatArray) -> npt.NDArray[np.int64]:
     """The channels of ``x`` (shape (n_points, n_channels)) not constant over it (NaN ignored).
     Raises ValueError when every channel is constant."""
-    with np.errstate(invalid="ignore"):
-        used = np.flatnonzero(~(np.nanmin(x, axis=0) == np.nanmax(x, axis=0)))
+    used = np.flatnonzero(~constant_channels(x))
     if not len(used):
-        raise ValueError("every channel of `train` is constant: there is nothing to embed.")
+        raise ValueError(
+            "every channel of `train` is constant: THEMIS has nothing to embed. Fit the "
+            "`constant` detector (as the service and `anomalyd evaluate` do for such a span)."
+        )
     return used

@@ -149,19 +149,28 @@ def test_backfill_speed_quick(capsys: pytest.CaptureFixture[str]) -> None:
     assert "local, 2 processes" in printed and "vs 1 process" in printed
 
 
-def test_selection_cv_cache_is_keyed_by_the_series_values(tmp_path: Path) -> None:
+def test_selection_cv_cache_is_keyed_by_series_and_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bench = load_benchmark("selection_cv")
     from anomalyd.service.suite import LabelledSeries
 
     rng = np.random.default_rng(0)
-    values = rng.normal(size=(400, 1))
-    labels = np.zeros(400, dtype=np.int64)
+    values, labels = rng.normal(size=(400, 1)), np.zeros(400, dtype=np.int64)
     series = LabelledSeries("s", "X", values, labels, 300)
-    first = bench.cached_arrays(series, ["mad:16"], tmp_path)["mad:16"]["test"]
+    computed = []
+    compute = bench._member_arrays
+    monkeypatch.setattr(bench, "_member_arrays", lambda *a: computed.append(a) or compute(*a))
+
+    def scores(s: LabelledSeries) -> np.ndarray:
+        return np.asarray(bench.cached_arrays(s, ["mad:16"], tmp_path)["mad:16"]["test"])
+
+    first = scores(series)
+    np.testing.assert_array_equal(scores(series), first)
+    assert len(computed) == 1  # the same key reads the file back
     changed = LabelledSeries("s", "X", values * 2 + rng.normal(size=(400, 1)), labels, 300)
-    again = bench.cached_arrays(changed, ["mad:16"], tmp_path)["mad:16"]["test"]
-    fresh = bench._member_arrays("mad:16", changed)["test"]
-    np.testing.assert_array_equal(again, fresh)  # recomputed, not the first series' scores
-    assert not np.allclose(first[-50:], again[-50:])
-    kept = bench.cached_arrays(changed, ["mad:16"], tmp_path)["mad:16"]["test"]
-    np.testing.assert_array_equal(kept, fresh)  # the same key reads the file back
+    assert not np.allclose(scores(changed)[-50:], first[-50:]) and len(computed) == 2
+    scores(LabelledSeries("s", "X", changed.values, labels, 250))  # another training span
+    monkeypatch.setattr(bench, "_code_digest", lambda: "other code")
+    scores(LabelledSeries("s", "X", changed.values, labels, 250))
+    assert len(computed) == 4

@@ -265,8 +265,11 @@ def test_a_constant_channel_does_not_silence_the_others(series: np.ndarray) -> N
     got, want = det.score(x), one.score(series)
     warm = slice(FAST["window"] - 1, None)
     assert np.isfinite(got[warm]).all()
-    np.testing.assert_allclose(got[warm], np.maximum(want[warm], 0.0), atol=1e-9)
-    assert np.ptp(got[warm]) > 0  # not a dead model
+    np.testing.assert_allclose(got[warm], want[warm], atol=1e-9)  # the level holds: no floor
+    x[250:253, 1] = np.nan
+    gap = Themis(**FAST).fit(x[:200]).score(x)
+    assert np.isnan(gap[250 : 253 + FAST["window"] - 1]).all()  # every window holding the gap
+    np.testing.assert_allclose(gap[253 + FAST["window"] :], want[253 + FAST["window"] :])
 
 
 def test_a_constant_channel_that_moves_scores_far_above(series: np.ndarray) -> None:
@@ -286,6 +289,18 @@ def test_constant_channels_survive_save_and_load(series: np.ndarray, tmp_path: P
     det.save(tmp_path / "m")
     back = registry.load(tmp_path / "m")
     np.testing.assert_array_equal(back.score(x), det.score(x))
+
+
+def test_a_fit_saved_before_constant_channels_were_told_apart_loads(
+    series: np.ndarray, tmp_path: Path
+) -> None:
+    det = Themis(**FAST).fit(series[:200])
+    det.save(tmp_path / "m")
+    for name in ("used_", "flat_", "flat_level_"):
+        delattr(det, name)
+    det.save(tmp_path / "older")  # the state as it was written before these arrays existed
+    back = registry.load(tmp_path / "older")
+    np.testing.assert_array_equal(back.score(series), registry.load(tmp_path / "m").score(series))
 
 
 def test_every_channel_constant_is_refused() -> None:
