@@ -27,7 +27,14 @@ import torch
 from anomalyd.detectors._kernels import KIND_MSE, Records, record, score_records
 from anomalyd.detectors._knn import knn
 from anomalyd.detectors._ragged import cached_on
-from anomalyd.detectors._torch import DEVICES, TrainConfig, forward_many, pick_device, train_stacked
+from anomalyd.detectors._torch import (
+    DEVICES,
+    TrainConfig,
+    forward_many,
+    n_weights,
+    pick_device,
+    train_stacked,
+)
 from anomalyd.detectors._windows import spread_floor, to_points, windows
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
@@ -42,8 +49,15 @@ _PENDING: ContextVar[list[tuple[_WindowAE, FloatArray]] | None] = ContextVar(
 )
 
 
-def layer_sizes(d: int, n_out: int) -> tuple[int, ...]:
-    """Layer widths from input ``d`` to ``n_out`` outputs, per the paper's table by ``d``."""
+#: widest hidden layer: windows of many channels (d = window x channels in the thousands)
+#: would otherwise train layers of d / 2 units, 16 M weights at 55 channels x 64 points
+MAX_HIDDEN = 256
+
+
+def layer_sizes(d: int, n_out: int, max_hidden: int | None = MAX_HIDDEN) -> tuple[int, ...]:
+    """Layer widths from input ``d`` to ``n_out`` outputs, per the paper's table by ``d``,
+    hidden layers capped at ``max_hidden`` units (None: uncapped, as fits saved before the
+    cap; the default binds from d = 514 on)."""
     if d < 20:
         hidden = [d // 2]
     elif d < 100:
@@ -52,7 +66,8 @@ def layer_sizes(d: int, n_out: int) -> tuple[int, ...]:
         hidden = [d // 2, d // 4, d // 8, d // 4, d // 2]
     else:
         hidden = [d // 2, d // 4, d // 16, d // 4, d // 2]
-    return (d, *(max(h, 1) for h in hidden), n_out)
+    cap = max_hidden if max_hidden is not None else max(hidden)
+    return (d, *(min(max(h, 1), cap) for h in hidden), n_out)
 
 
 def softplus_var(r: FloatArray) -> FloatArray:
@@ -202,7 +217,11 @@ class _WindowAE(Detector):
 
     def _sizes(self) -> tuple[int, ...]:
         d = int(self.window) * self.n_channels_
-        return layer_sizes(d, d * self.n_out_per_input)
+        sizes = layer_sizes(d, d * self.n_out_per_input)
+        weights = vars(self).get("weights_")
+        if weights is not None and len(weights) != n_weights(sizes):  # saved before the cap
+            return layer_sizes(d, d * self.n_out_per_input, max_hidden=None)
+        return sizes
 
     def _standardise(self, w: FloatArray) -> FloatArray:
         return (w - np.tile(self.mean_, self.window)) / np.tile(self.std_, self.window)

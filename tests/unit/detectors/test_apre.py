@@ -12,7 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from anomalyd.detectors import load
+from anomalyd.detectors import apre, load
 from anomalyd.detectors._torch import n_weights
 from anomalyd.detectors.apre import APRE, PlainAE, _pre_loss, layer_sizes, mss_reference, mss_shift
 
@@ -41,6 +41,8 @@ def seasonal(n: int, seed: int, period: int = 20) -> np.ndarray:
         (64, (64, 32, 16, 32, 128)),
         (128, (128, 64, 32, 16, 32, 64, 256)),
         (256, (256, 128, 64, 16, 64, 128, 512)),
+        (512, (512, 256, 128, 32, 128, 256, 1024)),
+        (3520, (3520, 256, 256, 220, 256, 256, 7040)),  # 55 channels x 64: capped
     ],
 )
 def test_layer_sizes_follow_the_paper(d: int, expected: tuple[int, ...]) -> None:
@@ -238,3 +240,18 @@ def test_apre_finds_injected_anomalies() -> None:
     s = det.score(x)[800:]
     auc = roc_auc_score(labels[800:], s)
     assert auc > 0.8, auc
+
+
+def test_a_fit_saved_before_the_width_cap_loads_and_scores_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    x = np.column_stack([seasonal(600, 0), seasonal(600, 1)])  # d = 2 x 300: the cap binds
+    monkeypatch.setattr(apre.layer_sizes, "__defaults__", (None,))  # the widths as they were
+    det = PlainAE(window=300, epochs=1, seed=0).fit(x)
+    uncapped = n_weights(layer_sizes(600, 600, max_hidden=None))
+    assert len(det.weights_) == uncapped
+    want = det.score(x)
+    det.save(tmp_path / "old")
+    monkeypatch.undo()
+    assert n_weights(PlainAE(window=300, epochs=1, seed=0).fit(x)._sizes()) < uncapped
+    np.testing.assert_allclose(load(tmp_path / "old").score(x), want)
