@@ -66,8 +66,9 @@ def layer_sizes(d: int, n_out: int, max_hidden: int | None = MAX_HIDDEN) -> tupl
         hidden = [d // 2, d // 4, d // 8, d // 4, d // 2]
     else:
         hidden = [d // 2, d // 4, d // 16, d // 4, d // 2]
-    cap = max_hidden if max_hidden is not None else max(hidden)
-    return (d, *(min(max(h, 1), cap) for h in hidden), n_out)
+    if max_hidden is not None:
+        hidden = [min(h, max_hidden) for h in hidden]
+    return (d, *(max(h, 1) for h in hidden), n_out)
 
 
 def softplus_var(r: FloatArray) -> FloatArray:

@@ -37,6 +37,7 @@ def seasonal(n: int, seed: int, period: int = 20) -> np.ndarray:
 @pytest.mark.parametrize(
     ("d", "expected"),
     [
+        (1, (1, 1, 2)),
         (8, (8, 4, 16)),
         (64, (64, 32, 16, 32, 128)),
         (128, (128, 64, 32, 16, 32, 64, 256)),
@@ -47,6 +48,8 @@ def seasonal(n: int, seed: int, period: int = 20) -> np.ndarray:
 )
 def test_layer_sizes_follow_the_paper(d: int, expected: tuple[int, ...]) -> None:
     assert layer_sizes(d, 2 * d) == expected
+    if max(expected[1:-1]) < 256:  # below the cap: the paper's widths either way
+        assert layer_sizes(d, 2 * d, max_hidden=None) == expected
 
 
 # ------------------------------------------------------------------------- APRE formula
