@@ -220,14 +220,21 @@ class _WindowAE(Detector):
         d = int(self.window) * self.n_channels_
         sizes = layer_sizes(d, d * self.n_out_per_input)
         weights = vars(self).get("weights_")
-        if weights is not None and len(weights) != n_weights(sizes):  # saved before the cap
-            return layer_sizes(d, d * self.n_out_per_input, max_hidden=None)
-        return sizes
+        if weights is None or len(weights) == n_weights(sizes):
+            return sizes
+        before_cap = layer_sizes(d, d * self.n_out_per_input, max_hidden=None)
+        if len(weights) != n_weights(before_cap):
+            raise ValueError(
+                f"The saved {self.name} weights ({len(weights)}) fit neither layout for "
+                f"{d} inputs: the state is damaged; fit the detector again."
+            )
+        return before_cap  # a fit saved before the widths were capped
 
     def _standardise(self, w: FloatArray) -> FloatArray:
         return (w - np.tile(self.mean_, self.window)) / np.tile(self.std_, self.window)
 
     def _fit(self, x: FloatArray) -> None:
+        vars(self).pop("weights_", None)  # a refit trains the current layout (``_sizes``)
         self.mean_ = np.nanmean(x, axis=0)
         self.std_ = spread_floor(np.nanstd(x, axis=0), self.mean_, flat=FLAT_SPREAD)
         w = windows(x, self.window)

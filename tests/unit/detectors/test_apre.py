@@ -48,7 +48,7 @@ def seasonal(n: int, seed: int, period: int = 20) -> np.ndarray:
 )
 def test_layer_sizes_follow_the_paper(d: int, expected: tuple[int, ...]) -> None:
     assert layer_sizes(d, 2 * d) == expected
-    if max(expected[1:-1]) < 256:  # below the cap: the paper's widths either way
+    if d <= 513:  # the cap does not bind: the paper's widths either way
         assert layer_sizes(d, 2 * d, max_hidden=None) == expected
 
 
@@ -258,3 +258,11 @@ def test_a_fit_saved_before_the_width_cap_loads_and_scores_the_same(
     monkeypatch.undo()
     assert n_weights(PlainAE(window=300, epochs=1, seed=0).fit(x)._sizes()) < uncapped
     np.testing.assert_allclose(load(tmp_path / "old").score(x), want)
+
+
+def test_a_refit_on_more_channels_trains_the_capped_layout() -> None:
+    x = np.column_stack([seasonal(600, 0), seasonal(600, 1), seasonal(600, 2)])
+    det = PlainAE(window=300, epochs=1, seed=0).fit(x[:, :2])
+    det.fit(x)  # d = 900: the capped widths, as a fresh detector's
+    assert len(det.weights_) == len(PlainAE(window=300, epochs=1, seed=0).fit(x).weights_)
+    assert len(det.weights_) == n_weights(layer_sizes(900, 900))
