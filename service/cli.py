@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -103,6 +104,13 @@ def params_for(detector: str, params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class Schedule(StrEnum):
+    """How `anomalyd evaluate` scores the rows after the training prefix."""
+
+    prefix = "prefix"
+    service = "service"
+
+
 @app.command()
 def evaluate(
     suite: Annotated[Path, typer.Option(help="benchmark folder (manifest.json) or CSV folder")],
@@ -130,6 +138,21 @@ def evaluate(
             "dashboard's leaderboard"
         ),
     ] = None,
+    schedule: Annotated[
+        Schedule,
+        typer.Option(
+            help="prefix: one model fitted on the training prefix; service: refit as the "
+            "service does (slower: one fit per refit)"
+        ),
+    ] = Schedule.prefix,
+    fit_window: Annotated[
+        int | None,
+        typer.Option(min=1, help="with --schedule service: training span in points"),
+    ] = None,
+    fit_every: Annotated[
+        int | None,
+        typer.Option(min=0, help="with --schedule service: refit period in points"),
+    ] = None,
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
     from anomalyd.detectors import DEFAULT_DETECTOR
@@ -138,6 +161,7 @@ def evaluate(
     from anomalyd.service.suite import load_suite
 
     runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
+    refits = _service_schedule(schedule, fit_window, fit_every, runs, quantile)
     if output.is_dir() or not output.parent.is_dir():
         fail(f"--output {output}: needs a file name in an existing folder.")
     if store is not None:
@@ -164,6 +188,7 @@ def evaluate(
             progress=lambda what: bar.update(task, advance=1, description=escape(what)),
             jobs=jobs,
             scores=scores,
+            schedule=refits,
         )
     output.write_text(json.dumps(doc, indent=1))
     reference = load_reference(suite)
@@ -173,6 +198,40 @@ def evaluate(
     console.print(f"results written to {output}")
     if store is not None:
         _store_run(store, doc, suite, series, reference, scores or [])
+
+
+def _service_schedule(
+    schedule: Schedule,
+    fit_window: int | None,
+    fit_every: int | None,
+    runs: list[tuple[str, dict[str, Any]]],
+    quantile: float,
+) -> Any:
+    """The ``ServiceSchedule`` asked for (the service's defaults where a setting is not
+    given), checked against every run's detector; None for ``--schedule prefix``."""
+    from anomalyd.service.evaluation import ServiceSchedule
+    from anomalyd.service.series import SeriesConfig
+    from anomalyd.service.settings import load_settings
+    from anomalyd.service.training import min_train_points
+
+    if schedule is Schedule.prefix:
+        if fit_window is not None or fit_every is not None:
+            fail("--fit-window and --fit-every apply to --schedule service.")
+        return None
+    base = load_settings().series_config()
+    refits = ServiceSchedule(fit_window or base.train_points, _or(fit_every, base.refit_every))
+    for name, params in runs:
+        config = SeriesConfig(name, params, refits.train_points, refits.refit_every, quantile)
+        if (need := min_train_points(config)) > refits.train_points:
+            fail(
+                f"--fit-window {refits.train_points}: detector {name!r} fits on at least "
+                f"{need} points; raise --fit-window or lower its window."
+            )
+    return refits
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _check_store(store: Path) -> None:

@@ -1,7 +1,13 @@
 """`anomalyd evaluate`: fit on each series' training prefix, score everything, measure the rest.
 
 Per series and detector: fit on rows ``[0, train_end)``, score all rows (the training rows give
-the causal context), and compute on rows ``[train_end:]``: VUS-PR / VUS-ROC (window W from
+the causal context), and compute on rows ``[train_end:]``. With a ``ServiceSchedule`` the rows
+from ``train_end`` on are scored instead as the service scores a stream
+(``anomalyd.service.replay``): the first model trains on the last ``train_points`` rows of the
+prefix, then refits every ``refit_every`` rows on the trailing span with its incidents masked,
+each model with its own alert line; the ranking metrics then read the calibrated score (before
+the echo rule), which is comparable across models where raw scores are not. Measured:
+VUS-PR / VUS-ROC (window W from
 ``anomalyd.metrics.sliding_window``), PATE with one buffer pair e = d = W (``include_zero=False``,
 all thresholds), PATE-F1 of the calibrated detections (``anomaly_score > 1``), AUC-PR, AUC-ROC,
 best F1 and PA-F1, with fit and score times. The same detections give the alert-quality metrics
@@ -19,6 +25,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +35,8 @@ from anomalyd import metrics
 from anomalyd.detectors import registry
 from anomalyd.detectors.crossfit import fit_calibrated
 from anomalyd.detectors.echo import Echo, suppress_echo
+from anomalyd.service.replay import replay
+from anomalyd.service.series import SeriesConfig
 from anomalyd.service.suite import LabelledSeries
 
 METRIC_KEYS = (
@@ -49,6 +58,65 @@ SCORES = "_scores"
 ScoreArrays = dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class ServiceSchedule:
+    """Score the measured rows as the service would: models refitted every ``refit_every``
+    points on the trailing ``train_points`` (``anomalyd.service.training``)."""
+
+    train_points: int
+    refit_every: int
+
+
+@dataclass
+class Scored:
+    """One detector's scores of one series. ``rank``: the score the ranking metrics read,
+    ndarray of shape (n_points,); ``alert``: ``anomaly_score`` of the measured rows, ndarray of
+    shape (n_points - train_end,); ``models``: how many models were fitted."""
+
+    rank: np.ndarray
+    alert: np.ndarray
+    fit_seconds: float
+    score_seconds: float
+    models: int = 1
+
+
+def score_once(
+    series: LabelledSeries, detector: str, params: dict[str, Any], quantile: float
+) -> Scored:
+    """One model fitted on the whole training prefix scores every row; ``rank`` is its raw
+    score. Raises ValueError when the prefix is too short for the detector."""
+    start = time.perf_counter()
+    fitted = fit_calibrated(
+        registry.create(detector, params), series.values[: series.train_end], quantile=quantile
+    )
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    raw = fitted.detector.score(series.values)
+    score_s = time.perf_counter() - start
+    cal = fitted.calibrator.transform(raw[series.train_end :])
+    alert, _ = suppress_echo(cal, 0, fitted.detector.echo_window, Echo())
+    return Scored(np.asarray(raw, dtype=np.float64), alert, fit_s, score_s)
+
+
+def score_as_service(
+    series: LabelledSeries,
+    detector: str,
+    params: dict[str, Any],
+    quantile: float,
+    schedule: ServiceSchedule,
+) -> Scored:
+    """The service's refit schedule from ``train_end`` on; ``rank`` is the calibrated score
+    (NaN on the prefix). Raises ValueError when the first model cannot be fitted."""
+    config = SeriesConfig(
+        detector, dict(params), schedule.train_points, schedule.refit_every, quantile
+    )
+    out = replay(config, series.values, first=series.train_end)
+    if not out.models:
+        raise ValueError(out.error or "no model was fitted.")
+    alert = out.score[series.train_end :]
+    return Scored(out.calibrated, alert, out.fit_seconds, out.score_seconds, len(out.models))
+
+
 def evaluate_series(
     series: LabelledSeries,
     detector: str,
@@ -56,40 +124,43 @@ def evaluate_series(
     *,
     quantile: float = 0.995,
     keep_scores: bool = False,
+    schedule: ServiceSchedule | None = None,
 ) -> dict[str, Any]:
-    """Fit, score and measure one series with one detector. With ``keep_scores``, the result
-    also holds, under ``SCORES``, ``raw`` (every point's raw score) and ``anomaly_score`` (the
-    alert score of the measured rows, NaN on the training prefix): ndarrays of shape
-    (n_points,). Raises ValueError when the training prefix is empty or too short."""
+    """Fit, score and measure one series with one detector (once on the training prefix, or
+    under ``schedule``). With ``keep_scores``, the result
+    also holds, under ``SCORES``, ``raw`` (every point's ranking score: ``Scored.rank``) and
+    ``anomaly_score`` (the alert score of the measured rows, NaN on the training prefix):
+    ndarrays of shape (n_points,). Raises ValueError when the training prefix is empty or too
+    short."""
     if series.train_end < 1:
         raise ValueError("the training prefix is empty; the model needs rows to fit on.")
-    start = time.perf_counter()
-    fitted = fit_calibrated(
-        registry.create(detector, params), series.values[: series.train_end], quantile=quantile
-    )
-    det, cal = fitted.detector, fitted.calibrator
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    raw = det.score(series.values)
-    score_s = time.perf_counter() - start
+    if schedule is None:
+        scored = score_once(series, detector, params, quantile)
+    else:
+        scored = score_as_service(series, detector, params, quantile, schedule)
     test = slice(series.train_end, None)
-    labels, scores = series.labels[test], fill_warmup(raw[test])
-    window = metrics.sliding_window(series.values[:, 0])
-    out: dict[str, Any] = dict(metrics.evaluate(labels, scores, window=window))
-    window_echo = det.echo_window
-    anomaly_score, _ = suppress_echo(cal.transform(raw[test]), 0, window_echo, Echo())
-    alarms = np.nan_to_num(anomaly_score, nan=0.0) > 1.0
+    out = _measure(series.labels[test], scored, metrics.sliding_window(series.values[:, 0]))
+    if schedule is not None:
+        out["models"] = scored.models
+    if keep_scores:
+        full = np.full(len(series.labels), np.nan)
+        full[test] = scored.alert
+        out[SCORES] = {"raw": scored.rank, "anomaly_score": full}
+    return out
+
+
+def _measure(labels: np.ndarray, scored: Scored, window: int) -> dict[str, Any]:
+    """Every metric of one series' measured rows (``labels``: shape (n_measured,))."""
+    rank = scored.rank[len(scored.rank) - len(labels) :]
+    out: dict[str, Any] = dict(metrics.evaluate(labels, fill_warmup(rank), window=window))
+    alarms = np.nan_to_num(scored.alert, nan=0.0) > 1.0
     out["pate_f1"] = metrics.pate_f1(
         labels, alarms.astype(np.int64), e_buffer=window, d_buffer=window, include_zero=False
     )
     out.update(metrics.alert_metrics(labels, alarms, window=window))
-    out.update(metrics.band_precision(labels, anomaly_score, window=window))
-    out["constant_scores"] = metrics.constant_scores(raw[test])
-    out.update(fit_seconds=fit_s, score_seconds=score_s, window=window)
-    if keep_scores:
-        full = np.full(len(series.labels), np.nan)
-        full[test] = anomaly_score
-        out[SCORES] = {"raw": np.asarray(raw, dtype=np.float64), "anomaly_score": full}
+    out.update(metrics.band_precision(labels, scored.alert, window=window))
+    out["constant_scores"] = metrics.constant_scores(rank)
+    out.update(fit_seconds=scored.fit_seconds, score_seconds=scored.score_seconds, window=window)
     return out
 
 
@@ -135,42 +206,50 @@ def _defined(per_series: dict[str, dict[str, Any]], key: str) -> list[float]:
     return [float(x) for x in numbers if not math.isnan(x)]
 
 
-def _evaluate_or_error(
-    series: LabelledSeries, detector: str, params: dict[str, Any], quantile: float, keep: bool
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Job:
+    """What each series of a run is evaluated with."""
+
+    detector: str
+    params: dict[str, Any]
+    quantile: float
+    keep_scores: bool
+    schedule: ServiceSchedule | None
+
+
+def _evaluate_or_error(series: LabelledSeries, job: Job) -> dict[str, Any]:
     try:
-        return evaluate_series(series, detector, params, quantile=quantile, keep_scores=keep)
+        return evaluate_series(
+            series,
+            job.detector,
+            job.params,
+            quantile=job.quantile,
+            keep_scores=job.keep_scores,
+            schedule=job.schedule,
+        )
     except ValueError as exc:  # e.g. a training prefix shorter than the window
         return {"error": str(exc)}
 
 
 def _run_one(
     suite: list[LabelledSeries],
-    detector: str,
-    params: dict[str, Any],
-    quantile: float,
+    job: Job,
     pool: Executor | None,
     progress: Callable[[str], None] | None,
     scores: dict[str, ScoreArrays] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per-series results in suite order, from this process or from ``pool``; with
     ``scores``, each series' arrays are moved there (see ``evaluate_series``)."""
-    keep = scores is not None
     futures: list[Future[dict[str, Any]] | None] = [None] * len(suite)
     if pool is not None:
-        futures = [
-            pool.submit(_evaluate_or_error, s, detector, params, quantile, keep) for s in suite
-        ]
+        futures = [pool.submit(_evaluate_or_error, s, job) for s in suite]
     per_series: dict[str, dict[str, Any]] = {}
     for s, fut in zip(suite, futures, strict=True):
-        if fut is None:
-            per_series[s.name] = _evaluate_or_error(s, detector, params, quantile, keep)
-        else:
-            per_series[s.name] = fut.result()
+        per_series[s.name] = _evaluate_or_error(s, job) if fut is None else fut.result()
         if scores is not None and SCORES in per_series[s.name]:
             scores[s.name] = per_series[s.name].pop(SCORES)
         if progress is not None:
-            progress(f"{detector} {s.name}")
+            progress(f"{job.detector} {s.name}")
     return per_series
 
 
@@ -182,10 +261,12 @@ def run_suite(
     progress: Callable[[str], None] | None = None,
     jobs: int = 1,
     scores: list[dict[str, ScoreArrays]] | None = None,
+    schedule: ServiceSchedule | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every (detector, params) run over every series: the results.json document.
-    With ``scores`` (a list), one ``{series: arrays}`` per run is appended to it (the arrays of
-    ``evaluate_series(keep_scores=True)``).
+    """Evaluate every (detector, params) run over every series: the results.json document,
+    which also says the ``schedule`` (``{"kind": "prefix"}``, or ``"service"`` with its
+    ``train_points`` and ``refit_every``). With ``scores`` (a list), one ``{series: arrays}``
+    per run is appended to it (the arrays of ``evaluate_series(keep_scores=True)``).
 
     ``jobs > 1`` spreads series over that many worker processes (spawned, one thread each);
     the numbers are the same as with ``jobs = 1``.
@@ -197,8 +278,9 @@ def run_suite(
         pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=one_thread_worker)
     try:
         for detector, params in runs:
+            job = Job(detector, params, quantile, scores is not None, schedule)
             kept: dict[str, ScoreArrays] | None = None if scores is None else {}
-            per_series = _run_one(suite, detector, params, quantile, pool, progress, kept)
+            per_series = _run_one(suite, job, pool, progress, kept)
             if scores is not None and kept is not None:
                 scores.append(kept)
             summary = summarize(per_series)
@@ -207,7 +289,14 @@ def run_suite(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
-    return {"runs": out}
+    return {"runs": out, "schedule": schedule_doc(schedule)}
+
+
+def schedule_doc(schedule: ServiceSchedule | None) -> dict[str, Any]:
+    """How the measured rows were scored, as results.json says it."""
+    if schedule is None:
+        return {"kind": "prefix"}
+    return {"kind": "service", **asdict(schedule)}
 
 
 def one_thread_worker() -> None:

@@ -112,7 +112,8 @@ class EvaluationStore:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every stored run, newest first: ``id``, ``created_at``, ``suite``, ``detectors``,
-        ``series`` (how many). Unreadable files are skipped."""
+        ``series`` (how many), ``schedule`` (``prefix`` or ``service``). Unreadable files are
+        skipped."""
         found = [_read(path) for path in self.folder.glob("*.json")]
         summaries = [_summary(doc) for doc in found if doc is not None]
         return sorted(summaries, key=lambda d: d["created_at"], reverse=True)
@@ -245,7 +246,14 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         "suite": doc["suite"],
         "detectors": [r["detector"] for r in doc["runs"]],
         "series": len(doc["sources"]),
+        "schedule": _schedule_kind(doc.get("schedule")),
     }
+
+
+def _schedule_kind(schedule: Any) -> str:
+    """``service`` for a run scored on the service's schedule, else ``prefix``."""
+    service = isinstance(schedule, dict) and schedule.get("kind") == "service"
+    return "service" if service else "prefix"
 
 
 def _unique(folder: Path, stem: str) -> str:

@@ -8,6 +8,7 @@ the same points in any number of writes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,16 +37,21 @@ class ModelSpan:
 class Replay:
     """What the service would have stored for a series.
 
-    Attributes: ``raw`` and ``score`` (``anomaly_score``), ndarray of shape (n_points,), NaN
-    where no model scored the point; ``models``, the fitted models in boundary order;
-    ``error``, why the last fit failed (None when none did).
+    Attributes: ``raw``, ``calibrated`` (the raw score through its model's calibrator, before
+    the echo rule: comparable across models) and ``score`` (``anomaly_score``), ndarrays of
+    shape (n_points,), NaN where no model scored the point; ``models``, the fitted models in
+    boundary order; ``error``, why the last fit failed (None when none did);
+    ``fit_seconds`` and ``score_seconds``, wall time spent fitting and scoring.
     """
 
     raw: FloatArray
+    calibrated: FloatArray
     score: FloatArray
     models: list[ModelSpan] = field(default_factory=list)
     error: str | None = None
     echo: Echo = field(default_factory=Echo)
+    fit_seconds: float = 0.0
+    score_seconds: float = 0.0
 
 
 def replay(config: SeriesConfig, values: npt.ArrayLike, *, first: int | None = None) -> Replay:
@@ -58,12 +64,13 @@ def replay(config: SeriesConfig, values: npt.ArrayLike, *, first: int | None = N
     """
     x = as_2d(values, name="values")
     n = len(x)
-    out = Replay(np.full(n, np.nan), np.full(n, np.nan))
+    out = Replay(np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan))
     model: Calibrated | None = None
     boundary = first_boundary(config) if first is None else max(first, 1)
     while boundary < n:
         lo = max(boundary - config.train_points, 0)
         train, context = training_values(config, x[lo:boundary], out.score[lo:boundary])
+        start = time.perf_counter()
         try:
             model = fit_model(config, train, context)
             out.models.append(ModelSpan(boundary, model.detector.name, model.calibration))
@@ -71,8 +78,12 @@ def replay(config: SeriesConfig, values: npt.ArrayLike, *, first: int | None = N
             out.error = f"fit failed: {exc}"
             if model is None:
                 break
+        finally:
+            out.fit_seconds += time.perf_counter() - start
         stop = min(next_boundary(config, boundary), n)
+        start = time.perf_counter()
         _score(out, model, x, boundary, stop)
+        out.score_seconds += time.perf_counter() - start
         boundary = stop if stop < n else NEVER
     return out
 
@@ -84,4 +95,5 @@ def _score(out: Replay, model: Calibrated, x: FloatArray, start: int, stop: int)
     out.raw[start:stop] = raw
     window = model.detector.echo_window
     cal = model.calibrator.transform(raw)
+    out.calibrated[start:stop] = cal
     out.score[start:stop], out.echo = suppress_echo(cal, start, window, out.echo)

@@ -44,6 +44,16 @@ def _by_source(
     return out
 
 
+def _schedule(doc: dict[str, Any]) -> str:
+    """How the rows were scored, in the table's title."""
+    sched = doc.get("schedule", {})
+    if sched.get("kind") != "service":
+        return "one model fitted on the training prefix"
+    every = sched["refit_every"]
+    refit = f"refit every {every} points" if every else "no refits once the span is full"
+    return f"the service's schedule: {refit} on the last {sched['train_points']} points"
+
+
 def print_table(
     console: Console,
     doc: dict[str, Any],
@@ -53,7 +63,7 @@ def print_table(
     """One row per detector (ours, then reference ones on the same series)."""
     sources = {s.name: s.source for s in suite}
     src_names = sorted(set(sources.values()))
-    table = Table(title="mean over series (rows \\[train_end:])")
+    table = Table(title=f"mean over series (rows \\[train_end:]; {_schedule(doc)})")
     alert_headers = [header for header, _ in ALERT_COLUMNS.values()]
     per_src_headers = [f"VUS-PR {escape(s)}" for s in src_names]  # names are the user's
     for col in ("detector", "n", *COLUMNS, *alert_headers, *per_src_headers, "fit s"):

@@ -217,6 +217,11 @@ class EvaluationSummary(BaseModel):
     suite: str = Field(description="The folder evaluated.")
     detectors: list[str]
     series: int
+    schedule: Literal["prefix", "service"] = Field(
+        "prefix",
+        description="prefix: one model fitted on each series' training prefix; service: "
+        "refitted as the service does (`anomalyd evaluate --schedule service`).",
+    )
 
 
 class EvaluationsResponse(BaseModel):

@@ -327,7 +327,7 @@ async function leaderboardView(params) {
   const board = await getJSON(`evaluations/${encodeURIComponent(id)}`);
   const metric = board.metrics.includes(params.get("metric")) ? params.get("metric") : "vus_pr";
   const picker = el("select", { id: "run-picker" }, ...runs.map((r) =>
-    el("option", { value: r.id, selected: r.id === id }, `${r.id}: ${r.suite} (${r.series} series)`)));
+    el("option", { value: r.id, selected: r.id === id }, `${r.id}: ${r.suite} (${r.series} series${r.schedule === "service" ? ", service schedule" : ""})`)));
   picker.onchange = () => { setHash("leaderboard", new URLSearchParams({ run: picker.value })); render(); };
   const metricPicker = el("select", { id: "metric-picker" }, ...board.metrics.map((m) =>
     el("option", { value: m, selected: m === metric }, METRIC_NAMES[m] || m)));

@@ -49,6 +49,23 @@ def test_evaluate_writes_results_and_table(tmp_path: Path) -> None:
     assert "false alarms" in result.output and "warning:" not in result.output
 
 
+def test_evaluate_on_the_service_schedule(tmp_path: Path) -> None:
+    _write_suite(tmp_path)
+    out, store = tmp_path / "results.json", tmp_path / "data"
+    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--output", str(out)]
+    args += ["--detector", "mad", "--param", "window=16", "--store", str(store)]
+    args += ["--schedule", "service", "--fit-window", "200", "--fit-every", "50"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["schedule"] == {"kind": "service", "train_points": 200, "refit_every": 50}
+    assert [per["models"] for per in doc["runs"][0]["series"].values()] == [6, 6]
+    assert "refit every 50 points on the last 200 points" in " ".join(result.output.split())
+    from anomalyd.service.evaluations import EvaluationStore
+
+    assert [run["schedule"] for run in EvaluationStore(store).runs()] == ["service"]
+
+
 def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
     _write_suite(tmp_path)
     result = CliRunner().invoke(app, ["evaluate", "--suite", str(tmp_path), "--detector", "mad"])
@@ -67,6 +84,8 @@ def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
         (["--detector", "mad", "--match", "no-such-series"], "no series left to evaluate"),
         (["--detector", "mad", "--param", "nope.window=3"], "'nope' is not a detector of this run"),
         (["--detector", "mad", "--output", "/no/such/r.json"], "needs a file name in an existing"),
+        (["--detector", "mad", "--fit-every", "50"], "apply to --schedule service"),
+        (["--detector", "mad", "--schedule", "service", "--fit-window", "5"], "at least 128"),
     ],
 )
 def test_mistakes_get_one_message_and_status_2(

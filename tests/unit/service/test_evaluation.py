@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from anomalyd.service.evaluation import evaluate_series, summarize
+from anomalyd.service.evaluation import SCORES, ServiceSchedule, evaluate_series, summarize
+from anomalyd.service.replay import replay
 from anomalyd.service.report import MAX_NAMED, print_table
+from anomalyd.service.series import SeriesConfig
 from anomalyd.service.suite import LabelledSeries
 
 N, TRAIN_END = 600, 300
@@ -44,6 +46,38 @@ def test_evaluate_series_adds_alert_metrics(make: Any, dead: bool) -> None:
     assert 0.0 <= out["false_alarm_rate"] <= 1.0
     assert out["event_recall"] == (0.0 if dead else 1.0)  # a 30-sigma jump is caught
     assert out["alerts_per_1000"] >= 0.0
+
+
+def _shifted_noise() -> LabelledSeries:
+    """Noise whose level moves up 5 sigma for good at row 1200, a 10-sigma spike at 2500."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=3000)
+    x[1200:] += 5.0
+    x[2500] += 10.0
+    labels = np.zeros(3000, dtype=np.int64)
+    labels[2500] = 1
+    return LabelledSeries("shifted", "test", x[:, None], labels, 600)
+
+
+def test_the_service_schedule_scores_as_the_service_and_follows_a_lasting_shift() -> None:
+    series, params = _shifted_noise(), {"window": 16}
+    once = evaluate_series(series, "lof", params)
+    schedule = ServiceSchedule(train_points=600, refit_every=200)
+    served = evaluate_series(series, "lof", params, keep_scores=True, schedule=schedule)
+    expected = replay(SeriesConfig("lof", params, 600, 200, 0.995), series.values, first=600)
+    kept = served[SCORES]["anomaly_score"]
+    np.testing.assert_array_equal(kept[600:], expected.score[600:])
+    np.testing.assert_array_equal(served[SCORES]["raw"], expected.calibrated)
+    assert served["models"] == len(expected.models) == 12
+    assert once["false_alarm_rate"] > 0.5  # one model fitted before the shift alarms on
+    assert served["false_alarm_rate"] < 0.15  # refits learn the new level
+    assert once["event_recall"] == served["event_recall"] == 1.0
+
+
+def test_the_service_schedule_reports_a_first_fit_that_fails() -> None:
+    series = _shifted_noise()
+    with pytest.raises(ValueError, match="fit failed"):
+        evaluate_series(series, "lof", {"window": 16}, schedule=ServiceSchedule(8, 200))
 
 
 def _per_series(far: float, recall: float, *, dead: bool = False) -> dict[str, Any]:
