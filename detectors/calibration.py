@@ -106,6 +106,15 @@ class Calibrator:
     def _coefficients(self) -> tuple[float, float, float, float, float]:
         return self.center_, self.threshold_, np.log(self.tail_), self.sigma_, self.shape_
 
+    def rank(self, raw: npt.ArrayLike) -> FloatArray:
+        """A score that ranks raw scores of several models on one scale, same shape as
+        ``raw``: ``transform`` without its floor at 0 and its cap at ``MAX_SCORE`` (equal to it
+        in between; below the median it goes on falling instead of tying at 0). Strictly
+        increasing in ``raw`` where the calibration scores had any spread, so for one model it
+        ranks exactly as the raw score does. NaN stays NaN."""
+        r = np.asarray(raw, dtype=np.float64)
+        return _rank(r, *self._coefficients(), np.log(self.rate))
+
     @staticmethod
     def transform_many(
         calibrators: Sequence[Calibrator], raws: Sequence[FloatArray]
@@ -160,12 +169,21 @@ def _score(
     r: Any, center: Any, threshold: Any, log_tail: Any, sigma: Any, shape: Any, log_rate: Any
 ) -> FloatArray:
     """The calibration formula, elementwise (arguments broadcast against ``r``)."""
+    rank = _rank(r, center, threshold, log_tail, sigma, shape, log_rate)
+    return np.where(np.isnan(r), np.nan, np.clip(rank, 0.0, MAX_SCORE))
+
+
+def _rank(
+    r: Any, center: Any, threshold: Any, log_tail: Any, sigma: Any, shape: Any, log_rate: Any
+) -> FloatArray:
+    """The formula before its floor at 0 and its cap: below the median it keeps falling,
+    linearly in units of the median-to-``u`` span (of ``sigma`` where that span is 0)."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         y = np.maximum(r - threshold, 0.0) / sigma
         heavy = np.log1p(shape * y) / np.where(shape > 0, shape, 1.0)
         log_sf = np.where(shape > 0, heavy, y)
         span = np.maximum(threshold - center, 0.0)
-        body = np.where(span > 0, np.clip((r - center) / span, 0.0, 1.0), (r > threshold) * 1.0)
-        log_p = log_tail * body - log_sf
-        out: FloatArray = np.minimum(log_p / log_rate, MAX_SCORE)
-    return np.where(np.isnan(r), np.nan, np.maximum(out, 0.0))
+        flat = np.minimum((r - threshold) / sigma, 0.0) + (r > threshold)
+        body = np.where(span > 0, np.minimum((r - center) / span, 1.0), flat)
+        out: FloatArray = (log_tail * body - log_sf) / log_rate
+    return out

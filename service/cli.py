@@ -9,12 +9,17 @@ import sys
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from anomalyd.service.evaluation import ServiceSchedule
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(width=200)
@@ -147,11 +152,19 @@ def evaluate(
     ] = Schedule.prefix,
     fit_window: Annotated[
         int | None,
-        typer.Option(min=1, help="with --schedule service: training span in points"),
+        typer.Option(
+            min=1,
+            max=1_000_000,
+            help="with --schedule service: training span in points (a suite has no time axis)",
+        ),
     ] = None,
     fit_every: Annotated[
         int | None,
-        typer.Option(min=0, help="with --schedule service: refit period in points"),
+        typer.Option(
+            min=0,
+            help="with --schedule service: refit period in points (0: no refits once the span "
+            "is full)",
+        ),
     ] = None,
 ) -> None:
     """Evaluate detectors on a labelled suite; print a table and write results.json."""
@@ -206,9 +219,11 @@ def _service_schedule(
     fit_every: int | None,
     runs: list[tuple[str, dict[str, Any]]],
     quantile: float,
-) -> Any:
+) -> ServiceSchedule | None:
     """The ``ServiceSchedule`` asked for (the service's defaults where a setting is not
     given), checked against every run's detector; None for ``--schedule prefix``."""
+    from pydantic import ValidationError
+
     from anomalyd.service.evaluation import ServiceSchedule
     from anomalyd.service.series import SeriesConfig
     from anomalyd.service.settings import load_settings
@@ -218,8 +233,11 @@ def _service_schedule(
         if fit_window is not None or fit_every is not None:
             fail("--fit-window and --fit-every apply to --schedule service.")
         return None
-    base = load_settings().series_config()
-    refits = ServiceSchedule(fit_window or base.train_points, _or(fit_every, base.refit_every))
+    try:
+        base = load_settings().series_config()
+    except ValidationError as exc:
+        fail(refused_settings(exc))
+    refits = ServiceSchedule(_or(fit_window, base.train_points), _or(fit_every, base.refit_every))
     for name, params in runs:
         config = SeriesConfig(name, params, refits.train_points, refits.refit_every, quantile)
         if (need := min_train_points(config)) > refits.train_points:
@@ -231,7 +249,13 @@ def _service_schedule(
 
 
 def _or(value: int | None, default: int) -> int:
+    """``value``, or ``default`` when it was not given."""
     return default if value is None else value
+
+
+def refused_settings(exc: ValidationError) -> str:
+    """One line naming each refused setting (from ``ANOMALYD_*``) and why."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 def _check_store(store: Path) -> None:
@@ -485,7 +509,7 @@ def serve(
     try:
         app_ = build_app(data_dir, log_level=log_level)
     except ValidationError as exc:  # settings from the environment
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        fail(refused_settings(exc))
     except DataDirLockedError as exc:
         fail(str(exc))
     except (SchemaError, sqlite3.DatabaseError, OSError) as exc:  # OSError: the folder itself

@@ -5,8 +5,10 @@ the causal context), and compute on rows ``[train_end:]``. With a ``ServiceSched
 from ``train_end`` on are scored instead as the service scores a stream
 (``anomalyd.service.replay``): the first model trains on the last ``train_points`` rows of the
 prefix, then refits every ``refit_every`` rows on the trailing span with its incidents masked,
-each model with its own alert line; the ranking metrics then read the calibrated score (before
-the echo rule), which is comparable across models where raw scores are not. Measured:
+each model with its own alert line; the ranking metrics then read each point's score on its
+model's calibrated scale (``Calibrator.rank``: unbounded, before the echo rule), since raw
+scores of different models are not on one scale (``anomalyd.service.evaluation_scoring``).
+Measured:
 VUS-PR / VUS-ROC (window W from
 ``anomalyd.metrics.sliding_window``), PATE with one buffer pair e = d = W (``include_zero=False``,
 all thresholds), PATE-F1 of the calibrated detections (``anomaly_score > 1``), AUC-PR, AUC-ROC,
@@ -22,7 +24,6 @@ from __future__ import annotations
 import csv
 import math
 import multiprocessing
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,11 +33,11 @@ from typing import Any
 import numpy as np
 
 from anomalyd import metrics
-from anomalyd.detectors import registry
-from anomalyd.detectors.crossfit import fit_calibrated
-from anomalyd.detectors.echo import Echo, suppress_echo
-from anomalyd.service.replay import replay
-from anomalyd.service.series import SeriesConfig
+from anomalyd.service.evaluation_scoring import (
+    ServiceSchedule,
+    score_as_service,
+    score_once,
+)
 from anomalyd.service.suite import LabelledSeries
 
 METRIC_KEYS = (
@@ -58,65 +59,6 @@ SCORES = "_scores"
 ScoreArrays = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class ServiceSchedule:
-    """Score the measured rows as the service would: models refitted every ``refit_every``
-    points on the trailing ``train_points`` (``anomalyd.service.training``)."""
-
-    train_points: int
-    refit_every: int
-
-
-@dataclass
-class Scored:
-    """One detector's scores of one series. ``rank``: the score the ranking metrics read,
-    ndarray of shape (n_points,); ``alert``: ``anomaly_score`` of the measured rows, ndarray of
-    shape (n_points - train_end,); ``models``: how many models were fitted."""
-
-    rank: np.ndarray
-    alert: np.ndarray
-    fit_seconds: float
-    score_seconds: float
-    models: int = 1
-
-
-def score_once(
-    series: LabelledSeries, detector: str, params: dict[str, Any], quantile: float
-) -> Scored:
-    """One model fitted on the whole training prefix scores every row; ``rank`` is its raw
-    score. Raises ValueError when the prefix is too short for the detector."""
-    start = time.perf_counter()
-    fitted = fit_calibrated(
-        registry.create(detector, params), series.values[: series.train_end], quantile=quantile
-    )
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    raw = fitted.detector.score(series.values)
-    score_s = time.perf_counter() - start
-    cal = fitted.calibrator.transform(raw[series.train_end :])
-    alert, _ = suppress_echo(cal, 0, fitted.detector.echo_window, Echo())
-    return Scored(np.asarray(raw, dtype=np.float64), alert, fit_s, score_s)
-
-
-def score_as_service(
-    series: LabelledSeries,
-    detector: str,
-    params: dict[str, Any],
-    quantile: float,
-    schedule: ServiceSchedule,
-) -> Scored:
-    """The service's refit schedule from ``train_end`` on; ``rank`` is the calibrated score
-    (NaN on the prefix). Raises ValueError when the first model cannot be fitted."""
-    config = SeriesConfig(
-        detector, dict(params), schedule.train_points, schedule.refit_every, quantile
-    )
-    out = replay(config, series.values, first=series.train_end)
-    if not out.models:
-        raise ValueError(out.error or "no model was fitted.")
-    alert = out.score[series.train_end :]
-    return Scored(out.calibrated, alert, out.fit_seconds, out.score_seconds, len(out.models))
-
-
 def evaluate_series(
     series: LabelledSeries,
     detector: str,
@@ -127,21 +69,27 @@ def evaluate_series(
     schedule: ServiceSchedule | None = None,
 ) -> dict[str, Any]:
     """Fit, score and measure one series with one detector (once on the training prefix, or
-    under ``schedule``). With ``keep_scores``, the result
-    also holds, under ``SCORES``, ``raw`` (every point's ranking score: ``Scored.rank``) and
-    ``anomaly_score`` (the alert score of the measured rows, NaN on the training prefix):
-    ndarrays of shape (n_points,). Raises ValueError when the training prefix is empty or too
-    short."""
+    under ``schedule``). With ``keep_scores``, the result also holds, under ``SCORES``,
+    ``raw`` (every point's ranking score, ``SeriesScores.rank``) and ``anomaly_score`` (the
+    alert score of the measured rows, NaN on the training prefix): ndarrays of shape
+    (n_points,). Raises ValueError when the training prefix is empty or too short, or no row
+    follows it."""
     if series.train_end < 1:
         raise ValueError("the training prefix is empty; the model needs rows to fit on.")
+    if series.train_end >= len(series.labels):
+        raise ValueError("no row follows the training prefix; there is nothing to measure.")
     if schedule is None:
         scored = score_once(series, detector, params, quantile)
     else:
         scored = score_as_service(series, detector, params, quantile, schedule)
     test = slice(series.train_end, None)
-    out = _measure(series.labels[test], scored, metrics.sliding_window(series.values[:, 0]))
+    window = metrics.sliding_window(series.values[:, 0])
+    out = _measure(series.labels[test], scored.rank[test], scored.alert, window)
+    out.update(fit_seconds=scored.fit_seconds, score_seconds=scored.score_seconds)
     if schedule is not None:
         out["models"] = scored.models
+        if scored.refit_error is not None:
+            out["refit_error"] = scored.refit_error
     if keep_scores:
         full = np.full(len(series.labels), np.nan)
         full[test] = scored.alert
@@ -149,18 +97,20 @@ def evaluate_series(
     return out
 
 
-def _measure(labels: np.ndarray, scored: Scored, window: int) -> dict[str, Any]:
-    """Every metric of one series' measured rows (``labels``: shape (n_measured,))."""
-    rank = scored.rank[len(scored.rank) - len(labels) :]
+def _measure(
+    labels: np.ndarray, rank: np.ndarray, alert: np.ndarray, window: int
+) -> dict[str, Any]:
+    """Every metric of the measured rows: ``labels``, ``rank`` (ranking score) and ``alert``
+    (``anomaly_score``) are ndarrays of shape (n_measured,)."""
     out: dict[str, Any] = dict(metrics.evaluate(labels, fill_warmup(rank), window=window))
-    alarms = np.nan_to_num(scored.alert, nan=0.0) > 1.0
+    alarms = np.nan_to_num(alert, nan=0.0) > 1.0
     out["pate_f1"] = metrics.pate_f1(
         labels, alarms.astype(np.int64), e_buffer=window, d_buffer=window, include_zero=False
     )
     out.update(metrics.alert_metrics(labels, alarms, window=window))
-    out.update(metrics.band_precision(labels, scored.alert, window=window))
+    out.update(metrics.band_precision(labels, alert, window=window))
     out["constant_scores"] = metrics.constant_scores(rank)
-    out.update(fit_seconds=scored.fit_seconds, score_seconds=scored.score_seconds, window=window)
+    out["window"] = window
     return out
 
 

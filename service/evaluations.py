@@ -8,8 +8,9 @@ plus ``id``, ``created_at`` (Unix seconds), ``suite`` (the folder evaluated), ``
 (published per-series VUS-PR of other detectors on the same series:
 ``{detector: {series: vus_pr}}``). Beside it, ``<id>.safetensors`` holds each series'
 ``values/<series>`` (float64, (n_points, n_channels)), ``labels/<series>`` (uint8) and per run
-``i`` its ``raw/<i>/<series>`` and ``anomaly_score/<i>/<series>`` (float64, (n_points,)): what
-the dashboard's curves and evaluated-series charts are drawn from.
+``i`` its ``raw/<i>/<series>`` (the ranking score: raw, or under the service schedule each
+model's ``Calibrator.rank``, NaN on the prefix) and ``anomaly_score/<i>/<series>`` (float64,
+(n_points,)): what the dashboard's curves and evaluated-series charts are drawn from.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -246,11 +247,11 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         "suite": doc["suite"],
         "detectors": [r["detector"] for r in doc["runs"]],
         "series": len(doc["sources"]),
-        "schedule": _schedule_kind(doc.get("schedule")),
+        "schedule": schedule_kind(doc.get("schedule")),
     }
 
 
-def _schedule_kind(schedule: Any) -> str:
+def schedule_kind(schedule: Any) -> Literal["prefix", "service"]:
     """``service`` for a run scored on the service's schedule, else ``prefix``."""
     service = isinstance(schedule, dict) and schedule.get("kind") == "service"
     return "service" if service else "prefix"

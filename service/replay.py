@@ -37,15 +37,16 @@ class ModelSpan:
 class Replay:
     """What the service would have stored for a series.
 
-    Attributes: ``raw``, ``calibrated`` (the raw score through its model's calibrator, before
-    the echo rule: comparable across models) and ``score`` (``anomaly_score``), ndarrays of
-    shape (n_points,), NaN where no model scored the point; ``models``, the fitted models in
+    Attributes: ``raw``, ``rank`` (the raw score on its model's calibrated scale, unbounded
+    and before the echo rule, so scores of successive models rank against each other:
+    ``Calibrator.rank``) and ``score`` (``anomaly_score``), ndarrays of shape (n_points,),
+    NaN where no model scored the point; ``models``, the fitted models in
     boundary order; ``error``, why the last fit failed (None when none did);
     ``fit_seconds`` and ``score_seconds``, wall time spent fitting and scoring.
     """
 
     raw: FloatArray
-    calibrated: FloatArray
+    rank: FloatArray
     score: FloatArray
     models: list[ModelSpan] = field(default_factory=list)
     error: str | None = None
@@ -95,5 +96,5 @@ def _score(out: Replay, model: Calibrated, x: FloatArray, start: int, stop: int)
     out.raw[start:stop] = raw
     window = model.detector.echo_window
     cal = model.calibrator.transform(raw)
-    out.calibrated[start:stop] = cal
+    out.rank[start:stop] = model.calibrator.rank(raw)
     out.score[start:stop], out.echo = suppress_echo(cal, start, window, out.echo)

@@ -50,8 +50,8 @@ def _schedule(doc: dict[str, Any]) -> str:
     if sched.get("kind") != "service":
         return "one model fitted on the training prefix"
     every = sched["refit_every"]
-    refit = f"refit every {every} points" if every else "no refits once the span is full"
-    return f"the service's schedule: {refit} on the last {sched['train_points']} points"
+    refit = f"refitted every {every} points" if every else "not refitted once the span is full"
+    return f"the service's schedule: models on the last {sched['train_points']} points, {refit}"
 
 
 def print_table(
@@ -88,6 +88,8 @@ def print_table(
         row = [f"{name} (TSB-AD)", str(len(mine)), _mean(list(mine.values())), *blanks]
         table.add_row(*row, *map(_mean, per_src.values()), "-")
     console.print(table)
+    if reference and doc.get("schedule", {}).get("kind") == "service":
+        console.print("TSB-AD rows: their published figures, one model per series (no refits).")
     print_bands(console, doc)
     print_dead_models(console, doc)
 

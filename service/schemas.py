@@ -209,6 +209,13 @@ class ChartResponse(BaseModel):
     alerts: list[AlertRunModel] = Field(description="Alert runs over every point in the range.")
 
 
+Schedule = Literal["prefix", "service"]
+SCHEDULE_DOC = (
+    "prefix: one model fitted on each series' training prefix; service: refitted as the "
+    "service does (`anomalyd evaluate --schedule service`; the published reference rows are not)."
+)
+
+
 class EvaluationSummary(BaseModel):
     """A stored evaluation run (``anomalyd evaluate --store DATA_DIR``)."""
 
@@ -217,11 +224,7 @@ class EvaluationSummary(BaseModel):
     suite: str = Field(description="The folder evaluated.")
     detectors: list[str]
     series: int
-    schedule: Literal["prefix", "service"] = Field(
-        "prefix",
-        description="prefix: one model fitted on each series' training prefix; service: "
-        "refitted as the service does (`anomalyd evaluate --schedule service`).",
-    )
+    schedule: Schedule = Field("prefix", description=SCHEDULE_DOC)
 
 
 class EvaluationsResponse(BaseModel):
@@ -258,6 +261,7 @@ class LeaderboardResponse(BaseModel):
         description="Column order; higher is better except false alarms, alerts and fit time."
     )
     rows: list[LeaderboardRow]
+    schedule: Schedule = Field("prefix", description=SCHEDULE_DOC)
 
 
 class EvaluatedSeriesResponse(BaseModel):
@@ -267,7 +271,9 @@ class EvaluatedSeriesResponse(BaseModel):
     run: str
     series: str
     source: str
-    train_end: int = Field(description="First measured row (the rows before trained the model).")
+    train_end: int = Field(
+        description="First measured row (the rows before it trained the first model)."
+    )
     total: int = Field(description="Rows in the range, before thinning.")
     x: list[int] = Field(description="Row indices, increasing.")
     values: list[list[float | None]] = Field(description="One list per channel, aligned with x.")

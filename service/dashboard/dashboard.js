@@ -334,7 +334,7 @@ async function leaderboardView(params) {
   metricPicker.onchange = () => { params.set("metric", metricPicker.value); setHash("leaderboard", params); render(); };
   view.append(el("div", { class: "controls" }, el("label", {}, "Run ", picker),
     el("label", {}, "By source: ", metricPicker),
-    el("span", { class: "hint" }, `suite ${board.suite}; click a header to sort, a cell for its series`)));
+    el("span", { class: "hint" }, `suite ${board.suite}${board.schedule === "service" ? "; ours refitted as the service does, TSB-AD's not" : ""}; click a header to sort, a cell for its series`)));
   const detector = params.get("detector");
   const row = board.rows.find((r) => r.detector === detector && !r.reference);
   view.append(row ? seriesTable(board, row, params) : boardTable(board, metric, params));

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from anomalyd.service.deps import SettingsDep
 from anomalyd.service.errors import Unprocessable
 from anomalyd.service.evaluated import chart, series_curves
-from anomalyd.service.evaluations import METRICS, EvaluationStore, leaderboard
+from anomalyd.service.evaluations import METRICS, EvaluationStore, leaderboard, schedule_kind
 from anomalyd.service.schemas import (
     AlertRunModel,
     CurvesResponse,
@@ -50,6 +50,7 @@ def get_leaderboard(
         series_sources=doc["sources"],
         metrics=list(METRICS),
         rows=[LeaderboardRow(**asdict(r)) for r in rows],
+        schedule=schedule_kind(doc.get("schedule")),
     )
 
 

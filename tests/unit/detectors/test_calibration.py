@@ -56,6 +56,20 @@ def test_constant_scores_alert_only_on_a_real_departure(level: float) -> None:
     assert cal.transform(np.array([level + 1e-3 * max(abs(level), 1.0)]))[0] > 1.0
 
 
+@pytest.mark.parametrize(
+    "scores",
+    [np.random.default_rng(4).gamma(2.0, size=1_000), np.r_[np.zeros(950), np.arange(1.0, 51.0)]],
+    ids=["spread", "median equals u"],
+)
+def test_rank_is_strictly_increasing_and_clips_to_transform(scores: np.ndarray) -> None:
+    cal = Calibrator().fit(scores)
+    r = np.r_[np.linspace(-5.0, 60.0, 2_000), 1e300, np.nan]
+    rank = cal.rank(r)
+    assert np.all(np.diff(rank[:-1]) > 0)  # ranks as the raw score does, no ties
+    assert rank[0] < 0 and rank[-2] > MAX_SCORE and np.isnan(rank[-1])
+    np.testing.assert_array_equal(np.clip(rank, 0.0, MAX_SCORE), cal.transform(r))
+
+
 def test_transform_many_equals_transform() -> None:
     rng = np.random.default_rng(0)
     cals = [Calibrator(quantile=q).fit(rng.gamma(2.0, size=300)) for q in (0.9, 0.99, 0.995)]

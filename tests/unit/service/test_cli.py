@@ -60,7 +60,8 @@ def test_evaluate_on_the_service_schedule(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["schedule"] == {"kind": "service", "train_points": 200, "refit_every": 50}
     assert [per["models"] for per in doc["runs"][0]["series"].values()] == [6, 6]
-    assert "refit every 50 points on the last 200 points" in " ".join(result.output.split())
+    title = "the service's schedule: models on the last 200 points, refitted every 50 points"
+    assert title in " ".join(result.output.split())
     from anomalyd.service.evaluations import EvaluationStore
 
     assert [run["schedule"] for run in EvaluationStore(store).runs()] == ["service"]

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from anomalyd.service.evaluation import SCORES, ServiceSchedule, evaluate_series, summarize
+from anomalyd import metrics
+from anomalyd.service.evaluation import (
+    SCORES,
+    ServiceSchedule,
+    evaluate_series,
+    fill_warmup,
+    summarize,
+)
 from anomalyd.service.replay import replay
 from anomalyd.service.report import MAX_NAMED, print_table
 from anomalyd.service.series import SeriesConfig
@@ -59,19 +66,38 @@ def _shifted_noise() -> LabelledSeries:
     return LabelledSeries("shifted", "test", x[:, None], labels, 600)
 
 
-def test_the_service_schedule_scores_as_the_service_and_follows_a_lasting_shift() -> None:
+def test_the_service_schedule_follows_a_lasting_shift() -> None:
     series, params = _shifted_noise(), {"window": 16}
     once = evaluate_series(series, "lof", params)
     schedule = ServiceSchedule(train_points=600, refit_every=200)
     served = evaluate_series(series, "lof", params, keep_scores=True, schedule=schedule)
     expected = replay(SeriesConfig("lof", params, 600, 200, 0.995), series.values, first=600)
-    kept = served[SCORES]["anomaly_score"]
-    np.testing.assert_array_equal(kept[600:], expected.score[600:])
-    np.testing.assert_array_equal(served[SCORES]["raw"], expected.calibrated)
-    assert served["models"] == len(expected.models) == 12
+    np.testing.assert_array_equal(served[SCORES]["anomaly_score"][600:], expected.score[600:])
+    window = metrics.sliding_window(series.values[:, 0])
+    rank = fill_warmup(expected.rank[600:])
+    assert served["vus_pr"] == metrics.vus_pr(series.labels[600:], rank, window=window)
+    assert served["models"] == len(expected.models) == 12 and served["fit_seconds"] > 0
     assert once["false_alarm_rate"] > 0.5  # one model fitted before the shift alarms on
     assert served["false_alarm_rate"] < 0.15  # refits learn the new level
     assert once["event_recall"] == served["event_recall"] == 1.0
+
+
+@pytest.mark.parametrize(("detector", "params"), [("lof", {"window": 16}), ("ensemble", {})])
+def test_one_model_on_the_service_schedule_measures_as_the_prefix(
+    detector: str, params: dict[str, Any]
+) -> None:
+    """A span as long as the prefix and no refits: the service's one model is the prefix's,
+    its unbounded calibrated score ranks as the raw score, so every figure agrees."""
+    series = _shifted_noise()
+    once = evaluate_series(series, detector, params)
+    schedule = ServiceSchedule(train_points=series.train_end, refit_every=0)
+    served = evaluate_series(series, detector, params, schedule=schedule)
+    assert served.pop("models") == 1
+    for out in (once, served):
+        out.pop("fit_seconds"), out.pop("score_seconds")
+    assert served.keys() == once.keys()
+    for key, value in once.items():
+        assert served[key] == pytest.approx(value, rel=1e-9, nan_ok=True), key
 
 
 def test_the_service_schedule_reports_a_first_fit_that_fails() -> None:

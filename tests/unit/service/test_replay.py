@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from anomalyd.detectors.calibration import MAX_SCORE
 from anomalyd.service.replay import replay
 from anomalyd.service.series import SeriesConfig
 from tests.unit.service.conftest import ClientFactory, post, settle
@@ -36,6 +37,12 @@ def test_replay_equals_the_live_service(make_client: ClientFactory, refit_every:
     np.testing.assert_allclose(offline.score, live, rtol=1e-9, atol=1e-12)
     assert np.isfinite(live[200:]).all() and (live[300:320] > 1).any()
     assert len(offline.models) == (1 if refit_every == 0 else 14)
+    # the ranking score is the anomaly_score unbounded: equal to it but where the echo rule
+    # held an echo at the line, below the median (< 0) or above the cap
+    bounded = np.clip(offline.rank, 0.0, MAX_SCORE)
+    echoed = (offline.score == 1.0) & (bounded > 1.0)
+    np.testing.assert_array_equal(bounded[~echoed], offline.score[~echoed])
+    assert (offline.rank[200:] < 0).mean() > 0.3 and echoed.any()
 
 
 def test_replay_reports_a_failed_first_fit() -> None:
