@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from anomalyd.service.evaluation import ServiceSchedule
+    from anomalyd.service.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(width=200)
@@ -49,6 +50,17 @@ def fail(message: str) -> NoReturn:
 def _interrupt(signum: int, frame: object) -> None:
     """SIGTERM handler: stop the way Ctrl-C does (KeyboardInterrupt: clean-up runs)."""
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """Inside, SIGTERM stops the command as Ctrl-C does: worker pools are shut down and
+    clean-up runs (a job scheduler's or `timeout`'s stop leaves no stray worker behind)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def checked_runs(names: list[str], params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -162,6 +174,7 @@ def evaluate(
         int | None,
         typer.Option(
             min=0,
+            max=1_000_000,
             help="with --schedule service: refit period in points (0: no refits once the span "
             "is full)",
         ),
@@ -191,7 +204,11 @@ def evaluate(
     ]
     if not series:
         fail("no series left to evaluate after the filters.")
-    with _missing_weights_fail(), Progress(console=console, transient=True) as bar:
+    with (
+        _sigterm_as_ctrl_c(),
+        _missing_weights_fail(),
+        Progress(console=console, transient=True) as bar,
+    ):
         task = bar.add_task("evaluating", total=len(series) * len(runs))
         scores: list[dict[str, Any]] | None = [] if store is not None else None
         doc = run_suite(
@@ -222,40 +239,68 @@ def _service_schedule(
 ) -> ServiceSchedule | None:
     """The ``ServiceSchedule`` asked for (the service's defaults where a setting is not
     given), checked against every run's detector; None for ``--schedule prefix``."""
-    from pydantic import ValidationError
-
     from anomalyd.service.evaluation import ServiceSchedule
-    from anomalyd.service.series import SeriesConfig
-    from anomalyd.service.settings import load_settings
-    from anomalyd.service.training import min_train_points
 
     if schedule is Schedule.prefix:
         if fit_window is not None or fit_every is not None:
             fail("--fit-window and --fit-every apply to --schedule service.")
         return None
-    try:
-        base = load_settings().series_config()
-    except ValidationError as exc:
-        fail(refused_settings(exc))
-    refits = ServiceSchedule(_or(fit_window, base.train_points), _or(fit_every, base.refit_every))
+    if fit_window is not None and fit_every is not None:
+        refits, where = ServiceSchedule(fit_window, fit_every), f"--fit-window {fit_window}"
+    else:
+        refits, where = _with_defaults(fit_window, fit_every)
     for name, params in runs:
-        config = SeriesConfig(name, params, refits.train_points, refits.refit_every, quantile)
-        if (need := min_train_points(config)) > refits.train_points:
-            fail(
-                f"--fit-window {refits.train_points}: detector {name!r} fits on at least "
-                f"{need} points; raise --fit-window or lower its window."
-            )
+        _check_span(name, params, refits, quantile, where)
     return refits
 
 
-def _or(value: int | None, default: int) -> int:
-    """``value``, or ``default`` when it was not given."""
-    return default if value is None else value
+def _with_defaults(fit_window: int | None, fit_every: int | None) -> tuple[ServiceSchedule, str]:
+    """The schedule with the service's settings where an option is not given, and where its
+    training span came from (for messages)."""
+    from anomalyd.service.evaluation import ServiceSchedule
+
+    base = service_settings().series_config()
+    span = base.train_points if fit_window is None else fit_window
+    every = base.refit_every if fit_every is None else fit_every
+    given = fit_window is not None
+    where = f"--fit-window {span}" if given else f"ANOMALYD_DEFAULT_TRAIN_POINTS={span}"
+    return ServiceSchedule(span, every), where
+
+
+def _check_span(
+    name: str, params: dict[str, Any], refits: ServiceSchedule, quantile: float, where: str
+) -> None:
+    """Fail when the training span is shorter than detector ``name`` fits on."""
+    from anomalyd.service.series import SeriesConfig
+    from anomalyd.service.training import min_train_points
+
+    config = SeriesConfig(name, params, refits.train_points, refits.refit_every, quantile)
+    if (need := min_train_points(config)) > refits.train_points:
+        fail(
+            f"{where}: detector {name!r} fits on at least {need} points; raise --fit-window "
+            "or lower its window."
+        )
+
+
+def service_settings() -> Settings:
+    """The service's settings from ``ANOMALYD_*``; a refused one ends the command."""
+    from pydantic import ValidationError
+
+    from anomalyd.service.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        fail(refused_settings(exc))
+    except ValueError as exc:  # pydantic-settings: a value that is not JSON where JSON is due
+        fail(" ".join(str(exc).split()))
 
 
 def refused_settings(exc: ValidationError) -> str:
-    """One line naming each refused setting (from ``ANOMALYD_*``) and why."""
-    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    """One line naming each refused ``ANOMALYD_*`` variable and why."""
+    return "; ".join(
+        f"ANOMALYD_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _check_store(store: Path) -> None:
@@ -295,16 +340,24 @@ def _store_run(
     console.print(f"stored as evaluation {run_id} in {store} (dashboard: #/leaderboard)")
 
 
+FAILURES = {
+    "error": "could not be scored (not in the means)",
+    "refit_error": "had a refit that failed (the model before it went on scoring, as in the "
+    "service)",
+}
+
+
 def _warn_failed(run: dict[str, Any]) -> None:
-    """A warning naming how many series a run could not score, and the first reason."""
-    failed = [v["error"] for v in run["series"].values() if "error" in v]
-    if failed:
-        errors.print(
-            f"[yellow]warning:[/yellow] {run['detector']}: {len(failed)} of "
-            f"{len(run['series'])} series could not be scored (not in the means); first: "
-            f"{escape(failed[0])}",
-            highlight=False,
-        )
+    """Warnings naming how many series a run could not score, or scored with a failed refit,
+    and the first reason."""
+    for key, what in FAILURES.items():
+        reasons = [v[key] for v in run["series"].values() if key in v]
+        if reasons:
+            errors.print(
+                f"[yellow]warning:[/yellow] {run['detector']}: {len(reasons)} of "
+                f"{len(run['series'])} series {what}; first: {escape(reasons[0])}",
+                highlight=False,
+            )
 
 
 @app.command()
@@ -371,41 +424,38 @@ def backfill(
     line): CSV or Parquet files (one series per file, or long tables with a `series` column),
     and/or the series a Prometheus range query returns."""
     from anomalyd.service.backfill import BackfillError, Schedule, run
-    from anomalyd.service.settings import load_settings
 
     range_query = _range_query(prometheus, query, start, end, step)
     if not source and range_query is None:
         fail("give CSV or Parquet sources, or --prometheus URL with --query/--start/--end/--step.")
 
-    base = load_settings().series_config()
+    base = service_settings().series_config()
     params = params_for(detector or base.detector, _parse_params(param)) if param else None
     schedule = Schedule(detector, params, fit_window, fit_every, train_end)
     if output_format != "anomalyd" and address is None:  # else the scoring happens elsewhere
         _load_weights(detector or base.detector, base.params if params is None else params)
     reports = _backfill_reports(output, metrics_file)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # cleaned up as Ctrl-C: no partial file
-    try:
-        with reports:
-            summary = run(
-                source or [],
-                output,
-                base,
-                schedule,
-                engine=_engine(engine, jobs, address),
-                assume_utc=assume_utc,
-                progress=reports,
-                fmt=output_format,
-                prometheus=range_query,
-                resume=resume,
-            )
-        reports.finish()
-    except (BackfillError, OSError) as exc:  # OSError: the output cannot be written
-        fail(str(exc) + _kept(output, str(exc)))
-    except KeyboardInterrupt:
-        errors.print(f"interrupted.{_kept(output)}", highlight=False)
-        raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with _sigterm_as_ctrl_c():  # cleaned up as Ctrl-C: no partial file
+        try:
+            with reports:
+                summary = run(
+                    source or [],
+                    output,
+                    base,
+                    schedule,
+                    engine=_engine(engine, jobs, address),
+                    assume_utc=assume_utc,
+                    progress=reports,
+                    fmt=output_format,
+                    prometheus=range_query,
+                    resume=resume,
+                )
+            reports.finish()
+        except (BackfillError, OSError) as exc:  # OSError: the output cannot be written
+            fail(str(exc) + _kept(output, str(exc)))
+        except KeyboardInterrupt:
+            errors.print(f"interrupted.{_kept(output)}", highlight=False)
+            raise typer.Exit(130) from None
     if summary.resumed:
         were = "was" if summary.resumed == 1 else "were"
         console.print(f"{summary.resumed} series {were} scored by the interrupted run and kept")

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -113,7 +113,7 @@ class EvaluationStore:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every stored run, newest first: ``id``, ``created_at``, ``suite``, ``detectors``,
-        ``series`` (how many), ``schedule`` (``prefix`` or ``service``). Unreadable files are
+        ``series`` (how many), ``schedule`` (:func:`schedule_of`). Unreadable files are
         skipped."""
         found = [_read(path) for path in self.folder.glob("*.json")]
         summaries = [_summary(doc) for doc in found if doc is not None]
@@ -247,14 +247,18 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
         "suite": doc["suite"],
         "detectors": [r["detector"] for r in doc["runs"]],
         "series": len(doc["sources"]),
-        "schedule": schedule_kind(doc.get("schedule")),
+        "schedule": schedule_of(doc),
     }
 
 
-def schedule_kind(schedule: Any) -> Literal["prefix", "service"]:
-    """``service`` for a run scored on the service's schedule, else ``prefix``."""
-    service = isinstance(schedule, dict) and schedule.get("kind") == "service"
-    return "service" if service else "prefix"
+def schedule_of(doc: dict[str, Any]) -> dict[str, Any]:
+    """How a stored run scored its series: ``{"kind": "prefix"}``, or ``"service"`` with its
+    ``train_points`` and ``refit_every`` (a document stored before schedules: prefix)."""
+    sched = doc.get("schedule")
+    if not isinstance(sched, dict) or sched.get("kind") != "service":
+        return {"kind": "prefix"}
+    sizes = {k: sched.get(k) for k in ("train_points", "refit_every")}
+    return {"kind": "service"} | {k: v if type(v) is int else None for k, v in sizes.items()}
 
 
 def _unique(folder: Path, stem: str) -> str:

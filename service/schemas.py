@@ -209,11 +209,17 @@ class ChartResponse(BaseModel):
     alerts: list[AlertRunModel] = Field(description="Alert runs over every point in the range.")
 
 
-Schedule = Literal["prefix", "service"]
-SCHEDULE_DOC = (
-    "prefix: one model fitted on each series' training prefix; service: refitted as the "
-    "service does (`anomalyd evaluate --schedule service`; the published reference rows are not)."
-)
+class EvaluationSchedule(BaseModel):
+    """How a stored run scored each series after its training prefix."""
+
+    kind: Literal["prefix", "service"] = Field(
+        "prefix",
+        description="prefix: one model fitted on the training prefix; service: refitted as "
+        "the service does (`anomalyd evaluate --schedule service`; the published reference "
+        "rows are not).",
+    )
+    train_points: int | None = Field(None, description="service: the training span, points.")
+    refit_every: int | None = Field(None, description="service: the refit period, points.")
 
 
 class EvaluationSummary(BaseModel):
@@ -224,7 +230,7 @@ class EvaluationSummary(BaseModel):
     suite: str = Field(description="The folder evaluated.")
     detectors: list[str]
     series: int
-    schedule: Schedule = Field("prefix", description=SCHEDULE_DOC)
+    schedule: EvaluationSchedule
 
 
 class EvaluationsResponse(BaseModel):
@@ -261,7 +267,7 @@ class LeaderboardResponse(BaseModel):
         description="Column order; higher is better except false alarms, alerts and fit time."
     )
     rows: list[LeaderboardRow]
-    schedule: Schedule = Field("prefix", description=SCHEDULE_DOC)
+    schedule: EvaluationSchedule
 
 
 class EvaluatedSeriesResponse(BaseModel):

@@ -327,14 +327,14 @@ async function leaderboardView(params) {
   const board = await getJSON(`evaluations/${encodeURIComponent(id)}`);
   const metric = board.metrics.includes(params.get("metric")) ? params.get("metric") : "vus_pr";
   const picker = el("select", { id: "run-picker" }, ...runs.map((r) =>
-    el("option", { value: r.id, selected: r.id === id }, `${r.id}: ${r.suite} (${r.series} series${r.schedule === "service" ? ", service schedule" : ""})`)));
+    el("option", { value: r.id, selected: r.id === id }, `${r.id}: ${r.suite} (${r.series} series${scheduleNote(r.schedule)})`)));
   picker.onchange = () => { setHash("leaderboard", new URLSearchParams({ run: picker.value })); render(); };
   const metricPicker = el("select", { id: "metric-picker" }, ...board.metrics.map((m) =>
     el("option", { value: m, selected: m === metric }, METRIC_NAMES[m] || m)));
   metricPicker.onchange = () => { params.set("metric", metricPicker.value); setHash("leaderboard", params); render(); };
   view.append(el("div", { class: "controls" }, el("label", {}, "Run ", picker),
     el("label", {}, "By source: ", metricPicker),
-    el("span", { class: "hint" }, `suite ${board.suite}${board.schedule === "service" ? "; ours refitted as the service does, TSB-AD's not" : ""}; click a header to sort, a cell for its series`)));
+    el("span", { class: "hint" }, `suite ${board.suite}${board.schedule.kind === "service" ? "; ours refitted as the service does, TSB-AD's not" : ""}; click a header to sort, a cell for its series`)));
   const detector = params.get("detector");
   const row = board.rows.find((r) => r.detector === detector && !r.reference);
   view.append(row ? seriesTable(board, row, params) : boardTable(board, metric, params));
@@ -454,6 +454,11 @@ async function evaluatedView(params) {
   const box = view.appendChild(el("div", { id: "evaluated-charts" }));
   const curvesBox = view.appendChild(el("div", { id: "curves", class: "curves" }));
   await Promise.all([drawEvaluated(box, run, series, shown, params), drawCurves(curvesBox, run, series, shown)]);
+}
+
+function scheduleNote(schedule) {
+  if (!schedule || schedule.kind !== "service") return "";
+  return `, service schedule: span ${schedule.train_points}, refit every ${schedule.refit_every} points`;
 }
 
 function detectorQuery(detectors) {

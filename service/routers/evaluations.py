@@ -10,12 +10,13 @@ from fastapi import APIRouter, Path, Query
 from anomalyd.service.deps import SettingsDep
 from anomalyd.service.errors import Unprocessable
 from anomalyd.service.evaluated import chart, series_curves
-from anomalyd.service.evaluations import METRICS, EvaluationStore, leaderboard, schedule_kind
+from anomalyd.service.evaluations import METRICS, EvaluationStore, leaderboard, schedule_of
 from anomalyd.service.schemas import (
     AlertRunModel,
     CurvesResponse,
     DetectorCurves,
     EvaluatedSeriesResponse,
+    EvaluationSchedule,
     EvaluationsResponse,
     EvaluationSummary,
     LeaderboardResponse,
@@ -50,7 +51,7 @@ def get_leaderboard(
         series_sources=doc["sources"],
         metrics=list(METRICS),
         rows=[LeaderboardRow(**asdict(r)) for r in rows],
-        schedule=schedule_kind(doc.get("schedule")),
+        schedule=EvaluationSchedule(**schedule_of(doc)),
     )
 
 

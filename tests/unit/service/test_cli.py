@@ -64,7 +64,26 @@ def test_evaluate_on_the_service_schedule(tmp_path: Path) -> None:
     assert title in " ".join(result.output.split())
     from anomalyd.service.evaluations import EvaluationStore
 
-    assert [run["schedule"] for run in EvaluationStore(store).runs()] == ["service"]
+    (stored,) = EvaluationStore(store).runs()
+    assert stored["schedule"] == {"kind": "service", "train_points": 200, "refit_every": 50}
+
+
+def test_a_failed_refit_is_named(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(600, 2))
+    x[400:, 1] = np.nan  # no whole window in the second channel: later refits cannot fit
+    labels = np.zeros(600, dtype=int)
+    labels[500] = 1
+    rows = [f"{a},{b},{y}" for (a, b), y in zip(x, labels, strict=True)]
+    (tmp_path / "gap.csv").write_text("\n".join(["v0,v1,label", *rows]) + "\n")
+    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "mad"]
+    args += ["--param", "window=16", "--schedule", "service", "--fit-window", "100"]
+    args += ["--fit-every", "50", "--output", str(tmp_path / "r.json")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    per = json.loads((tmp_path / "r.json").read_text())["runs"][0]["series"]["gap"]
+    assert per["refit_error"].startswith("fit failed") and per["models"] < 6
+    expected = "warning: mad: 1 of 1 series had a refit that failed"
+    assert expected in " ".join(result.output.split())
 
 
 def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
@@ -154,17 +173,35 @@ def test_serve_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
     assert f"error: {tmp_path} is in use by another anomalyd" in " ".join(result.output.split())
 
 
+SERVICE_COMMANDS = {
+    "serve": ["serve", "--port", "1", "--data-dir"],
+    "evaluate": ["evaluate", "--schedule", "service", "--train-fraction", "0.5", "--suite"],
+    "backfill": ["backfill", "--output", "out.csv"],
+}
+
+
+@pytest.mark.parametrize("command", SERVICE_COMMANDS)
 @pytest.mark.parametrize(
-    ("variable", "value"), [("ANOMALYD_DEFAULT_QUANTILE", "2"), ("ANOMALYD_API_TOKEN", "")]
+    ("variable", "value", "message"),
+    [
+        ("ANOMALYD_DEFAULT_QUANTILE", "2", "ANOMALYD_DEFAULT_QUANTILE: "),
+        ("ANOMALYD_API_TOKEN", "", "ANOMALYD_API_TOKEN: "),
+        ("ANOMALYD_DEFAULT_PARAMS", "{bad", 'error parsing value for field "default_params"'),
+    ],
 )
-def test_serve_names_a_refused_setting_in_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+def test_commands_name_a_refused_setting_in_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    variable: str,
+    value: str,
+    message: str,
 ) -> None:
+    _write_suite(tmp_path)
     monkeypatch.setenv(variable, value)
-    result = CliRunner().invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
+    result = CliRunner().invoke(app, [*SERVICE_COMMANDS[command], str(tmp_path)])
     assert result.exit_code == 2, result.output
-    field = variable.removeprefix("ANOMALYD_").lower()
-    assert result.output.startswith(f"error: {field}: ")
+    assert result.output.startswith(f"error: {message}")
     assert len(result.output.strip().splitlines()) == 1
 
 

@@ -63,7 +63,7 @@ def test_runs_are_listed_newest_first_and_stray_files_are_skipped(tmp_path: Path
     listed = store.runs()
     assert [r["id"] for r in listed] == [second, first]
     assert listed[0]["detectors"] == ["mad"] and listed[0]["series"] == 3
-    assert listed[0]["schedule"] == "prefix"  # a document without one: stored before schedules
+    assert listed[0]["schedule"] == {"kind": "prefix"}  # no schedule: stored before them
 
 
 @pytest.mark.parametrize("run_id", ["nope", "../etc/passwd", "notes", ".tmp-x", ""])
@@ -83,7 +83,7 @@ def test_the_api_serves_the_leaderboard(client: TestClient, data_dir: Path) -> N
     assert client.get("/v1/evaluations").json()["evaluations"][0]["id"] == run_id
     board = client.get(f"/v1/evaluations/{run_id}").json()
     assert board["metrics"] == list(METRICS) and board["sources"] == ["A", "B"]
-    assert board["schedule"] == "prefix"
+    assert board["schedule"] == {"kind": "prefix", "train_points": None, "refit_every": None}
     assert board["rows"][0]["cells"]["vus_pr"]["all"] == pytest.approx(0.3)
     missing = client.get("/v1/evaluations/nope")
     assert missing.status_code == 404 and "GET /v1/evaluations" in missing.json()["detail"]
