@@ -47,10 +47,11 @@ METRIC_KEYS = (
 
 
 def fill_warmup(scores: np.ndarray) -> np.ndarray:
-    """Points without a score (no full window yet) rank lowest: the least anomalous."""
+    """Points without a score (no full window yet) rank lowest: the least anomalous; an
+    infinite score (an overflow on extreme values) ranks with the highest finite one."""
     finite = scores[np.isfinite(scores)]
-    low = float(finite.min()) if finite.size else 0.0
-    return np.where(np.isfinite(scores), scores, low)
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return np.where(np.isposinf(scores), high, np.where(np.isfinite(scores), scores, low))
 
 
 SCORES = "_scores"

@@ -74,6 +74,8 @@ def load_suite(
     out = []
     for f in files:
         values, labels = _read_csv(f)
+        if univariate_only and values.shape[1] != 1:
+            continue
         out.append(
             LabelledSeries(f.stem, root.name, values, labels, int(train_fraction * len(labels)))
         )

@@ -245,6 +245,16 @@ def test_params_parsing() -> None:
         _parse_params(["oops"])
 
 
+def test_univariate_only_skips_multichannel_csv_files(tmp_path: Path) -> None:
+    from anomalyd.service.suite import load_suite
+
+    _write_suite(tmp_path)
+    (tmp_path / "two.csv").write_text("v0,v1,label\n" + "1,2,0\n" * 50)
+    names = [s.name for s in load_suite(tmp_path, train_fraction=0.5, univariate_only=True)]
+    assert names == ["a", "b"]
+    assert len(load_suite(tmp_path, train_fraction=0.5)) == 3
+
+
 def test_parallel_evaluation_gives_the_same_numbers(tmp_path: Path) -> None:
     from anomalyd.service.evaluation import run_suite
     from anomalyd.service.suite import load_suite

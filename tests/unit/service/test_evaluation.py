@@ -106,6 +106,12 @@ def test_the_service_schedule_reports_a_first_fit_that_fails() -> None:
         evaluate_series(series, "lof", {"window": 16}, schedule=ServiceSchedule(8, 200))
 
 
+def test_unscored_points_rank_lowest_and_overflows_highest() -> None:
+    scores = np.array([np.nan, 0.5, np.inf, 2.0, -np.inf, 1.0])
+    np.testing.assert_array_equal(fill_warmup(scores), [0.5, 0.5, 2.0, 2.0, 0.5, 1.0])
+    np.testing.assert_array_equal(fill_warmup(np.full(3, np.nan)), np.zeros(3))
+
+
 def _per_series(far: float, recall: float, *, dead: bool = False) -> dict[str, Any]:
     return {
         "vus_pr": 0.5,
