@@ -109,9 +109,9 @@ class Calibrator:
     def rank(self, raw: npt.ArrayLike) -> FloatArray:
         """A score that ranks raw scores of several models on one scale, same shape as
         ``raw``: ``transform`` without its floor at 0 and its cap at ``MAX_SCORE`` (equal to it
-        in between; below the median it goes on falling instead of tying at 0). Strictly
-        increasing in ``raw`` where the calibration scores had any spread, so for one model it
-        ranks exactly as the raw score does. NaN stays NaN."""
+        in between, ``bounded(rank(r)) == transform(r)``; below the median it goes on falling
+        instead of tying at 0). Strictly increasing in ``raw`` (up to float rounding far in the
+        tail), so for one model it ranks as the raw score does. NaN stays NaN."""
         r = np.asarray(raw, dtype=np.float64)
         return _rank(r, *self._coefficients(), np.log(self.rate))
 
@@ -170,7 +170,13 @@ def _score(
 ) -> FloatArray:
     """The calibration formula, elementwise (arguments broadcast against ``r``)."""
     rank = _rank(r, center, threshold, log_tail, sigma, shape, log_rate)
-    return np.where(np.isnan(r), np.nan, np.clip(rank, 0.0, MAX_SCORE))
+    return np.where(np.isnan(r), np.nan, bounded(rank))
+
+
+def bounded(rank: FloatArray) -> FloatArray:
+    """``anomaly_score`` from :meth:`Calibrator.rank`: floored at (+)0, capped at
+    ``MAX_SCORE``; same shape, NaN stays NaN."""
+    return np.maximum(np.minimum(rank, MAX_SCORE), 0.0)
 
 
 def _rank(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -17,8 +18,6 @@ from rich.markup import escape
 from rich.progress import Progress
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from anomalyd.service.evaluation import ServiceSchedule
     from anomalyd.service.settings import Settings
 
@@ -211,15 +210,19 @@ def evaluate(
     ):
         task = bar.add_task("evaluating", total=len(series) * len(runs))
         scores: list[dict[str, Any]] | None = [] if store is not None else None
-        doc = run_suite(
-            series,
-            runs,
-            quantile=quantile,
-            progress=lambda what: bar.update(task, advance=1, description=escape(what)),
-            jobs=jobs,
-            scores=scores,
-            schedule=refits,
-        )
+        try:
+            doc = run_suite(
+                series,
+                runs,
+                quantile=quantile,
+                progress=lambda what: bar.update(task, advance=1, description=escape(what)),
+                jobs=jobs,
+                scores=scores,
+                schedule=refits,
+            )
+        except KeyboardInterrupt:
+            errors.print("interrupted; nothing written.", highlight=False)
+            raise typer.Exit(130) from None
     output.write_text(json.dumps(doc, indent=1))
     reference = load_reference(suite)
     print_table(console, doc, series, reference)
@@ -284,23 +287,31 @@ def _check_span(
 
 def service_settings() -> Settings:
     """The service's settings from ``ANOMALYD_*``; a refused one ends the command."""
-    from pydantic import ValidationError
-
     from anomalyd.service.settings import load_settings
 
     try:
         return load_settings()
-    except ValidationError as exc:
+    except ValueError as exc:  # pydantic's ValidationError or pydantic-settings' SettingsError
         fail(refused_settings(exc))
-    except ValueError as exc:  # pydantic-settings: a value that is not JSON where JSON is due
-        fail(" ".join(str(exc).split()))
 
 
-def refused_settings(exc: ValidationError) -> str:
-    """One line naming each refused ``ANOMALYD_*`` variable and why."""
-    return "; ".join(
-        f"ANOMALYD_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-    )
+def refused_settings(exc: ValueError) -> str:
+    """One line naming each refused ``ANOMALYD_*`` variable and why: from pydantic's
+    ValidationError, or pydantic-settings' SettingsError (a value that is not JSON where
+    JSON is due)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
+    field = re.search(r'field "(\w+)"', str(exc))
+    if field is None:
+        return " ".join(str(exc).split())
+    return f"{_variable((field.group(1),))}: not valid JSON"
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a settings field."""
+    return "ANOMALYD_" + "_".join(map(str, loc)).upper()
 
 
 def _check_store(store: Path) -> None:
@@ -551,6 +562,7 @@ def serve(
     import sqlite3
 
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from anomalyd.service.datalock import DataDirLockedError
     from anomalyd.service.migrations import SchemaError
@@ -558,7 +570,7 @@ def serve(
 
     try:
         app_ = build_app(data_dir, log_level=log_level)
-    except ValidationError as exc:  # settings from the environment
+    except (ValidationError, SettingsError) as exc:  # settings from the environment
         fail(refused_settings(exc))
     except DataDirLockedError as exc:
         fail(str(exc))

@@ -47,8 +47,8 @@ METRIC_KEYS = (
 
 
 def fill_warmup(scores: np.ndarray) -> np.ndarray:
-    """Points without a score (no full window yet) rank lowest: the least anomalous; an
-    infinite score (an overflow on extreme values) ranks with the highest finite one."""
+    """Points without a score (no full window yet) and -inf rank lowest: the least anomalous;
+    +inf (an overflow on extreme values) ranks with the highest finite score."""
     finite = scores[np.isfinite(scores)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     return np.where(np.isposinf(scores), high, np.where(np.isfinite(scores), scores, low))
@@ -237,10 +237,26 @@ def run_suite(
             summary = summarize(per_series)
             run = {"detector": detector, "params": params, "series": per_series}
             out.append({**run, "summary": summary})
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line
+        _stop_workers(pool)
+        raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return {"runs": out, "schedule": schedule_doc(schedule)}
+
+
+def _stop_workers(pool: ProcessPoolExecutor | None) -> None:
+    """End the worker processes now instead of after the series they are scoring (a stop
+    sent to the command alone does not reach them)."""
+    if pool is None:
+        return
+    pool.shutdown(wait=False, cancel_futures=True)
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=10)
 
 
 def schedule_doc(schedule: ServiceSchedule | None) -> dict[str, Any]:

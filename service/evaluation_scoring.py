@@ -83,6 +83,11 @@ def score_as_service(
     out = replay(config, series.values, first=series.train_end)
     if not out.models:
         raise ValueError(out.error or "no model was fitted.")
-    alert = out.score[series.train_end :]
-    seconds = (out.fit_seconds, out.score_seconds)
-    return SeriesScores(out.rank, alert, *seconds, len(out.models), out.error)
+    return SeriesScores(
+        rank=out.rank,
+        alert=out.score[series.train_end :],
+        fit_seconds=out.fit_seconds,
+        score_seconds=out.score_seconds,
+        models=len(out.models),
+        refit_error=out.error,
+    )

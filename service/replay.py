@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from anomalyd.detectors.base import as_2d
+from anomalyd.detectors.calibration import bounded
 from anomalyd.detectors.crossfit import Calibrated
 from anomalyd.detectors.echo import Echo, suppress_echo
 from anomalyd.detectors.streaming import StreamScorer
@@ -95,6 +96,6 @@ def _score(out: Replay, model: Calibrated, x: FloatArray, start: int, stop: int)
     raw = StreamScorer(model.detector, context=x[:start]).update(x[start:stop])
     out.raw[start:stop] = raw
     window = model.detector.echo_window
-    cal = model.calibrator.transform(raw)
-    out.rank[start:stop] = model.calibrator.rank(raw)
+    out.rank[start:stop] = rank = model.calibrator.rank(raw)
+    cal = bounded(rank)
     out.score[start:stop], out.echo = suppress_echo(cal, start, window, out.echo)

@@ -278,7 +278,7 @@ class EvaluatedSeriesResponse(BaseModel):
     series: str
     source: str
     train_end: int = Field(
-        description="First measured row (the rows before it trained the first model)."
+        description="First measured row (the first model trained on rows before it)."
     )
     total: int = Field(description="Rows in the range, before thinning.")
     x: list[int] = Field(description="Row indices, increasing.")

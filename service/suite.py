@@ -49,7 +49,8 @@ def _parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def load_suite(
     folder: str | Path, *, train_fraction: float | None = None, univariate_only: bool = False
 ) -> list[LabelledSeries]:
-    """Load every series of a suite, in manifest order (or file-name order).
+    """Load every series of a suite, in manifest order (or file-name order); with
+    ``univariate_only``, only those of one channel.
 
     Raises ValueError when ``folder`` is not a folder, has no manifest and no ``train_fraction``
     is given, or holds no CSV file; OSError or ValueError from a file that cannot be read.

@@ -334,7 +334,7 @@ async function leaderboardView(params) {
   metricPicker.onchange = () => { params.set("metric", metricPicker.value); setHash("leaderboard", params); render(); };
   view.append(el("div", { class: "controls" }, el("label", {}, "Run ", picker),
     el("label", {}, "By source: ", metricPicker),
-    el("span", { class: "hint" }, `suite ${board.suite}${board.schedule.kind === "service" ? "; ours refitted as the service does, TSB-AD's not" : ""}; click a header to sort, a cell for its series`)));
+    el("span", { class: "hint" }, `suite ${board.suite}${board.schedule?.kind === "service" && board.rows.some((r) => r.reference) ? "; ours refitted as the service does, TSB-AD's not" : ""}; click a header to sort, a cell for its series`)));
   const detector = params.get("detector");
   const row = board.rows.find((r) => r.detector === detector && !r.reference);
   view.append(row ? seriesTable(board, row, params) : boardTable(board, metric, params));
@@ -458,7 +458,10 @@ async function evaluatedView(params) {
 
 function scheduleNote(schedule) {
   if (!schedule || schedule.kind !== "service") return "";
-  return `, service schedule: span ${schedule.train_points}, refit every ${schedule.refit_every} points`;
+  const span = schedule.train_points == null ? "" : `: span ${schedule.train_points} points`;
+  const every = schedule.refit_every == null ? "" : schedule.refit_every === 0
+    ? ", no refits once full" : `, refit every ${schedule.refit_every}`;
+  return `, service schedule${span}${every}`;
 }
 
 function detectorQuery(detectors) {

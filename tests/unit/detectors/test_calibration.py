@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from anomalyd.detectors import Calibrator
-from anomalyd.detectors.calibration import MAX_SCORE
+from anomalyd.detectors.calibration import MAX_SCORE, bounded
 
 
 def test_line_sits_at_the_target_rate_on_a_large_sample() -> None:
@@ -67,7 +67,15 @@ def test_rank_is_strictly_increasing_and_clips_to_transform(scores: np.ndarray) 
     rank = cal.rank(r)
     assert np.all(np.diff(rank[:-1]) > 0)  # ranks as the raw score does, no ties
     assert rank[0] < 0 and rank[-2] > MAX_SCORE and np.isnan(rank[-1])
-    np.testing.assert_array_equal(np.clip(rank, 0.0, MAX_SCORE), cal.transform(r))
+    np.testing.assert_array_equal(bounded(rank), cal.transform(r))
+
+
+def test_scores_at_a_zero_median_are_positive_zero() -> None:
+    """-0.0 would be stored and served as such: the floor gives +0.0."""
+    tail = np.random.default_rng(5).gamma(2.0, size=400)
+    cal = Calibrator().fit(np.r_[np.zeros(600), tail])
+    floor = cal.transform(np.array([-0.0, 0.0, -5.0]))
+    assert cal.center_ == 0.0 and (floor == 0.0).all() and not np.signbit(floor).any()
 
 
 def test_transform_many_equals_transform() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import math
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,7 @@ from anomalyd import metrics
 from anomalyd.service.evaluation import (
     SCORES,
     ServiceSchedule,
+    _stop_workers,
     evaluate_series,
     fill_warmup,
     summarize,
@@ -104,6 +108,18 @@ def test_the_service_schedule_reports_a_first_fit_that_fails() -> None:
     series = _shifted_noise()
     with pytest.raises(ValueError, match="fit failed"):
         evaluate_series(series, "lof", {"window": 16}, schedule=ServiceSchedule(8, 200))
+
+
+def test_an_interrupt_ends_the_workers_mid_series() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(2, mp_context=ctx)
+    busy = [pool.submit(time.sleep, 60) for _ in range(3)]
+    while not busy[0].running():
+        time.sleep(0.05)
+    start = time.monotonic()
+    _stop_workers(pool)
+    pool.shutdown(cancel_futures=True)
+    assert time.monotonic() - start < 10 and not multiprocessing.active_children()
 
 
 def test_unscored_points_rank_lowest_and_overflows_highest() -> None:

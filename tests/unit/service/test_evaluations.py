@@ -89,6 +89,27 @@ def test_the_api_serves_the_leaderboard(client: TestClient, data_dir: Path) -> N
     assert missing.status_code == 404 and "GET /v1/evaluations" in missing.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("schedule", "served"),
+    [
+        ({"kind": "service", "train_points": 200, "refit_every": 50}, (200, 50)),
+        ({"kind": "service", "train_points": "200"}, (None, None)),  # hand-edited: not a size
+        ("service", None),  # not an object: read as one model on the prefix
+    ],
+)
+def test_the_api_says_how_a_run_was_scored(
+    client: TestClient, data_dir: Path, schedule: Any, served: tuple[Any, Any] | None
+) -> None:
+    stored = doc(run("mad", {"a1": 0.2})) | {"schedule": schedule}
+    run_id = EvaluationStore(data_dir).save(stored, suite="s", sources=SOURCES, reference={})
+    expected = {"kind": "prefix", "train_points": None, "refit_every": None}
+    if served is not None:
+        expected = {"kind": "service", "train_points": served[0], "refit_every": served[1]}
+    assert client.get(f"/v1/evaluations/{run_id}").json()["schedule"] == expected
+    listed = client.get("/v1/evaluations").json()["evaluations"][0]["schedule"]
+    assert listed == expected
+
+
 def stored_run(tmp_path: Path, *detectors: str) -> tuple[Path, dict[str, Any]]:
     """``anomalyd evaluate --store`` of one labelled CSV series, and one too short for
     ``residual`` (``mad`` scores it); (data dir, results.json)."""

@@ -39,9 +39,9 @@ def test_replay_equals_the_live_service(make_client: ClientFactory, refit_every:
     assert len(offline.models) == (1 if refit_every == 0 else 14)
     # the ranking score is the anomaly_score unbounded: equal to it but where the echo rule
     # held an echo at the line, below the median (< 0) or above the cap
-    bounded = np.clip(offline.rank, 0.0, MAX_SCORE)
-    echoed = (offline.score == 1.0) & (bounded > 1.0)
-    np.testing.assert_array_equal(bounded[~echoed], offline.score[~echoed])
+    score = np.clip(offline.rank, 0.0, MAX_SCORE)
+    echoed = (offline.score == 1.0) & (score > 1.0)
+    np.testing.assert_array_equal(score[~echoed], offline.score[~echoed])
     assert (offline.rank[200:] < 0).mean() > 0.3 and echoed.any()
 
 
