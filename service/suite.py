@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+#: a CSV file's data rows, as ``csv.reader`` gives them
+Rows = list[list[str]]
+
 
 @dataclass(frozen=True)
 class LabelledSeries:
@@ -39,11 +42,50 @@ def _parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     header, body = rows[0], rows[1:]
     if "label" not in header:
         raise ValueError("no `label` column; add one with 0/1 per row.")
+    short = [i for i, r in enumerate(body) if len(r) != len(header)]
+    if short:
+        raise ValueError(
+            f"data row {short[0] + 1} has {len(body[short[0]])} cells, the header "
+            f"{len(header)}; {len(short)} row(s) differ. Every row needs a cell per column."
+        )
     lab = header.index("label")
     cols = [i for i, h in enumerate(header) if i != lab and h != "timestamp"]
-    data = np.array([[float(r[i]) if r[i] != "" else np.nan for i in cols] for r in body])
-    labels = np.array([int(float(r[lab])) for r in body], dtype=np.int64)
-    return data.reshape(len(body), len(cols)), labels
+    data = np.array([[_number(r[i]) for i in cols] for r in body]).reshape(len(body), len(cols))
+    _check_values(data, body, [header[i] for i in cols], cols)
+    return data, _labels([r[lab] for r in body])
+
+
+def _number(cell: str) -> float:
+    """The cell as a float; NaN for what is not a number (reported by ``_check_values``)."""
+    try:
+        return float(cell)
+    except ValueError:
+        return np.nan
+
+
+def _check_values(data: np.ndarray, body: Rows, names: list[str], cols: list[int]) -> None:
+    """Raise ValueError naming the first cell of ``data`` that is not a finite number."""
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        return
+    row, col = (int(i) for i in np.argwhere(bad)[0])
+    raise ValueError(
+        f"data row {row + 1}, column `{names[col]}`: {body[row][cols[col]]!r} is not a finite "
+        f"number ({int(bad.any(axis=1).sum())} row(s) have such a value). The metrics need every "
+        "value: drop or fill those rows first, as TSB-AD does."
+    )
+
+
+def _labels(cells: list[str]) -> np.ndarray:
+    """The ``label`` cells as 0/1, shape (n_rows,). Raises ValueError naming the first other."""
+    labels = np.array([_number(c) for c in cells])
+    bad = np.flatnonzero((labels != 0) & (labels != 1))
+    if len(bad):
+        raise ValueError(
+            f"data row {bad[0] + 1}: the label {cells[bad[0]]!r} is not 0 or 1 ({len(bad)} "
+            "row(s) have such a label). Mark anomalous rows 1 and the others 0."
+        )
+    return labels.astype(np.int64)
 
 
 def load_suite(

@@ -68,22 +68,22 @@ def test_evaluate_on_the_service_schedule(tmp_path: Path) -> None:
     assert stored["schedule"] == {"kind": "service", "train_points": 200, "refit_every": 50}
 
 
-def test_a_failed_refit_is_named(tmp_path: Path) -> None:
+def test_a_failed_refit_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    from anomalyd.service.cli import _warn_failed
+    from anomalyd.service.evaluation import ServiceSchedule, run_suite
+    from anomalyd.service.suite import LabelledSeries
+
     x = np.random.default_rng(0).normal(size=(600, 2))
     x[400:, 1] = np.nan  # no whole window in the second channel: later refits cannot fit
     labels = np.zeros(600, dtype=int)
     labels[500] = 1
-    rows = [f"{a},{b},{y}" for (a, b), y in zip(x, labels, strict=True)]
-    (tmp_path / "gap.csv").write_text("\n".join(["v0,v1,label", *rows]) + "\n")
-    args = ["evaluate", "--suite", str(tmp_path), "--train-fraction", "0.5", "--detector", "mad"]
-    args += ["--param", "window=16", "--schedule", "service", "--fit-window", "100"]
-    args += ["--fit-every", "50", "--output", str(tmp_path / "r.json")]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    per = json.loads((tmp_path / "r.json").read_text())["runs"][0]["series"]["gap"]
+    suite = [LabelledSeries("gap", "s", x, labels, 300)]  # a suite file refuses NaN: built here
+    doc = run_suite(suite, [("mad", {"window": 16})], schedule=ServiceSchedule(100, 50))
+    per = doc["runs"][0]["series"]["gap"]
     assert per["refit_error"].startswith("fit failed") and per["models"] < 6
+    _warn_failed(doc["runs"][0])
     expected = "warning: mad: 1 of 1 series had a refit that failed"
-    assert expected in " ".join(result.output.split())
+    assert expected in " ".join(capsys.readouterr().err.split())
 
 
 def test_csv_folder_needs_train_fraction(tmp_path: Path) -> None:
@@ -210,7 +210,12 @@ def test_commands_name_a_refused_setting_in_one_line(
     ("name", "text", "message"),
     [
         ("c.csv", "", "c.csv: the file is empty"),
-        ("c.csv", "timestamp,value,label\n1,x,0\n", "c.csv: could not convert string to float"),
+        ("c.csv", "timestamp,value,label\n1,2,0\n1,x,0\n", "data row 2, column `value`: 'x'"),
+        ("c.csv", "timestamp,value,label\n1,,0\n", "c.csv: data row 1, column `value`: ''"),
+        ("c.csv", "timestamp,a,b,label\n1,2,nan,0\n", "c.csv: data row 1, column `b`: 'nan'"),
+        ("c.csv", "timestamp,value,label\n1,2,0\n1,2,2\n", "c.csv: data row 2: the label '2'"),
+        ("c.csv", "timestamp,value,label\n1,2,0.5\n", "c.csv: data row 1: the label '0.5'"),
+        ("c.csv", "timestamp,value,label\n1,2,0\n1,2\n", "c.csv: data row 2 has 2 cells"),
         ("c.csv", "timestamp,value\n1,2\n", "c.csv: no `label` column"),
         ("manifest.json", "{", "manifest.json: not a suite manifest"),
         ("manifest.json", '{"series": [{"name": "a"}]}', "manifest.json: not a suite manifest"),
