@@ -23,11 +23,14 @@ members were chosen earlier on these same series: in-sample).
 How a member set is re-joined (``anomalyd.detectors.crossfit`` and ``Ensemble``): each member's
 scores are standardised by its own training median and ``Ensemble.quantile`` quantile; the
 window members' part is their mean; with a point member both parts are balanced by their
-out-of-sample (cross-fitted, 3 folds) quantile at the alert quantile 0.995 and joined at the
-gate. Rows ``[train_end:]`` are measured, warm-up ranked lowest, VUS window from
-``anomalyd.metrics.sliding_window``, as ``anomalyd evaluate`` does (``--check`` compares).
+out-of-sample (cross-fitted, 3 folds) quantile at the alert quantile 0.995, over the points
+where both parts have a score (the ensemble scores its point member only where every window
+member has its context), and joined at the gate. Rows ``[train_end:]`` are measured, warm-up
+ranked lowest, VUS window from ``anomalyd.metrics.sliding_window``, as ``anomalyd evaluate``
+does (``--check`` compares).
 
     python benchmarks/selection_cv.py --jobs 2 [--cache DIR] [--match NAB] [--check 4]
+        [--extra ae:32,ae:128,ae:auto]   # more candidates than the default's procedure has
 """
 
 from __future__ import annotations
@@ -221,10 +224,10 @@ def joined(arrays: dict[str, Arrays], config: Config, gate: float = 1.0) -> np.n
     if not point:
         return mean
     oos_mean, oos_point = _combine(arrays, members, "oos", how), arrays[point]["oos"]
-    both = np.isfinite(oos_mean) & np.isfinite(oos_point)
+    both = np.isfinite(oos_mean) & np.isfinite(oos_point)  # the ensemble scores only these
     ok = int(both.sum()) >= MIN_CALIBRATION_SCORES
-    a = mean / (_scale(oos_mean) if ok else 1.0)
-    b = arrays[point]["test"] / (_scale(oos_point) if ok else 1.0)
+    a = mean / (_scale(oos_mean[both]) if ok else 1.0)
+    b = arrays[point]["test"] / (_scale(oos_point[both]) if ok else 1.0)
     with np.errstate(invalid="ignore"):
         out = np.where(b > np.fmax(a, gate), b, a)
     out[np.isnan(a) | np.isnan(b)] = np.nan
@@ -254,13 +257,20 @@ Choose = Callable[[Sequence[str]], Any]
 TableMean = Callable[[Sequence[str], Any], float]
 
 
-def greedy(scores: Scores, names: Sequence[str], point: str, how: str, max_size: int) -> Config:
-    """Forward selection of window members on ``names``: add the candidate that raises the
-    mean VUS-PR most, while it rises (at most ``max_size`` members)."""
-    chosen: frozenset[str] = frozenset()
+def greedy(
+    scores: Scores,
+    names: Sequence[str],
+    config: Config,
+    max_size: int,
+    candidates: Sequence[str] = CANDIDATES,
+) -> Config:
+    """Forward selection of window members on ``names`` (``config``: no members yet, the point
+    member, the combination): add the candidate that raises the mean VUS-PR most, while it
+    rises (at most ``max_size`` members)."""
+    chosen, point, how = config
     best = -1.0
     while len(chosen) < max_size:
-        rest = [c for c in CANDIDATES if c not in chosen]
+        rest = [c for c in candidates if c not in chosen]
         value, pick = max((scores.mean(names, (chosen | {c}, point, how)), c) for c in rest)
         if value <= best:
             break
@@ -269,13 +279,20 @@ def greedy(scores: Scores, names: Sequence[str], point: str, how: str, max_size:
 
 
 def procedure(
-    scores: Scores, point: str, max_size: int, combinations: Sequence[str] = COMBINATIONS
+    scores: Scores,
+    point: str,
+    max_size: int,
+    combinations: Sequence[str] = COMBINATIONS,
+    candidates: Sequence[str] = CANDIDATES,
 ) -> Choose:
-    """Members by ``greedy`` for every combination; the combination best on the choosing
-    series."""
+    """Members by ``greedy`` among ``candidates`` for every combination; the combination best
+    on the choosing series."""
 
     def choose(names: Sequence[str]) -> Config:
-        found = [greedy(scores, names, point, how, max_size) for how in combinations]
+        found = [
+            greedy(scores, names, (frozenset(), point, how), max_size, candidates)
+            for how in combinations
+        ]
         return max(found, key=lambda config: scores.mean(names, config))
 
     return choose
@@ -342,8 +359,10 @@ def show(config: Any) -> str:
 # ---- main ----
 
 
-def _tables(args: argparse.Namespace, suite: list[LabelledSeries]) -> dict[str, dict[str, Any]]:
-    specs = tuple(dict.fromkeys((*CANDIDATES, DEFAULT_POINT)))
+def _tables(
+    args: argparse.Namespace, suite: list[LabelledSeries], candidates: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    specs = tuple(dict.fromkeys((*candidates, DEFAULT_POINT)))
     fn = functools.partial(series_table, specs=specs, cache=args.cache)
     found = per_series(fn, suite, args.jobs)
     for name, t in found.items():
@@ -409,15 +428,21 @@ def main() -> None:
         default=",".join(COMBINATIONS),
         help=f"comma-separated, among {', '.join(KNOWN_COMBINATIONS)}",
     )
+    parser.add_argument(
+        "--extra",
+        default="",
+        help="comma-separated member specs to add to the candidates (e.g. ae:32,ae:128,ae:auto)",
+    )
     args = parser.parse_args()
+    candidates = tuple(dict.fromkeys((*CANDIDATES, *filter(None, args.extra.split(",")))))
     combinations = args.combinations.split(",")
     if not set(combinations) <= set(KNOWN_COMBINATIONS):
         parser.error(f"--combinations must be among {', '.join(KNOWN_COMBINATIONS)}")
     suite = labelled_univariate(args)
     if suite is None:
         return
-    scores = Scores(_tables(args, suite))
-    print(f"{len(scores.tables)} series; candidate window members: {', '.join(CANDIDATES)}; "
+    scores = Scores(_tables(args, suite, candidates))
+    print(f"{len(scores.tables)} series; candidate window members: {', '.join(candidates)}; "
           f"combinations: {', '.join(combinations)}")  # fmt: skip
     print(f"current default (in-sample: its members were chosen earlier on these series):\n  "
           f"{per_source(scores.mean, DEFAULT, scores.source_of)}")  # fmt: skip
@@ -425,7 +450,7 @@ def main() -> None:
     covered = {n: scores.source_of[n] for n in peers[min(peers)]} if peers else {}
     for point in (DEFAULT_POINT, ""):
         label = f"our procedure, {'point member ' + point if point else 'no point member'}"
-        choose = procedure(scores, point, args.max_size, combinations)
+        choose = procedure(scores, point, args.max_size, combinations, candidates)
         report(label, choose, scores.mean, scores.source_of, args.repeats)
         if covered and len(covered) < len(scores.source_of):
             report(f"{label}, on the {len(covered)} series the peers have", choose, scores.mean,

@@ -174,3 +174,20 @@ def test_selection_cv_cache_is_keyed_by_series_and_code(
     monkeypatch.setattr(bench, "_code_digest", lambda: "other code")
     scores(LabelledSeries("s", "X", changed.values, labels, 250))
     assert len(computed) == 4
+
+
+def test_selection_cv_rejoins_the_ensemble_as_it_scores() -> None:
+    """The re-join equals the ensemble's own score, also when the training span opens with
+    extreme points that only the point member (shorter context) scores."""
+    bench = load_benchmark("selection_cv")
+    from anomalyd.service.evaluation_scoring import score_once
+    from anomalyd.service.suite import LabelledSeries
+
+    values = np.random.default_rng(1).normal(size=(700, 1))
+    values[[36, 42, 48, 54, 60], 0] += 12.0  # before the 64-point window member has context
+    series = LabelledSeries("s", "X", values, np.zeros(700, dtype=np.int64), 450)
+    specs = ("mad:64", bench.DEFAULT_POINT)
+    arrays = {spec: bench._member_arrays(spec, series) for spec in specs}
+    rejoined = bench.joined(arrays, (frozenset({"mad:64"}), bench.DEFAULT_POINT, "mean"))
+    direct = score_once(series, "ensemble", {"members": "mad:64"}, bench.ALERT_QUANTILE).rank
+    np.testing.assert_allclose(rejoined, direct[450:], rtol=1e-9, equal_nan=True)
