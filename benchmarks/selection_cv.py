@@ -58,7 +58,12 @@ from anomalyd.detectors.crossfit import (  # noqa: E402
     fold_bounds,
     is_constant,
 )
-from anomalyd.detectors.ensemble import DEFAULT_MEMBERS, DEFAULT_POINT, Ensemble  # noqa: E402
+from anomalyd.detectors.ensemble import (  # noqa: E402
+    DEFAULT_MEMBERS,
+    DEFAULT_POINT,
+    Ensemble,
+    parse_members,
+)
 from anomalyd.service.evaluation import evaluate_series, fill_warmup, load_reference  # noqa: E402
 from anomalyd.service.suite import LabelledSeries  # noqa: E402
 
@@ -434,7 +439,13 @@ def main() -> None:
         help="comma-separated member specs to add to the candidates (e.g. ae:32,ae:128,ae:auto)",
     )
     args = parser.parse_args()
-    candidates = tuple(dict.fromkeys((*CANDIDATES, *filter(None, args.extra.split(",")))))
+    extra = [spec.strip() for spec in args.extra.split(",") if spec.strip()]
+    try:
+        if extra:
+            parse_members(",".join(extra))
+    except ValueError as exc:
+        parser.error(f"--extra: {exc}")
+    candidates = tuple(dict.fromkeys((*CANDIDATES, *extra)))
     combinations = args.combinations.split(",")
     if not set(combinations) <= set(KNOWN_COMBINATIONS):
         parser.error(f"--combinations must be among {', '.join(KNOWN_COMBINATIONS)}")

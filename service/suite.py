@@ -35,19 +35,12 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = [r for r in csv.reader(fh) if r]  # blank lines hold no row
     if not rows:
         raise ValueError("the file is empty; it needs a header and rows.")
-    header, body = rows[0], rows[1:]
-    if "label" not in header:
-        raise ValueError("no `label` column; add one with 0/1 per row.")
-    short = [i for i, r in enumerate(body) if len(r) != len(header)]
-    if short:
-        raise ValueError(
-            f"data row {short[0] + 1} has {len(body[short[0]])} cells, the header "
-            f"{len(header)}; {len(short)} row(s) differ. Every row needs a cell per column."
-        )
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    _check_layout(header, body)
     lab = header.index("label")
     cols = [i for i, h in enumerate(header) if i != lab and h != "timestamp"]
     data = np.array([[_number(r[i]) for i in cols] for r in body]).reshape(len(body), len(cols))
@@ -55,8 +48,27 @@ def _parse_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return data, _labels([r[lab] for r in body])
 
 
+def _check_layout(header: list[str], body: Rows) -> None:
+    """Raise ValueError for a file without a `label` column, a value column or data rows, or
+    with a row of another length than the header."""
+    if "label" not in header:
+        raise ValueError("no `label` column; add one with 0/1 per row.")
+    if not set(header) - {"label", "timestamp"}:
+        raise ValueError("no value column: every column besides `label` and `timestamp` is one.")
+    if not body:
+        raise ValueError("the file has a header but no data rows.")
+    odd = [i for i, r in enumerate(body) if len(r) != len(header)]
+    if odd:
+        raise ValueError(
+            f"data row {odd[0] + 1} has {len(body[odd[0]])} cells, the header "
+            f"{len(header)}; {len(odd)} row(s) differ. Every row needs one cell per column."
+        )
+
+
 def _number(cell: str) -> float:
-    """The cell as a float; NaN for what is not a number (reported by ``_check_values``)."""
+    """The cell as a float; NaN for what is not a number (the caller reports it)."""
+    if "_" in cell:  # float() reads "1_000" as 1000
+        return np.nan
     try:
         return float(cell)
     except ValueError:
@@ -64,10 +76,17 @@ def _number(cell: str) -> float:
 
 
 def _check_values(data: np.ndarray, body: Rows, names: list[str], cols: list[int]) -> None:
-    """Raise ValueError naming the first cell of ``data`` that is not a finite number."""
+    """Raise ValueError naming a value column without numbers, else the first cell of ``data``
+    that is not a finite number."""
     bad = ~np.isfinite(data)
     if not bad.any():
         return
+    if bad.all(axis=0).any():
+        name = names[int(np.flatnonzero(bad.all(axis=0))[0])]
+        raise ValueError(
+            f"column `{name}` holds no numbers; every column besides `label` and `timestamp` is "
+            "a value column: name a time column `timestamp`, or drop the column."
+        )
     row, col = (int(i) for i in np.argwhere(bad)[0])
     raise ValueError(
         f"data row {row + 1}, column `{names[col]}`: {body[row][cols[col]]!r} is not a finite "

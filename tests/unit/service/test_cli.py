@@ -211,8 +211,8 @@ def test_commands_name_a_refused_setting_in_one_line(
     [
         ("c.csv", "", "c.csv: the file is empty"),
         ("c.csv", "timestamp,value,label\n1,2,0\n1,x,0\n", "data row 2, column `value`: 'x'"),
-        ("c.csv", "timestamp,value,label\n1,,0\n", "c.csv: data row 1, column `value`: ''"),
-        ("c.csv", "timestamp,a,b,label\n1,2,nan,0\n", "c.csv: data row 1, column `b`: 'nan'"),
+        ("c.csv", "timestamp,value,label\n1,2,0\n1,,0\n", "c.csv: data row 2, column `value`: ''"),
+        ("c.csv", "timestamp,a,b,label\n1,2,3,0\n1,2,nan,0\n", "data row 2, column `b`: 'nan'"),
         ("c.csv", "timestamp,value,label\n1,2,0\n1,2,2\n", "c.csv: data row 2: the label '2'"),
         ("c.csv", "timestamp,value,label\n1,2,0.5\n", "c.csv: data row 1: the label '0.5'"),
         ("c.csv", "timestamp,value,label\n1,2,0\n1,2\n", "c.csv: data row 2 has 2 cells"),
