@@ -62,7 +62,9 @@ from anomalyd.detectors.ensemble import (  # noqa: E402
     DEFAULT_MEMBERS,
     DEFAULT_POINT,
     Ensemble,
+    gated_join,
     parse_members,
+    part_scales,
 )
 from anomalyd.service.evaluation import evaluate_series, fill_warmup, load_reference  # noqa: E402
 from anomalyd.service.suite import LabelledSeries  # noqa: E402
@@ -214,29 +216,20 @@ def _combine(arrays: dict[str, Arrays], members: Iterable[str], key: str, how: s
     return stack.mean(axis=0)
 
 
-def _scale(col: np.ndarray) -> float:
-    col = col[np.isfinite(col)]
-    top = float(np.quantile(col, ALERT_QUANTILE)) if col.size else 0.0
-    return top if top > 0 else 1.0
-
-
 def joined(arrays: dict[str, Arrays], config: Config, gate: float = 1.0) -> np.ndarray:
-    """The ensemble's score of the measured rows for ``config`` (``Ensemble._join`` after
-    ``balance_parts``; the part scales stay 1 when fewer than ``MIN_CALIBRATION_SCORES``
-    out-of-sample points have both parts, as in ``crossfit``)."""
+    """The ensemble's score of the measured rows for ``config`` (``gated_join`` at the
+    ``part_scales`` of the out-of-sample points where both parts have a score, as
+    ``Ensemble.balance_parts`` sees them; the scales stay 1 when fewer than
+    ``MIN_CALIBRATION_SCORES`` such points exist, as in ``crossfit``)."""
     members, point, how = config
     mean = _combine(arrays, members, "test", how)
     if not point:
         return mean
-    oos_mean, oos_point = _combine(arrays, members, "oos", how), arrays[point]["oos"]
-    both = np.isfinite(oos_mean) & np.isfinite(oos_point)  # the ensemble scores only these
+    oos = np.column_stack([_combine(arrays, members, "oos", how), arrays[point]["oos"]])
+    both = np.isfinite(oos).all(axis=1)  # the ensemble scores its point member only here
     ok = int(both.sum()) >= MIN_CALIBRATION_SCORES
-    a = mean / (_scale(oos_mean[both]) if ok else 1.0)
-    b = arrays[point]["test"] / (_scale(oos_point[both]) if ok else 1.0)
-    with np.errstate(invalid="ignore"):
-        out = np.where(b > np.fmax(a, gate), b, a)
-    out[np.isnan(a) | np.isnan(b)] = np.nan
-    return out
+    scale = part_scales(oos[both], ALERT_QUANTILE) if ok else np.ones(2)
+    return gated_join(mean, arrays[point]["test"], scale, gate)
 
 
 class Scores:

@@ -245,11 +245,11 @@ class Ensemble(Detector):
     def _with_point(
         self, mean: FloatArray, x: FloatArray, raw: FloatArray | None = None
     ) -> FloatArray:
-        """``_join`` of ``mean`` and the point member's score."""
+        """``gated_join`` of ``mean`` and the point member's score."""
         if self.point_ is None:
             return mean
         point = self._point_part(len(mean), x, raw)  # hot path: no (n, 2) copy, no checks
-        return _join(mean, point, self.part_scale_, self.point_gate)
+        return gated_join(mean, point, self.part_scale_, self.point_gate)
 
     def score_parts(self, values: npt.ArrayLike) -> FloatArray:
         """The two parts of the score before balancing, ndarray of shape (n_points, 2): the
@@ -265,13 +265,7 @@ class Ensemble(Detector):
         ensemble's ``quantile``) over ``parts`` (shape (n_points, 2), from
         :meth:`score_parts` on points the model did not train on; a part without positive
         finite scores keeps 1) and return those points' scores, shape (n_points,)."""
-        q = self.quantile if quantile is None else quantile
-        scale = np.ones(2)
-        for j in range(2):
-            col = parts[:, j][np.isfinite(parts[:, j])]
-            top = float(np.quantile(col, q)) if col.size else 0.0
-            scale[j] = top if top > 0 else 1.0
-        self.part_scale_ = scale
+        self.part_scale_ = part_scales(parts, self.quantile if quantile is None else quantile)
         return self.join_parts(parts)
 
     def join_parts(self, parts: FloatArray) -> FloatArray:
@@ -285,7 +279,7 @@ class Ensemble(Detector):
         if self.point_ is None:
             out: FloatArray = parts[:, 0] / self.part_scale_[0]
             return out
-        return _join(parts[:, 0], parts[:, 1], self.part_scale_, self.point_gate)
+        return gated_join(parts[:, 0], parts[:, 1], self.part_scale_, self.point_gate)
 
     def _skips(self) -> list[int]:
         """Leading points each member can skip: the ensemble scores NaN until its largest member
@@ -408,7 +402,20 @@ def _score_by_member(items: Sequence[tuple[Ensemble, FloatArray]]) -> list[Float
     ]
 
 
-def _join(mean: FloatArray, point: FloatArray, part_scale: FloatArray, gate: float) -> FloatArray:
+def part_scales(parts: FloatArray, quantile: float) -> FloatArray:
+    """Each column's ``quantile`` over its finite values, shape (2,), from ``parts`` of shape
+    (n_points, 2); 1 for a column without a positive one."""
+    scale = np.ones(2)
+    for j in range(2):
+        col = parts[:, j][np.isfinite(parts[:, j])]
+        top = float(np.quantile(col, quantile)) if col.size else 0.0
+        scale[j] = top if top > 0 else 1.0
+    return scale
+
+
+def gated_join(
+    mean: FloatArray, point: FloatArray, part_scale: FloatArray, gate: float
+) -> FloatArray:
     """``mean / part_scale[0]``, or ``point / part_scale[1]`` where that is higher and above
     ``gate`` (1: the point part's own alert-quantile line; below it the point member's noise
     would reorder normal points); NaN where either is NaN (a score needs every member's
