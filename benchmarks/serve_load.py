@@ -22,6 +22,8 @@ same chunks, without HTTP, storage or the scheduler.
 
     .venv/bin/python benchmarks/serve_load.py --series 1000 --steps 100 --detector mad
     .venv/bin/python benchmarks/serve_load.py --series 1000 --steps 50 --rate 5000
+    .venv/bin/python benchmarks/serve_load.py --detector ensemble --concurrency 4 \
+        --param members=ae:32,ae:64,lof:64:max_train_windows=3000,subpca:64
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
+import typer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from anomalyd.detectors import registry  # noqa: E402
 from anomalyd.detectors.streaming import StreamScorer  # noqa: E402
 from anomalyd.service import remote_write  # noqa: E402
+from anomalyd.service.cli import parse_params  # noqa: E402
 from tests.integration._server import Server  # noqa: E402
 
 HISTOGRAM = "anomalyd_ingest_to_score_seconds"
@@ -70,6 +75,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--train-points", type=int, default=256)
     p.add_argument("--window", type=int, default=32, help="for detectors with a `window`")
     p.add_argument("--detector", default="mad", help="registry name (`ensemble` is the default)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter of the detector, for the service and the baseline alike (repeat it); "
+        "e.g. --detector ensemble --param members=lof:32,subpca:64",
+    )
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
     return p.parse_args()
 
@@ -184,10 +197,14 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
     return float("nan")
 
 
-def detector_params(args: argparse.Namespace) -> dict[str, int]:
-    """``{"window": --window}`` for detectors that take one, else the defaults."""
+def detector_params(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"window": --window}`` for detectors that take one, then the ``--param`` pairs."""
     names = {p.name for p in registry.get_class(args.detector).params}
-    return {"window": args.window} if "window" in names else {}
+    window = {"window": args.window} if "window" in names else {}
+    try:
+        return {**window, **parse_params(args.param)}
+    except typer.BadParameter as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def baseline(data: np.ndarray, args: argparse.Namespace, n: int = 200) -> float:
@@ -240,12 +257,12 @@ def main() -> None:
     data = make_data(args.series, args.train_points + args.steps)
     server, url = None, args.url
     if url is None:
-        env = {
+        env = {  # the flags win over ANOMALYD_* in the environment: the baseline uses them too
+            **{k: v for k, v in os.environ.items() if k.startswith("ANOMALYD_")},
             "ANOMALYD_DEFAULT_TRAIN_POINTS": str(args.train_points),
             "ANOMALYD_DEFAULT_DETECTOR": args.detector,
             "ANOMALYD_DEFAULT_PARAMS": json.dumps(detector_params(args)),
             "ANOMALYD_SQLITE_SYNCHRONOUS": args.synchronous,
-            **{k: v for k, v in os.environ.items() if k.startswith("ANOMALYD_")},
         }
         server = Server(Path(tempfile.mkdtemp(prefix="anomalyd-bench-")) / "data", env).start()
         url = server.url

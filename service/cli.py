@@ -26,7 +26,7 @@ console = Console(width=200)
 errors = Console(stderr=True, width=200)
 
 
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
+def parse_params(pairs: list[str]) -> dict[str, Any]:
     """`k=v` pairs; values parsed as JSON when they parse (numbers, booleans), else strings."""
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -185,7 +185,7 @@ def evaluate(
     from anomalyd.service.report import print_table
     from anomalyd.service.suite import load_suite
 
-    runs = checked_runs(detector or [DEFAULT_DETECTOR], _parse_params(param or []))
+    runs = checked_runs(detector or [DEFAULT_DETECTOR], parse_params(param or []))
     refits = _service_schedule(schedule, fit_window, fit_every, runs, quantile)
     if output.is_dir() or not output.parent.is_dir():
         fail(f"--output {output}: needs a file name in an existing folder.")
@@ -441,7 +441,7 @@ def backfill(
         fail("give CSV or Parquet sources, or --prometheus URL with --query/--start/--end/--step.")
 
     base = service_settings().series_config()
-    params = params_for(detector or base.detector, _parse_params(param)) if param else None
+    params = params_for(detector or base.detector, parse_params(param)) if param else None
     schedule = Schedule(detector, params, fit_window, fit_every, train_end)
     if output_format != "anomalyd" and address is None:  # else the scoring happens elsewhere
         _load_weights(detector or base.detector, base.params if params is None else params)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from anomalyd.service.cli import _parse_params, app, params_for
+from anomalyd.service.cli import parse_params, app, params_for
 from anomalyd.service.migrations import LATEST
 from anomalyd.service.storage import DB_FILE, Store
 
@@ -243,12 +243,12 @@ def test_series_a_detector_cannot_score_are_counted(tmp_path: Path) -> None:
 
 
 def test_params_parsing() -> None:
-    parsed = _parse_params(["window=32", "lof.n_neighbors=10", "normalize=window"])
+    parsed = parse_params(["window=32", "lof.n_neighbors=10", "normalize=window"])
     assert parsed == {"window": 32, "lof.n_neighbors": 10, "normalize": "window"}
     assert params_for("lof", parsed) == {"window": 32, "n_neighbors": 10, "normalize": "window"}
     assert params_for("mad", parsed) == {"window": 32, "normalize": "window"}
     with pytest.raises(Exception, match="key=value"):
-        _parse_params(["oops"])
+        parse_params(["oops"])
 
 
 def test_parallel_evaluation_gives_the_same_numbers(tmp_path: Path) -> None:
