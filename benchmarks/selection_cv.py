@@ -31,6 +31,7 @@ does (``--check`` compares).
 
     python benchmarks/selection_cv.py --jobs 2 [--cache DIR] [--match NAB] [--check 4]
         [--extra ae:32,ae:128,ae:auto]   # more candidates than the default's procedure has
+        [--start lof:32:max_train_windows=3000]   # members every choice keeps
 """
 
 from __future__ import annotations
@@ -282,14 +283,15 @@ def procedure(
     max_size: int,
     combinations: Sequence[str] = COMBINATIONS,
     candidates: Sequence[str] = CANDIDATES,
+    start: frozenset[str] = frozenset(),
 ) -> Choose:
-    """Members by ``greedy`` among ``candidates`` for every combination; the combination best
-    on the choosing series."""
+    """Members by ``greedy`` among ``candidates``, from the members ``start`` (every choice
+    keeps them; ``max_size`` counts them), for every combination; the combination best on the
+    choosing series."""
 
     def choose(names: Sequence[str]) -> Config:
         found = [
-            greedy(scores, names, (frozenset(), point, how), max_size, candidates)
-            for how in combinations
+            greedy(scores, names, (start, point, how), max_size, candidates) for how in combinations
         ]
         return max(found, key=lambda config: scores.mean(names, config))
 
@@ -413,6 +415,17 @@ def check(suite: list[LabelledSeries], scores: Scores, count: int) -> None:
 DEFAULT: Config = (frozenset(DEFAULT_MEMBERS.split(",")), DEFAULT_POINT, "mean")
 
 
+def _specs(parser: argparse.ArgumentParser, flag: str, text: str) -> list[str]:
+    """The comma-separated member specs of ``flag``, checked by the ensemble's parser."""
+    specs = [spec.strip() for spec in text.split(",") if spec.strip()]
+    try:
+        if specs:
+            parse_members(",".join(specs))
+    except ValueError as exc:
+        parser.error(f"{flag}: {exc}")
+    return specs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_suite_args(parser)
@@ -431,14 +444,15 @@ def main() -> None:
         default="",
         help="comma-separated member specs to add to the candidates (e.g. ae:32,ae:128,ae:auto)",
     )
+    parser.add_argument(
+        "--start",
+        default="",
+        help="comma-separated member specs every choice keeps (greedy adds to them; "
+        "--max-size counts them)",
+    )
     args = parser.parse_args()
-    extra = [spec.strip() for spec in args.extra.split(",") if spec.strip()]
-    try:
-        if extra:
-            parse_members(",".join(extra))
-    except ValueError as exc:
-        parser.error(f"--extra: {exc}")
-    candidates = tuple(dict.fromkeys((*CANDIDATES, *extra)))
+    extra, start = _specs(parser, "--extra", args.extra), _specs(parser, "--start", args.start)
+    candidates = tuple(dict.fromkeys((*CANDIDATES, *extra, *start)))
     combinations = args.combinations.split(",")
     if not set(combinations) <= set(KNOWN_COMBINATIONS):
         parser.error(f"--combinations must be among {', '.join(KNOWN_COMBINATIONS)}")
@@ -454,7 +468,8 @@ def main() -> None:
     covered = {n: scores.source_of[n] for n in peers[min(peers)]} if peers else {}
     for point in (DEFAULT_POINT, ""):
         label = f"our procedure, {'point member ' + point if point else 'no point member'}"
-        choose = procedure(scores, point, args.max_size, combinations, candidates)
+        label += f", keeping {', '.join(start)}" if start else ""
+        choose = procedure(scores, point, args.max_size, combinations, candidates, frozenset(start))
         report(label, choose, scores.mean, scores.source_of, args.repeats)
         if covered and len(covered) < len(scores.source_of):
             report(f"{label}, on the {len(covered)} series the peers have", choose, scores.mean,

@@ -191,3 +191,18 @@ def test_selection_cv_rejoins_the_ensemble_as_it_scores() -> None:
     rejoined = bench.joined(arrays, (frozenset({"mad:64"}), bench.DEFAULT_POINT, "mean"))
     direct = score_once(series, "ensemble", {"members": "mad:64"}, bench.ALERT_QUANTILE).rank
     np.testing.assert_allclose(rejoined, direct[450:], rtol=1e-9, equal_nan=True)
+
+
+def test_selection_cv_procedure_keeps_its_start_members() -> None:
+    bench = load_benchmark("selection_cv")
+    worth = {"a": -1.0, "b": 2.0, "c": 1.0, "d": 0.5}
+
+    class Table:  # a member set's mean VUS-PR: the sum of its members' worth
+        def mean(self, names: list[str], config: tuple) -> float:
+            return sum(worth[m] for m in config[0])
+
+    def choose(start: frozenset[str]) -> frozenset[str]:
+        return bench.procedure(Table(), "", 3, ("mean",), tuple(worth), start)(["s"])[0]
+
+    assert choose(frozenset()) == {"b", "c", "d"}
+    assert choose(frozenset({"a"})) == {"a", "b", "c"}  # kept although it lowers the mean
