@@ -16,9 +16,11 @@ from anomalyd.detectors.apre import STREAM_AE_WINDOWS
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
 
+#: chosen by ``benchmarks/selection_cv.py --extra ae:32,ae:128,ae:auto --start
+#: lof:32:max_train_windows=3000 --max-size 6`` (greedy on VUS-PR, keeping the short LOF the
+#: everyday alert benchmark needs) and checked by ``benchmarks/alert_quality.py``
 DEFAULT_MEMBERS = (
-    "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,"
-    "lof:auto:normalize=window:max_train_windows=2000,subpca:64,ae:64"
+    "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,subpca:64,ae:64,ae:32,ae:auto"
 )
 DEFAULT_POINT = "residual:33"
 AUTO_FALLBACK = 8

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from anomalyd.service.cli import parse_params, app, params_for
+from anomalyd.service.cli import app, params_for, parse_params
 from anomalyd.service.migrations import LATEST
 from anomalyd.service.storage import DB_FILE, Store
 
