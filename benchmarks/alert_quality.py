@@ -41,8 +41,8 @@ without a score are left out and counted as ``unscored``):
 * events: events caught (an alarm inside the span or up to 12 points after it) over all
   events, and the false-alarm rate away from events (points more than 12 points from every
   event point), both from ``anomalyd.metrics.alerts.alert_metrics(labels, alarms, window=12)``;
-  beside it (``FA >64``, not a target) the same beyond 64 points, the default members' window: the
-  alarms that are not an event lingering inside the model's windows;
+  beside it (``FA >64``, not a target) the same beyond 64 points, the window of the default's
+  64-point members: the alarms that are not an event lingering inside the model's windows;
 * shift: share of points alarming from 3 days after the shift to the end (``after+3d``), whether
   the shift raised an alarm within a day (``seen``) and after how many days the daily alarm
   share stays below 2% for good (``settles``).
@@ -91,7 +91,7 @@ DAY = 288  # points per day at 5-minute steps
 STEP_S = 300
 T0 = 1_699_833_600  # 2023-11-13 00:00 UTC, a Monday: day 0 of every series
 WINDOW = 12  # an alarm up to 12 points (1 hour) after an event still catches it
-LINGER = 64  # the default members' window: how long an event stays inside a window after it
+LINGER = 64  # the default's 64-point members' window: how long an event stays inside it
 MEASURE_FROM_DAY = 2  # figures count the points after the end of day 2
 EVENT_DAY = 3  # events come after day 3 (or after the first training span)
 SHIFT_DAY = 7  # the permanent shift

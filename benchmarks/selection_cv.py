@@ -275,13 +275,15 @@ def greedy(
     max_size: int,
     candidates: Sequence[str] = CANDIDATES,
 ) -> Config:
-    """Forward selection of window members on ``names`` (``config``: no members yet, the point
-    member, the combination): add the candidate that raises the mean VUS-PR most, while it
-    rises (at most ``max_size`` members)."""
+    """Forward selection of window members on ``names`` (``config``: the members to start from,
+    the point member, the combination): add the candidate that raises the mean VUS-PR most,
+    while it rises (at most ``max_size`` members)."""
     chosen, point, how = config
-    best = -1.0
+    best = scores.mean(names, config) if chosen else -1.0
     while len(chosen) < max_size:
         rest = [c for c in candidates if c not in chosen]
+        if not rest:
+            break
         value, pick = max((scores.mean(names, (chosen | {c}, point, how)), c) for c in rest)
         if value <= best:
             break
@@ -464,6 +466,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     extra, start = _specs(parser, "--extra", args.extra), _specs(parser, "--start", args.start)
+    if len(set(start)) > args.max_size:
+        parser.error(
+            f"--start names {len(set(start))} members, more than --max-size {args.max_size}"
+        )
     candidates = tuple(dict.fromkeys((*CANDIDATES, *extra, *start)))
     combinations = args.combinations.split(",")
     if not set(combinations) <= set(KNOWN_COMBINATIONS):

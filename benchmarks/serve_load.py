@@ -54,6 +54,13 @@ from tests.integration._server import Server  # noqa: E402
 
 HISTOGRAM = "anomalyd_ingest_to_score_seconds"
 Request = tuple[str, bytes, dict[str, str], int, int]  # path, body, headers, points, shard
+#: settings this benchmark gives the service from its flags (the baseline uses the same)
+OWN_SETTINGS = (
+    "ANOMALYD_DEFAULT_TRAIN_POINTS",
+    "ANOMALYD_DEFAULT_DETECTOR",
+    "ANOMALYD_DEFAULT_PARAMS",
+    "ANOMALYD_SQLITE_SYNCHRONOUS",
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -84,7 +91,17 @@ def parse_args() -> argparse.Namespace:
         "e.g. --detector ensemble --param members=lof:32,subpca:64",
     )
     p.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
-    return p.parse_args()
+    args = p.parse_args()
+    set_in_env = [k for k in OWN_SETTINGS if k in os.environ]
+    if set_in_env:
+        p.error(f"{', '.join(set_in_env)} is set; give the detector with --detector and --param")
+    if args.url and args.param:
+        p.error("--param sets the started service's detector; with --url the service has its own")
+    try:
+        args.params = detector_params(args)
+    except typer.BadParameter as exc:
+        p.error(str(exc))
+    return args
 
 
 def make_data(n_series: int, n_points: int) -> np.ndarray:
@@ -201,10 +218,7 @@ def detector_params(args: argparse.Namespace) -> dict[str, Any]:
     """``{"window": --window}`` for detectors that take one, then the ``--param`` pairs."""
     names = {p.name for p in registry.get_class(args.detector).params}
     window = {"window": args.window} if "window" in names else {}
-    try:
-        return {**window, **parse_params(args.param)}
-    except typer.BadParameter as exc:
-        raise SystemExit(str(exc)) from None
+    return {**window, **parse_params(args.param)}
 
 
 def baseline(data: np.ndarray, args: argparse.Namespace, n: int = 200) -> float:
@@ -212,7 +226,7 @@ def baseline(data: np.ndarray, args: argparse.Namespace, n: int = 200) -> float:
     (untimed), then their timed points fed to ``StreamScorer.update_many`` in the same chunks
     (no HTTP, no storage, no scheduler)."""
     train, rows = args.train_points, data[:n]
-    dets = [registry.create(args.detector, detector_params(args)).fit(x[:train]) for x in rows]
+    dets = [registry.create(args.detector, args.params).fit(x[:train]) for x in rows]
     scorers = [StreamScorer(d, context=x[:train, None]) for d, x in zip(dets, rows, strict=True)]
     spare = [StreamScorer(d, context=x[:train, None]) for d, x in zip(dets, rows, strict=True)]
     StreamScorer.update_many(spare, [x[train : train + 1, None] for x in rows])  # warm, untimed
@@ -257,11 +271,11 @@ def main() -> None:
     data = make_data(args.series, args.train_points + args.steps)
     server, url = None, args.url
     if url is None:
-        env = {  # the flags win over ANOMALYD_* in the environment: the baseline uses them too
+        env = {
             **{k: v for k, v in os.environ.items() if k.startswith("ANOMALYD_")},
             "ANOMALYD_DEFAULT_TRAIN_POINTS": str(args.train_points),
             "ANOMALYD_DEFAULT_DETECTOR": args.detector,
-            "ANOMALYD_DEFAULT_PARAMS": json.dumps(detector_params(args)),
+            "ANOMALYD_DEFAULT_PARAMS": json.dumps(args.params),
             "ANOMALYD_SQLITE_SYNCHRONOUS": args.synchronous,
         }
         server = Server(Path(tempfile.mkdtemp(prefix="anomalyd-bench-")) / "data", env).start()
@@ -279,7 +293,8 @@ def main() -> None:
     print(
         f"anomalyd serve load ({args.mode}, {args.detector}, {args.series} series, "
         f"{args.steps} timed points each, {shape}, {args.per_series} points/series/request, "
-        f"{rate}, {args.concurrency} clients, synchronous={args.synchronous})"
+        f"{rate}, {args.concurrency} clients, synchronous={args.synchronous}, "
+        f"params {json.dumps(args.params)})"
     )
     for key, value in result.items():
         text = f"{value:12.3f}" if isinstance(value, float) else f"{value:12d}"

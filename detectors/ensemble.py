@@ -16,9 +16,8 @@ from anomalyd.detectors.apre import STREAM_AE_WINDOWS
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
 
-#: chosen by ``benchmarks/selection_cv.py --extra ae:32,ae:128,ae:auto --start
-#: lof:32:max_train_windows=3000 --max-size 6`` (greedy on VUS-PR, keeping the short LOF the
-#: everyday alert benchmark needs) and checked by ``benchmarks/alert_quality.py``
+#: chosen by ``benchmarks/selection_cv.py`` with its defaults (greedy on VUS-PR, keeping the
+#: short LOF the everyday alert benchmark needs) and checked by ``benchmarks/alert_quality.py``
 DEFAULT_MEMBERS = (
     "lof:32:max_train_windows=3000,lof:64:max_train_windows=3000,subpca:64,ae:64,ae:32,ae:auto"
 )
@@ -75,7 +74,7 @@ class Ensemble(Detector):
     short windows: local shape changes; the autoencoder: windows it cannot reconstruct), and
     different window lengths trade reaction time for
     context; averaging their standardised scores is more robust across sources than any one
-    of them (see README, "Choosing the default detector"). A one-point spike moves a
+    of them (see README, "Quality"). A one-point spike moves a
     window's score little and the mean of several less, so the ``point`` member (a one-step
     forecast residual by default, :class:`~detectors.residual.ForecastResidual`) takes over
     where it scores above both the mean and ``point_gate`` times its own line (see
