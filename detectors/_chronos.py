@@ -142,9 +142,15 @@ class ChronosEncoder:
         """L2-normalised embeddings ``(n, d)`` of ``windows`` ``(n, window)`` (no NaN).
 
         Each window is centred here in float64: Chronos-Bolt's instance normalisation removes
-        the mean anyway, and a large offset (1e6 + noise) would lose the noise in float32.
+        the mean anyway, and a large offset (1e6 + noise) would lose the noise in float32. It is
+        then scaled by a power of two to at most 1 in magnitude, which that normalisation (by
+        the window's standard deviation) undoes exactly, so values near 1e300 or 1e-300 fit
+        float32.
         """
         windows = windows - windows.mean(axis=1, keepdims=True)
+        top = np.abs(windows).max(axis=1, initial=0.0)
+        exponent = np.where(top > 0, np.frexp(top)[1], 0)
+        windows = np.ldexp(windows, -exponent[:, None])
         out = np.empty((len(windows), self.dim))
         for start in range(0, len(windows), batch_size):
             chunk = windows[start : start + batch_size]

@@ -84,6 +84,15 @@ def scaled_std(x: FloatArray, mean: FloatArray) -> FloatArray:
     return out
 
 
+def exact_nanstd(x: FloatArray) -> FloatArray:
+    """``nanstd(x, axis=0)``, shape (n_channels,), with the same bits, computed on each channel
+    scaled by a power of two (exact) so values near 1e300 do not overflow when squared."""
+    top = np.max(np.where(np.isnan(x), 0.0, np.abs(x)), axis=0)
+    exponent = np.where(np.isfinite(top) & (top > 0), np.frexp(top)[1], 0)
+    out: FloatArray = np.ldexp(np.nanstd(np.ldexp(x, -exponent), axis=0), exponent)
+    return out
+
+
 def spread_floor(spread: FloatArray, level: FloatArray, flat: float = FLAT_SPREAD) -> FloatArray:
     """``spread`` where it exceeds float rounding (``REL_STD_FLOOR * |level|``); for a flat
     channel ``flat * |level|``, or 1 where the level is 0.

@@ -35,7 +35,7 @@ from anomalyd.detectors._torch import (
     pick_device,
     train_stacked,
 )
-from anomalyd.detectors._windows import spread_floor, to_points, windows
+from anomalyd.detectors._windows import exact_nanstd, spread_floor, to_points, windows
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
 
@@ -236,7 +236,7 @@ class _WindowAE(Detector):
     def _fit(self, x: FloatArray) -> None:
         vars(self).pop("weights_", None)  # a refit trains the current layout (``_sizes``)
         self.mean_ = np.nanmean(x, axis=0)
-        self.std_ = spread_floor(np.nanstd(x, axis=0), self.mean_, flat=FLAT_SPREAD)
+        self.std_ = spread_floor(exact_nanstd(x), self.mean_, flat=FLAT_SPREAD)
         w = windows(x, self.window)
         pos = np.flatnonzero(~np.isnan(w).any(axis=1))
         if len(pos) < self._min_windows():

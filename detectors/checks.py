@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,24 @@ def check_finds_the_spike(name: str, params: Mapping[str, Any]) -> None:
     _expect(np.nanmax(s[300 : 300 + window]) > np.nanmedian(s[TRAIN:290]), "spike not seen")
 
 
+def check_extreme_magnitudes(name: str, params: Mapping[str, Any]) -> None:
+    """Values near 1e300 and 1e-300 fit and score without overflow or underflow warnings
+    (squares of such values leave float range), finite after the warm-up, the spike seen."""
+    for scale in (1e300, 1e-300):
+        x = example_series() * scale
+        what = f"values times {scale:g}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                det = _fitted(name, params, x)
+                s = det.score(x)
+            except RuntimeWarning as exc:
+                raise CheckFailed(f"{what}: {exc}") from exc
+        _expect(np.isfinite(s[det.context_length :]).all(), f"{what}: NaN score")
+        window = int(params.get("window", 8))
+        _expect(np.nanmax(s[300 : 300 + window]) > np.nanmedian(s[TRAIN:290]), f"{what}: spike")
+
+
 def check_refuses_bad_use(name: str, params: Mapping[str, Any]) -> None:
     """Scoring before fitting, infinities, 3-D input, too short a training span and unknown
     parameters are refused with messages that say so."""
@@ -237,6 +256,7 @@ CHECKS: tuple[Check, ...] = (
     check_nan_input,
     check_multivariate,
     check_finds_the_spike,
+    check_extreme_magnitudes,
     check_refuses_bad_use,
     check_bad_parameters_have_clear_messages,
 )

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from anomalyd.detectors._windows import spread_floor
+from anomalyd.detectors._windows import exact_nanstd, spread_floor
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
 
@@ -61,7 +61,7 @@ class RollingMAD(Detector):
     def _fit(self, x: FloatArray) -> None:
         med = np.nanmedian(x, axis=0)
         mad = np.nanmedian(np.abs(x - med), axis=0) * _MAD_TO_SIGMA
-        spread = np.where(mad > 0, mad, np.nanstd(x, axis=0))  # zero-inflated: MAD is 0
+        spread = np.where(mad > 0, mad, exact_nanstd(x))  # zero-inflated: MAD is 0
         self.floor_ = spread_floor(self.min_scale * spread, med)
 
     def _score(self, x: FloatArray) -> FloatArray:

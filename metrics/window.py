@@ -56,13 +56,23 @@ def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
     """statsmodels' ``acf(series, nlags=max_lag, fft=True)`` (same operations, same rounding).
 
     A constant series (zero after demeaning) has an all-``nan`` ACF, as in statsmodels.
+    The series is first scaled by a power of two (exact: the ACF's bits do not change) so that
+    values near 1e300 or 1e-300 neither overflow nor underflow when squared.
     """
     n = series.shape[0]
-    centred = series - series.mean()
+    scaled = np.ldexp(series, -unit_exponent(series))
+    centred = scaled - scaled.mean()
     spectrum = np.fft.fft(centred, n=next_regular(2 * n + 1))
     autocov = (np.fft.ifft(spectrum * np.conjugate(spectrum))[:n] / np.full(n, float(n))).real
     with np.errstate(divide="ignore", invalid="ignore"):
         return autocov[: max_lag + 1] / autocov[0]
+
+
+def unit_exponent(values: FloatArray) -> int:
+    """The power of two ``e`` with ``|values| / 2**e`` at most 1 and above 1/2 at its largest
+    (0 for an empty, all-zero or non-finite array)."""
+    top = float(np.max(np.abs(values))) if values.size else 0.0
+    return int(np.frexp(top)[1]) if np.isfinite(top) and top > 0 else 0
 
 
 def next_regular(target: int) -> int:

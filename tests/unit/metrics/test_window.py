@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ def test_autocorrelation_is_biased_demeaned_acf() -> None:
     direct = np.array([centred[: n - k] @ centred[k:] / n for k in range(401)])
     np.testing.assert_allclose(autocorrelation(x, 400), direct / direct[0], rtol=0, atol=1e-12)
     assert len(autocorrelation(x[:50], 400)) == 50  # shorter series: fewer lags
+
+
+@pytest.mark.parametrize("scale", [2.0**-1000, 1e-300, 1e-5, 3.0, 1e300])
+def test_autocorrelation_is_scale_free(scale: float) -> None:
+    """The same bits on ordinary data times a power of two; no overflow or underflow near
+    1e300 or 1e-300 (squares of such values leave float range)."""
+    x = _sine(37, noise=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = autocorrelation(x * scale, 400)
+    if math.log2(scale).is_integer():
+        np.testing.assert_array_equal(got, autocorrelation(x, 400))
+    np.testing.assert_allclose(got, autocorrelation(x, 400), rtol=0, atol=1e-12)
+    assert sliding_window(x * scale) == sliding_window(x) != DEFAULT_WINDOW
 
 
 def test_next_regular_is_smallest_5_smooth() -> None:
