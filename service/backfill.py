@@ -42,7 +42,7 @@ from anomalyd.service.backfill_output import (
 )
 from anomalyd.service.durations import setting_points, step_seconds
 from anomalyd.service.faults import Refusal
-from anomalyd.service.parsing import parse_time
+from anomalyd.service.parsing import parse_time, seconds_text
 from anomalyd.service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
 from anomalyd.service.remote_write_client import RemoteWriteError, send
 from anomalyd.service.replay import replay
@@ -235,10 +235,10 @@ def _source(
     bad = np.flatnonzero(np.diff(ts) <= 0)
     if len(bad):
         (i, _), (j, _) = rows[bad[0]], rows[bad[0] + 1]
+        later, earlier = seconds_text(ts[bad[0] + 1]), seconds_text(ts[bad[0]])
         raise BackfillError(
-            f"{where}: timestamps must be strictly increasing: row {j + 1} ({ts[bad[0] + 1]:g}) "
-            f"is not after row {i + 1} ({ts[bad[0]]:g}). Sort the rows by time and drop "
-            "repeated timestamps."
+            f"{where}: timestamps must be strictly increasing: row {j + 1} ({later}) is not "
+            f"after row {i + 1} ({earlier}). Sort the rows by time and drop repeated timestamps."
         )
     values = np.array([_row_values(path, i, r, value_columns) for i, r in rows])
     if not np.isfinite(values).all():

@@ -19,6 +19,7 @@ from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.durations import STEP_POINTS, step_seconds
 from anomalyd.service.faults import ConflictingChange, InvalidInput, Overloaded, UnknownSeries
 from anomalyd.service.modelio import load_detector
+from anomalyd.service.parsing import seconds_text
 from anomalyd.service.scheduler import Scheduler
 from anomalyd.service.series import (
     NEVER,
@@ -107,18 +108,14 @@ class _Plan:
 def _refused(series: str, reason: str, ts: npt.NDArray[np.float64], last: float | None) -> Refused:
     """The refusal of the samples at ``ts`` (seconds) of ``series`` for ``reason``."""
     if reason == "out_of_order":
-        why = f"not after its last stored point ({_fmt(last or 0.0)}) and not stored"
+        why = f"not after its last stored point ({seconds_text(last or 0.0)}) and not stored"
     else:
         why = "a stored point has another value at that timestamp"
-    return Refused(series, reason, len(ts), f"timestamp {_fmt(float(ts[0]))}: {why}")
+    return Refused(series, reason, len(ts), f"timestamp {seconds_text(float(ts[0]))}: {why}")
 
 
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
-
-
-def _fmt(ts: float) -> str:
-    return f"{ts:.6f}".rstrip("0").rstrip(".")
 
 
 class Engine:
@@ -463,14 +460,16 @@ class Engine:
             hit = stored.get(float(t))
             if hit is None:
                 raise InvalidInput(
-                    f"Timestamp {_fmt(t)} of series {state.id!r} is not after its last stored "
-                    f"point ({_fmt(state.last_ts or 0.0)}) and is not stored; timestamps must "
-                    "increase (only an exact duplicate of a stored point is accepted)."
+                    f"Timestamp {seconds_text(t)} of series {state.id!r} is not after its last "
+                    f"stored point ({seconds_text(state.last_ts or 0.0)}) and is not stored; "
+                    "timestamps must increase (only an exact duplicate of a stored point is "
+                    "accepted)."
                 )
             if not np.array_equal(hit[1], v):
                 raise ConflictingChange(
-                    f"Series {state.id!r} already has a different value at timestamp {_fmt(t)}; "
-                    "a stored point cannot be changed (resending the same value is fine)."
+                    f"Series {state.id!r} already has a different value at timestamp "
+                    f"{seconds_text(t)}; a stored point cannot be changed (resending the same "
+                    "value is fine)."
                 )
             idx[i] = hit[0]
         return idx

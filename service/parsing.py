@@ -16,6 +16,11 @@ MAX_UNIX_SECONDS = 1e11
 """Later than year 5000: such a timestamp is almost surely in milliseconds."""
 
 
+def seconds_text(ts: float) -> str:
+    """Unix seconds as text to the microsecond, without trailing zeros (``1700000000.25``)."""
+    return f"{float(ts):.6f}".rstrip("0").rstrip(".")
+
+
 def check_series_id(series_id: str) -> str:
     """Refuse ids that are not 1-200 of ``A-Z a-z 0-9 _ . : -`` (starting alphanumeric)."""
     if not SERIES_ID.match(series_id):
@@ -47,7 +52,8 @@ def parse_time(value: float | str, where: str, *, assume_utc: bool = False) -> f
     else:
         seconds = float(value)
     if not 0 <= seconds < MAX_UNIX_SECONDS:
-        hint = " It looks like milliseconds; send seconds." if seconds >= MAX_UNIX_SECONDS else ""
+        in_ms = MAX_UNIX_SECONDS <= seconds < MAX_UNIX_SECONDS * 1000
+        hint = " It looks like milliseconds; send seconds." if in_ms else ""
         raise InvalidInput(f"{where}: {value!r} is outside 0 .. 1e11 unix seconds.{hint}")
     return seconds
 
@@ -75,10 +81,29 @@ def parse_timestamps(
     if len(bad):
         i = int(bad[0]) + 1
         raise InvalidInput(
-            f"{name} must be strictly increasing: {name}[{i}] ({ts[i]:g}) is not after "
-            f"{name}[{i - 1}] ({ts[i - 1]:g}). Sort the points and drop repeated timestamps."
+            f"{name} must be strictly increasing: {name}[{i}] ({seconds_text(ts[i])}) is not after "
+            f"{name}[{i - 1}] ({seconds_text(ts[i - 1])}). Sort the points and drop repeated "
+            "timestamps."
         )
     return ts
+
+
+def check_not_future(ts: npt.NDArray[np.float64], limit_s: float, setting: str) -> None:
+    """Refuse timestamps later than ``limit_s`` (unix seconds): one such point would make every
+    later real point of its series out of order. ``setting`` names what moves the limit."""
+    late = np.flatnonzero(ts > limit_s)
+    if len(late):
+        i = int(late[0])
+        raise InvalidInput(
+            f"timestamps[{i}] ({seconds_text(ts[i])} = {_utc(ts[i])}) is later than the service's "
+            f"clock allows ({_utc(limit_s)}): a point from the future would make every later "
+            f"point of the series out of order. Send unix seconds in UTC ({setting} sets how "
+            "far ahead a point may be)."
+        )
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_values(

@@ -97,9 +97,10 @@ class Settings(BaseSettings):
     remote_write_future_s: float = Field(
         600.0,
         ge=0,
-        description="Remote-write samples more than this many seconds ahead of the service's "
-        "clock are refused (too_far_in_future): one would make every later sample of its "
-        "series out of order (Mimir's creation grace period is 10 minutes).",
+        description="Remote-write samples and REST points more than this many seconds ahead of "
+        "the service's clock are refused (too_far_in_future; a 422 over REST): one would make "
+        "every later sample of its series out of order (Mimir's creation grace period is 10 "
+        "minutes).",
     )
     remote_write_failover_s: float = Field(
         30.0,

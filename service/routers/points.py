@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import numpy as np
@@ -18,7 +19,7 @@ from anomalyd.service.deps import (
 from anomalyd.service.engine import Accepted, Engine, Incoming
 from anomalyd.service.errors import Unprocessable, status_of
 from anomalyd.service.faults import Refusal
-from anomalyd.service.parsing import parse_points, parse_query_time
+from anomalyd.service.parsing import check_not_future, parse_points, parse_query_time
 from anomalyd.service.routers.views import anomalous, finite_or_none
 from anomalyd.service.schemas import (
     PointScore,
@@ -58,6 +59,8 @@ def post_points(
     """
     try:
         ts, values = parse_points(body.timestamps, body.values, settings.max_points_per_request)
+        limit = time.time() + settings.remote_write_future_s
+        check_not_future(ts, limit, "ANOMALYD_REMOTE_WRITE_FUTURE_S")
         item = Incoming(series_id, ts, values, {"series": series_id})
         [accepted] = engine.ingest([item], "rest", wait=True)
     except Refusal as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -44,6 +45,17 @@ def count(client: TestClient, sid: str) -> int | None:
         ('{"timestamps": [1], "values": [[1, NaN]]}', 422, "finite number"),
         ('{"timestamps": [1700000000000], "values": [1]}', 422, "looks like milliseconds"),
         ('{"timestamps": [-5], "values": [1]}', 422, "outside 0 .. 1e11"),
+        (
+            '{"timestamps": [1e300], "values": [1]}',
+            422,
+            "1e+300 is outside 0 .. 1e11 unix seconds.",
+        ),
+        (
+            '{"timestamps": [9000000000], "values": [1]}',
+            422,
+            "(9000000000 = 2255-03-14T16:00:00Z)",
+        ),
+        ('{"timestamps": [5, 5.5, 5.25], "values": [1, 2, 3]}', 422, "[2] (5.25) is not after"),
         ('{"timestamps": ["yesterday"], "values": [1]}', 422, "neither a number"),
         ('{"timestamps": ["2024-05-01T12:00:00"], "values": [1]}', 422, "no UTC offset"),
         ('{"timestamps": [1], "values": [1]', 422, "not valid JSON"),
@@ -85,6 +97,19 @@ def test_conflicting_duplicate_refused(client: TestClient) -> None:
     assert r.status_code == 409
     assert "already has a different value at timestamp 3" in r.json()["detail"]
     assert count(client, "c") == 3  # point 4 was not stored either
+
+
+def test_a_point_from_the_future_is_refused_and_locks_nothing(make_client: ClientFactory) -> None:
+    now = time.time()
+    with make_client(remote_write_future_s=60) as client:
+        post(client, "f", [now - 10], [1.0])
+        r = post(client, "f", [now - 5, now + 3600], [2.0, 3.0])
+        assert r.status_code == 422
+        assert "is later than the service's clock allows" in r.json()["detail"]
+        assert "ANOMALYD_REMOTE_WRITE_FUTURE_S" in r.json()["detail"]
+        assert count(client, "f") == 1  # neither point of the write was stored
+        assert post(client, "f", [now - 5, now + 30], [2.0, 3.0]).status_code == 200
+        assert count(client, "f") == 3
 
 
 def test_out_of_order_refused(client: TestClient) -> None:
