@@ -42,7 +42,7 @@ from anomalyd.service.backfill_output import (
 )
 from anomalyd.service.durations import setting_points, step_seconds
 from anomalyd.service.faults import Refusal
-from anomalyd.service.parsing import parse_time, seconds_text
+from anomalyd.service.parsing import MAX_ABS_VALUE, out_of_range, parse_time, seconds_text
 from anomalyd.service.prometheus_source import PrometheusSourceError, RangeQuery, fetch
 from anomalyd.service.remote_write_client import RemoteWriteError, send
 from anomalyd.service.replay import replay
@@ -244,6 +244,10 @@ def _source(
     if not np.isfinite(values).all():
         row = rows[int(np.flatnonzero(~np.isfinite(values).all(axis=1))[0])][0]
         raise BackfillError(f"{where}: row {row + 1} has a value that is not a finite number.")
+    huge = np.flatnonzero((np.abs(values) > MAX_ABS_VALUE).any(axis=1))
+    if len(huge):
+        row = rows[int(huge[0])][0]
+        raise BackfillError(f"{where}: row {row + 1}: {out_of_range(values[huge[0]])}")
     return Source(name, ts, values)
 
 

@@ -14,6 +14,9 @@ from anomalyd.service.faults import InvalidInput, TooLarge
 SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
 MAX_UNIX_SECONDS = 1e11
 """Later than year 5000: such a timestamp is almost surely in milliseconds."""
+MAX_ABS_VALUE = 1e300
+"""Largest magnitude of a value the service takes: detectors square deviations, and the
+medians and differences of values near the float limit (1.8e308) overflow."""
 
 
 def seconds_text(ts: float) -> str:
@@ -120,8 +123,20 @@ def parse_values(
                 f"{name}[{i}] has {_channels(got)} but {name}[0] has {_channels(width)}; "
                 "every point needs the same shape (a number, or a list of n numbers)."
             )
-    arr = np.asarray(raw, dtype=np.float64)
-    return arr.reshape(len(raw), -1)
+    arr = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+    huge = np.flatnonzero((np.abs(arr) > MAX_ABS_VALUE).any(axis=1))
+    if len(huge):
+        raise InvalidInput(f"{name}[{int(huge[0])}]: {out_of_range(arr[huge[0]])}")
+    return arr
+
+
+def out_of_range(values: npt.NDArray[np.float64]) -> str:
+    """Why a point with a value beyond ``MAX_ABS_VALUE`` is refused."""
+    top = float(np.max(np.abs(values)))
+    return (
+        f"{top!r} is beyond the {MAX_ABS_VALUE:g} in magnitude anomalyd scores (detectors square "
+        "deviations, which overflow near the float limit); send the metric in larger units."
+    )
 
 
 def _width(value: float | list[float]) -> int:

@@ -20,6 +20,7 @@ from google.protobuf import message
 from anomalyd.service import prompb_scan
 from anomalyd.service.engine import Refused
 from anomalyd.service.faults import MalformedBody, TooLarge
+from anomalyd.service.parsing import MAX_ABS_VALUE, out_of_range
 from anomalyd.service.prompb import remote_write_v1_pb2
 from anomalyd.service.telemetry import LABEL_NAME, exported_clash
 
@@ -372,13 +373,38 @@ def refuse_after(decoded: Decoded, limit_s: float) -> None:
     """Refuse the samples later than ``limit_s`` (seconds since the epoch) as
     ``too_far_in_future``: one such sample would make every later real one out of order.
     Changes ``decoded``."""
+
+    def why(s: DecodedSeries, bad: npt.NDArray[np.bool_]) -> str:
+        return f"timestamp {s.ts[bad][0]:.3f}: later than the receiver's clock allows"
+
+    _refuse_where(decoded, lambda s: s.ts > limit_s, "too_far_in_future", why)
+
+
+def refuse_out_of_range(decoded: Decoded) -> None:
+    """Refuse the samples beyond ``MAX_ABS_VALUE`` in magnitude as ``value_out_of_range``.
+    Changes ``decoded``."""
+
+    def why(s: DecodedSeries, bad: npt.NDArray[np.bool_]) -> str:
+        return f"value {out_of_range(s.values[bad][0])}"
+
+    huge = lambda s: (np.abs(s.values) > MAX_ABS_VALUE).any(axis=1)  # noqa: E731
+    _refuse_where(decoded, huge, "value_out_of_range", why)
+
+
+def _refuse_where(
+    decoded: Decoded,
+    refuse: Callable[[DecodedSeries], npt.NDArray[np.bool_]],
+    reason: str,
+    why: Callable[[DecodedSeries, npt.NDArray[np.bool_]], str],
+) -> None:
+    """Move each series' samples where ``refuse`` is true to ``decoded.refused`` as ``reason``
+    (``why`` says why, from the series and the mask); series left empty are dropped."""
     kept = []
     for s in decoded.series:
-        late = s.ts > limit_s
-        if late.any():
-            why = f"timestamp {s.ts[late][0]:.3f}: later than the receiver's clock allows"
-            decoded.refused.append(Refused(s.series_id, "too_far_in_future", int(late.sum()), why))
-            s = DecodedSeries(s.series_id, s.labels, s.ts[~late], s.values[~late], s.replica)
+        bad = refuse(s)
+        if bad.any():
+            decoded.refused.append(Refused(s.series_id, reason, int(bad.sum()), why(s, bad)))
+            s = DecodedSeries(s.series_id, s.labels, s.ts[~bad], s.values[~bad], s.replica)
         if len(s.ts):
             kept.append(s)
     decoded.series = kept

@@ -19,7 +19,7 @@ from anomalyd.detectors.calibration import bounded
 from anomalyd.detectors.crossfit import Calibrated
 from anomalyd.detectors.echo import Echo, suppress_echo
 from anomalyd.detectors.streaming import StreamScorer
-from anomalyd.service.series import NEVER, SeriesConfig
+from anomalyd.service.series import NEVER, SeriesConfig, storable_raw
 from anomalyd.service.training import first_boundary, fit_model, next_boundary, training_values
 
 FloatArray = npt.NDArray[np.float64]
@@ -94,7 +94,7 @@ def _score(out: Replay, model: Calibrated, x: FloatArray, start: int, stop: int)
     """Score points ``start .. stop - 1`` with ``model`` into ``out`` (the points before
     ``start`` are its context, as on the live stream)."""
     raw = StreamScorer(model.detector, context=x[:start]).update(x[start:stop])
-    out.raw[start:stop] = raw
+    out.raw[start:stop] = storable_raw(raw)
     window = model.detector.echo_window
     out.rank[start:stop] = rank = model.calibrator.rank(raw)
     cal = bounded(rank)

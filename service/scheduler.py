@@ -33,7 +33,7 @@ from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.admission import Admission
 from anomalyd.service.faults import NotRunning
 from anomalyd.service.fitting import FitPool, FitRequest
-from anomalyd.service.series import NEVER, FitResult, LiveModel, SeriesState
+from anomalyd.service.series import NEVER, FitResult, LiveModel, SeriesState, storable_raw
 from anomalyd.service.settings import Settings
 from anomalyd.service.storage import ModelRow, Row, ScoreBlock, Store
 from anomalyd.service.telemetry import Telemetry
@@ -231,7 +231,7 @@ class Scheduler:
         ]
         scores = Calibrator.transform_many([c for _, _, c in ok], [raw for _, raw, _ in ok])
         for (w, raw, _), score in zip(ok, scores, strict=True):
-            w.raw = raw
+            w.raw = storable_raw(raw)
             window = w.model.detector.echo_window  # type: ignore[union-attr]
             w.score, w.echo = suppress_echo(score, w.first, window, w.state.echo)
         self.telemetry.scoring_latency.observe(time.perf_counter() - started)

@@ -270,3 +270,11 @@ class SeriesState:
             else:
                 keep.append(w)
         self.waiters = keep
+
+
+def storable_raw(raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Raw scores as the service stores and publishes them, shape (n_points,): an infinite one
+    (a departure beyond float range, e.g. from a span of 1e-300 to 1e300) becomes the largest
+    finite float, so it stays in JSON answers and on ``/metrics``; NaN (not scored) stays."""
+    top = np.finfo(np.float64).max
+    return np.clip(raw, -top, top)

@@ -136,6 +136,7 @@ async def write(
         telemetry.rejected.labels(SOURCE, "malformed").inc()
         raise
     remote_write.refuse_after(decoded, time.time() + settings.remote_write_future_s)
+    remote_write.refuse_out_of_range(decoded)
     decoded.series, decoded.skipped["ha_replica"] = replicas.keep(decoded.series)
     v2 = proto != PROTO_V1
     try:

@@ -34,6 +34,18 @@ def test_series_gauges(client: TestClient, series_values: np.ndarray) -> None:
     assert status == {"warming_up": 1.0, "fitting": 0.0, "ready": 1.0, "failed": 0.0}
 
 
+def test_a_departure_beyond_float_range_stays_on_metrics(client: TestClient) -> None:
+    """A span of 1e-300 then 1e300: the raw score is infinite; it is published as the largest
+    float, so the series keeps its gauges (an alert rule sees the 100)."""
+    r = post(client, "far", np.arange(41), np.r_[np.full(40, 1e-300), 1e300])
+    last = r.json()["scores"][-1]
+    assert last["raw_score"] == np.finfo(np.float64).max
+    [(_, score)] = samples(client, "anomaly_score")
+    [(_, raw)] = samples(client, "anomaly_raw_score")
+    assert score == last["anomaly_score"] >= 1 and raw == np.finfo(np.float64).max
+    assert client.get("/v1/series/far").json()["last_raw_score"] == raw
+
+
 def test_remote_write_series_keep_their_labels(client: TestClient) -> None:
     labels = {"__name__": "http_requests", "job": "api", "detector": "x", "metric": "y"}
     body = remote_write.encode([(labels, [(i * 1000, float(i % 5)) for i in range(60)])])

@@ -43,6 +43,7 @@ def count(client: TestClient, sid: str) -> int | None:
         ('{"timestamps": [1], "values": [[]]}', 422, "empty list"),
         ('{"timestamps": [1, 2], "values": [1.0, []]}', 422, "values[1] is an empty list"),
         ('{"timestamps": [1], "values": [[1, NaN]]}', 422, "finite number"),
+        ('{"timestamps": [1, 2], "values": [1, -1e301]}', 422, "values[1]: 1e+301 is beyond"),
         ('{"timestamps": [1700000000000], "values": [1]}', 422, "looks like milliseconds"),
         ('{"timestamps": [-5], "values": [1]}', 422, "outside 0 .. 1e11"),
         (

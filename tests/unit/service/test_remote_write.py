@@ -366,6 +366,13 @@ def test_an_empty_label_value_is_an_absent_label(client: TestClient) -> None:
     assert stored(client, LABELS) == [(1.0, 1.0)]
 
 
+def test_a_value_beyond_1e300_is_refused_alone(client: TestClient) -> None:
+    r = write(client, [(LABELS, [(1000, 1.0), (2000, 2e301), (3000, 3.0)])])
+    assert r.status_code == 400 and "value_out_of_range: 1 sample(s)" in r.json()["detail"]
+    assert "2e+301 is beyond" in r.json()["detail"]
+    assert [v for _, v in stored(client, LABELS)] == [1.0, 3.0]
+
+
 def test_a_sample_far_in_the_future_is_refused_alone(client: TestClient) -> None:
     """Else it would make every later real sample of its series out of order."""
     now_ms = int(time.time() * 1000)
