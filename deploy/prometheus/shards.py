@@ -11,7 +11,7 @@ them up from scratch.
 
     python deploy/prometheus/shards.py 3 >> prometheus.yml      # StatefulSet anomalyd, 3 pods
     python deploy/prometheus/shards.py 2 --url http://a:8080/api/v1/write \\
-        --url http://b:8080/api/v1/write --keep 'node_load1|http_requests_total'
+        --url http://b:8080/api/v1/write --keep 'node_load1|job:http_requests:rate5m'
 
 ``--url`` is a template with ``{i}`` (the replica's index; default: the StatefulSet's pods
 behind the headless Service of deploy/kubernetes/) or given once per replica. Standard library

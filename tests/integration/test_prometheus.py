@@ -36,6 +36,8 @@ from tests.integration._server import (
 
 RULES = ROOT / "deploy" / "prometheus" / "anomalyd-rules.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "anomalyd-rules.test.yml"
+INPUT_RULES = ROOT / "deploy" / "prometheus" / "anomalyd-inputs.yml"
+INPUT_RULE_TESTS = ROOT / "deploy" / "prometheus" / "tests" / "anomalyd-inputs.test.yml"
 EXAMPLE_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 AM_EXAMPLE = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 TOKEN = "integration-token"
@@ -57,6 +59,8 @@ def test_promtool_checks_shipped_files() -> None:
     promtool = binary("promtool")
     assert "SUCCESS" in run([promtool, "check", "rules", str(RULES)])
     assert "SUCCESS" in run([promtool, "test", "rules", str(RULE_TESTS)])
+    assert "SUCCESS" in run([promtool, "check", "rules", str(INPUT_RULES)])
+    assert "SUCCESS" in run([promtool, "test", "rules", str(INPUT_RULE_TESTS)])
     assert "SUCCESS" in run([promtool, "check", "config", str(EXAMPLE_CONFIG)])
     amtool = binary("amtool")
     assert "SUCCESS" in run([amtool, "check-config", str(AM_EXAMPLE)])
@@ -172,9 +176,23 @@ def prometheus_cmd(binary_path: str, tmp: Path, cfg: Path, port: int) -> list[st
     ]
 
 
+RATE = "job:anomalyd_points_ingested:rate5s"
+#: a counter's rate recorded as deploy/prometheus/anomalyd-inputs.yml records one (of a counter
+#: the test stack has: anomalyd's own), remote-written like a scraped series
+RECORDED_RATE = f"""
+groups:
+  - name: inputs
+    interval: 500ms
+    rules:
+      - record: {RATE}
+        expr: sum by (job) (rate(anomalyd_points_ingested_total[5s]))
+"""
+
+
 def write_prometheus_config(tmp: Path, service_port: int, am_port: int) -> Path:
     rules = re.sub(r"for: \d+m", "for: 2s", RULES.read_text())  # the shipped rules, faster
     (tmp / "rules.yml").write_text(rules)
+    (tmp / "inputs.yml").write_text(RECORDED_RATE)
     cfg = tmp / "prometheus.yml"
     cfg.write_text(
         f"""
@@ -182,7 +200,7 @@ global:
   scrape_interval: 500ms
   scrape_timeout: 400ms
   evaluation_interval: 500ms
-rule_files: [{tmp / "rules.yml"}]
+rule_files: [{tmp / "rules.yml"}, {tmp / "inputs.yml"}]
 alerting:
   alertmanagers:
     - static_configs: [{{targets: ["127.0.0.1:{am_port}"]}}]
@@ -196,7 +214,7 @@ remote_write:
   - url: http://127.0.0.1:{service_port}/api/v1/write
     authorization: {{credentials: {TOKEN}}}
     write_relabel_configs:
-      - {{source_labels: [__name__], regex: scrape_duration_seconds, action: keep}}
+      - {{source_labels: [__name__], regex: "scrape_duration_seconds|{RATE}", action: keep}}
     queue_config:
       {{batch_send_deadline: 250ms, min_backoff: 50ms, max_backoff: 1s, retry_on_http_429: true}}
 """
@@ -285,6 +303,9 @@ def test_alert_reaches_alertmanager_and_remote_write_is_scored(stack: dict[str, 
 
     [rw] = eventually(remote_written, 90, "remote-written series scored", logs)
     assert rw["source"] == "remote_write" and rw["labels"]["job"] == "anomalyd"
+    listed = httpx.get(f"{service.url}/v1/series").json()["series"]
+    [rate] = [s for s in listed if s["labels"].get("__name__") == RATE]
+    assert rate["source"] == "remote_write" and rate["points"] > 0
     scores = httpx.get(f"{service.url}/v1/series/{rw['id']}/scores").json()["points"]
     assert any(p["anomaly_score"] is not None for p in scores)
 
