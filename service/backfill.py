@@ -162,7 +162,7 @@ def read_sources(path: Path, assume_utc: bool = False) -> list[Source]:
     if "timestamp" not in header or not value_columns:
         raise BackfillError(
             f"{path}: needs a header with a `timestamp` column and at least one value column; "
-            f"found columns {header}."
+            f"found columns {header}.{_delimiter_hint(header)}"
         )
     if not rows:
         raise BackfillError(f"{path}: has a header but no data rows.")
@@ -263,14 +263,26 @@ def _check_shape(path: Path, header: list[str], rows: list[dict[str, str]]) -> N
             )
 
 
+def _delimiter_hint(header: list[str]) -> str:
+    """What to do when the header reads as one column holding another delimiter."""
+    found = [d for d in (";", "\t", "|") if len(header) == 1 and d in header[0]]
+    return (
+        f" The file looks {found[0]!r}-separated; save it with ',' between cells." if found else ""
+    )
+
+
 def _row_values(path: Path, i: int, row: dict[str, Any], columns: list[str]) -> list[float]:
-    try:
-        return [float(row[c]) for c in columns]
-    except (TypeError, ValueError) as exc:
-        raise BackfillError(
-            f"{path}: row {i + 1} has a value that is not a number in columns {columns}: "
-            f"{[row.get(c) for c in columns]}."
-        ) from exc
+    out = []
+    for c in columns:
+        try:
+            out.append(float(row[c]))
+        except (TypeError, ValueError) as exc:
+            raise BackfillError(
+                f"{path}: row {i + 1}, column {c!r}: {row.get(c)!r} is not a number. Every "
+                f"column but {', '.join(IGNORED)} is a value of the series ({columns}); remove "
+                "other columns."
+            ) from exc
+    return out
 
 
 def _stamp(text: object) -> float | str:

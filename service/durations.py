@@ -53,12 +53,17 @@ def setting_points(
 
 def to_points(name: str, text: str, step: float | None) -> int:
     """The duration ``text`` of setting ``name`` as a number of points at ``step`` seconds
-    (rounded; at least 1 unless the duration is 0). Raises ValueError saying what to send when
-    the step is unknown or the duration is malformed."""
+    (rounded). Raises ValueError saying what to send when the step is unknown, the duration
+    is malformed, or shorter than one step but not 0."""
     seconds = duration_seconds(text)
     if step is None:
         raise ValueError(
             f"`{name}` is the duration {text!r}: the series needs at least two stored points "
             "to know its step. Send points first, or give a number of points."
         )
-    return 0 if seconds == 0 else max(1, round(seconds / step))
+    if 0 < seconds < step:
+        raise ValueError(
+            f"`{name}` is the duration {text!r}, shorter than the series' step ({step:g} s "
+            "between points): give at least one step, or a number of points."
+        )
+    return 0 if seconds == 0 else round(seconds / step)

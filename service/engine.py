@@ -84,7 +84,8 @@ class Refused:
     ``reason`` is a value of ``anomalyd_points_rejected_total``'s ``reason`` label:
     ``out_of_order`` (not after the series' last stored point and not stored),
     ``duplicate_timestamp`` (a stored or sent timestamp with another value), ``channels`` (a
-    different number of values per point), ``invalid_labels``, ``non_finite``."""
+    different number of values per point), ``invalid_labels``, ``non_finite``,
+    ``too_far_in_future``, ``value_out_of_range``."""
 
     series: str
     reason: str

@@ -94,8 +94,12 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": err.detail}, err.status_code, headers=err.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    kind = request.headers.get("content-type", "")
+    if "json" not in kind and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors):
+        detail = f"Send the body as JSON with Content-Type: application/json (got {kind!r})."
+        return JSONResponse({"detail": detail}, 415)
     return JSONResponse({"detail": describe_validation(errors)}, 422)
 
 

@@ -403,7 +403,8 @@ def _refuse_where(
     for s in decoded.series:
         bad = refuse(s)
         if bad.any():
-            decoded.refused.append(Refused(s.series_id, reason, int(bad.sum()), why(s, bad)))
+            name = canonical(s.labels)  # the series may leave ``decoded``: named by its labels
+            decoded.refused.append(Refused(name, reason, int(bad.sum()), why(s, bad)))
             s = DecodedSeries(s.series_id, s.labels, s.ts[~bad], s.values[~bad], s.replica)
         if len(s.ts):
             kept.append(s)

@@ -69,15 +69,16 @@ def _labels(series_id: str, labels: dict[str, str] | None) -> dict[str, str] | N
 )
 def put_series(
     series_id: SeriesId,
-    body: Annotated[SeriesConfigRequest, Body()],
     engine: EngineDep,
     response: Response,
+    body: Annotated[SeriesConfigRequest | None, Body()] = None,
 ) -> SeriesResponse:
-    """Create a series or change how it is scored.
+    """Create a series or change how it is scored (no body: the service defaults).
 
     A changed configuration drops the model: the next one is trained on the latest
     `train_points` points and scores from the current end of the series on.
     """
+    body = body or SeriesConfigRequest()
     state, created = engine.configure(
         series_id, _config(engine, series_id, body), _labels(series_id, body.labels)
     )

@@ -70,6 +70,21 @@ def test_invalid_points(client: TestClient, text: str, status: int, message: str
     assert count(client, "e") is None  # the series was not even created
 
 
+@pytest.mark.parametrize("kind", ["text/plain", None])
+def test_a_body_not_sent_as_json_is_told_so(client: TestClient, kind: str | None) -> None:
+    headers = {"content-type": kind} if kind else {}
+    text = '{"timestamps": [1], "values": [1]}'
+    r = client.post("/v1/series/j/points", content=text, headers=headers)
+    assert r.status_code == 415
+    assert "Send the body as JSON with Content-Type: application/json" in r.json()["detail"]
+    assert count(client, "j") is None
+
+
+def test_a_put_without_a_body_takes_the_defaults(client: TestClient) -> None:
+    r = client.put("/v1/series/plain")
+    assert r.status_code == 201 and r.json()["detector"] == "mad"  # the client's default
+
+
 def test_rfc3339_timestamps(client: TestClient) -> None:
     stamps = ["2024-05-01T12:00:00Z", "2024-05-01T14:00:01+02:00", 1714565000]
     body = {"timestamps": stamps, "values": [1, 2, 3]}

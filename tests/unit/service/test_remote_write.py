@@ -370,6 +370,9 @@ def test_a_value_beyond_1e300_is_refused_alone(client: TestClient) -> None:
     r = write(client, [(LABELS, [(1000, 1.0), (2000, 2e301), (3000, 3.0)])])
     assert r.status_code == 400 and "value_out_of_range: 1 sample(s)" in r.json()["detail"]
     assert "2e+301 is beyond" in r.json()["detail"]
+    only = write(client, [({**LABELS, "job": "db"}, [(4000, 5e305)])])  # every sample refused
+    name = remote_write.canonical({**LABELS, "job": "db"})
+    assert f"the first of series {name}: value 5e+305" in only.json()["detail"]
     assert [v for _, v in stored(client, LABELS)] == [1.0, 3.0]
 
 
