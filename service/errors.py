@@ -74,9 +74,35 @@ def _loc(loc: Sequence[Any]) -> str:
     return out or "body"
 
 
+#: the branches pydantic reports for a point's value (a number, or a list of them per channel)
+NUMBER, NUMBERS = "float", "list[float]"
+
+
+def _branch_taken(errors: Sequence[Any]) -> list[Any]:
+    """Pydantic reports every branch of the number-or-list union of a point's value; keep the
+    branch the input took (the list's when its error points inside the list, else the
+    number's), without the branch's name in the location."""
+    out: list[Any] = []
+    groups: dict[tuple[Any, ...], list[tuple[str, bool, Any]]] = {}
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        at = next((i for i, part in enumerate(loc) if part in (NUMBER, NUMBERS)), None)
+        if at is None:
+            out.append(err)
+            continue
+        groups.setdefault(loc[:at], []).append((loc[at], len(loc) > at + 1, err))
+    for prefix, found in groups.items():
+        inside = [e for tag, deeper, e in found if tag == NUMBERS and deeper]
+        for err in inside or [e for tag, _, e in found if tag == NUMBER]:
+            loc = tuple(err["loc"])
+            out.append({**err, "loc": prefix + loc[len(prefix) + 1 :]})
+    return out
+
+
 def describe_validation(errors: Sequence[Any]) -> str:
     """One readable sentence per pydantic error (first few only)."""
     lines = []
+    errors = _branch_taken(errors)
     for err in list(errors)[:MAX_LISTED_ERRORS]:
         if err.get("type") == "json_invalid":
             ctx = err.get("ctx", {}).get("error", "")

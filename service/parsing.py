@@ -27,8 +27,10 @@ def seconds_text(ts: float) -> str:
 def check_series_id(series_id: str) -> str:
     """Refuse ids that are not 1-200 of ``A-Z a-z 0-9 _ . : -`` (starting alphanumeric)."""
     if not SERIES_ID.match(series_id):
+        shown = repr(series_id) if len(series_id) <= 60 else f"{series_id[:40]!r}... "
+        size = "" if len(series_id) <= 60 else f"({len(series_id)} characters) "
         raise InvalidInput(
-            f"Series id {series_id!r} is not valid: use 1-200 characters from A-Z a-z 0-9 "
+            f"Series id {shown}{size}is not valid: use 1-200 characters from A-Z a-z 0-9 "
             "_ . : - starting with a letter or digit."
         )
     return series_id

@@ -30,7 +30,16 @@ def count(client: TestClient, sid: str) -> int | None:
         ('{"timestamps": [1, 2], "values": [1.0, Infinity]}', 422, "finite number"),
         ('{"timestamps": [1, 2], "values": [1.0, -Infinity]}', 422, "finite number"),
         ('{"timestamps": [1, NaN], "values": [1.0, 2.0]}', 422, "timestamps[1]"),
-        ('{"timestamps": [1, 2], "values": [1.0, "2"]}', 422, "values[1]"),
+        (
+            '{"timestamps": [1, 2], "values": [1.0, "2"]}',
+            422,
+            "values[1]: Input should be a valid number",
+        ),
+        (
+            '{"timestamps": [1], "values": [[1, "a"]]}',
+            422,
+            "values[0][1]: Input should be a valid number",
+        ),
         ('{"timestamps": [1, 2], "values": [1.0, true]}', 422, "values[1]"),
         ('{"timestamps": [1, 2], "values": [1.0]}', 422, "same length; got 2 timestamps and 1"),
         ('{"timestamps": [], "values": []}', 422, "at least 1 item"),

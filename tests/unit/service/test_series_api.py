@@ -110,6 +110,12 @@ def test_invalid_series_id(client: TestClient, sid: str) -> None:
     assert "is not valid" in r.json()["detail"]
 
 
+def test_a_long_invalid_id_is_not_echoed_whole(client: TestClient) -> None:
+    r = client.put(f"/v1/series/{'a' * 5000}", json={})
+    assert r.status_code == 422 and len(r.text) < 300
+    assert "'aaaa" in r.json()["detail"] and "(5000 characters) is not valid" in r.json()["detail"]
+
+
 def test_get_unknown_series(client: TestClient) -> None:
     for path in ("/v1/series/ghost", "/v1/series/ghost/scores"):
         r = client.get(path)
