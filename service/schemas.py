@@ -58,7 +58,9 @@ class SeriesConfigRequest(_Request):
         examples=[288, "1d"],
     )
     quantile: Annotated[Number, Field(ge=0.5, le=1.0)] | None = Field(
-        None, description="Training-score quantile that maps to anomaly_score 1.0."
+        None,
+        description="Training-score quantile that maps to anomaly_score 1.0; 1 - quantile is the "
+        "target false-alarm rate per point, at least 1e-9 (1.0 is read as 1 - 1e-9).",
     )
     labels: dict[str, str] | None = Field(
         None, description="Extra labels of the series' /metrics gauges (REST series only)."
@@ -87,6 +89,10 @@ class SeriesResponse(BaseModel):
     refit_every: int
     quantile: float
     status: Status
+    fitting: bool = Field(
+        description="A model fit is running (the first, or a refit while `status` is ready); "
+        "points after its boundary wait as `pending` until it ends."
+    )
     points: int = Field(description="Points stored.")
     scored: int = Field(description="Points with final scores (null during warm-up).")
     pending: int = Field(description="Points stored but not scored yet.")

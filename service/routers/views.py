@@ -29,6 +29,7 @@ def series_view(state: SeriesState) -> SeriesResponse:
         refit_every=c.refit_every,
         quantile=c.quantile,
         status=state.status,
+        fitting=state.fitting,
         points=state.count,
         scored=state.scored,
         pending=state.count - state.scored,

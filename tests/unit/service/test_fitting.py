@@ -75,6 +75,33 @@ def test_slow_fit_does_not_block_writes(
     np.testing.assert_allclose(got[TRAIN:], det.score(x[:120])[TRAIN:], atol=1e-9)
 
 
+def test_a_running_refit_is_shown(
+    make_client: ClientFactory, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, fits = threading.Event(), []
+    real_batch = fitting.fit_batch
+
+    def refit_waits(*args: Any) -> Any:
+        fits.append(1)
+        if len(fits) > 1:
+            gate.wait(10)
+        return real_batch(*args)
+
+    monkeypatch.setattr(fitting, "fit_batch", refit_waits)
+    x = series_values
+    with make_client(default_refit_every=20, score_wait_timeout_s=0.05) as client:
+        post(client, "r", np.arange(TRAIN + 5), x[: TRAIN + 5])
+        info = wait_scored(client, "r")
+        assert info["status"] == "ready" and info["fitting"] is False
+        r = post(client, "r", np.arange(TRAIN + 5, TRAIN + 30), x[TRAIN + 5 : TRAIN + 30])
+        assert r.json()["pending"] > 0
+        info = client.get("/v1/series/r").json()
+        assert info["status"] == "ready" and info["fitting"] is True
+        gate.set()
+        info = wait_scored(client, "r")
+        assert info["fitting"] is False and info["pending"] == 0
+
+
 def test_scoring_error_marks_series_failed(
     client: TestClient, series_values: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
