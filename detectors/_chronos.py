@@ -144,8 +144,8 @@ class ChronosEncoder:
         Each window is centred here in float64: Chronos-Bolt's instance normalisation removes
         the mean anyway, and a large offset (1e6 + noise) would lose the noise in float32. It is
         then scaled by a power of two to at most 1 in magnitude, which that normalisation (by
-        the window's standard deviation) undoes exactly, so values near 1e300 or 1e-300 fit
-        float32.
+        the window's standard deviation) undoes exactly (but for values under 2**-126 of the
+        window's largest, float32 subnormals), so values near 1e300 or 1e-300 fit float32.
         """
         windows = windows - windows.mean(axis=1, keepdims=True)
         top = np.abs(windows).max(axis=1, initial=0.0)

@@ -85,9 +85,11 @@ def scaled_std(x: FloatArray, mean: FloatArray) -> FloatArray:
 
 
 def exact_nanstd(x: FloatArray) -> FloatArray:
-    """``nanstd(x, axis=0)``, shape (n_channels,), with the same bits, computed on each channel
-    scaled by a power of two (exact) so values near 1e300 do not overflow when squared."""
-    top = np.max(np.where(np.isnan(x), 0.0, np.abs(x)), axis=0)
+    """``nanstd(x, axis=0)`` of ``x`` of shape (n_points, n_channels): shape (n_channels,),
+    computed on each channel scaled by a power of two (exact), so values near 1e300 do not
+    overflow when squared; the same bits as ``nanstd`` unless that would overflow or
+    underflow."""
+    top = np.max(np.where(np.isnan(x), 0.0, np.abs(x)), axis=0, initial=0.0)
     exponent = np.where(np.isfinite(top) & (top > 0), np.frexp(top)[1], 0)
     out: FloatArray = np.ldexp(np.nanstd(np.ldexp(x, -exponent), axis=0), exponent)
     return out

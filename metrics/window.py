@@ -56,8 +56,9 @@ def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
     """statsmodels' ``acf(series, nlags=max_lag, fft=True)`` (same operations, same rounding).
 
     A constant series (zero after demeaning) has an all-``nan`` ACF, as in statsmodels.
-    The series is first scaled by a power of two (exact: the ACF's bits do not change) so that
-    values near 1e300 or 1e-300 neither overflow nor underflow when squared.
+    The series is first scaled by a power of two (exact), so values near 1e300 or 1e-300 neither
+    overflow nor underflow when squared; the bits are those of the unscaled computation unless
+    that one would overflow or underflow.
     """
     n = series.shape[0]
     scaled = np.ldexp(series, -unit_exponent(series))
@@ -69,8 +70,8 @@ def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
 
 
 def unit_exponent(values: FloatArray) -> int:
-    """The power of two ``e`` with ``|values| / 2**e`` at most 1 and above 1/2 at its largest
-    (0 for an empty, all-zero or non-finite array)."""
+    """The power of two ``e`` with the largest ``|values| / 2**e`` in [1/2, 1) (0 for an
+    empty, all-zero or non-finite array)."""
     top = float(np.max(np.abs(values))) if values.size else 0.0
     return int(np.frexp(top)[1]) if np.isfinite(top) and top > 0 else 0
 

@@ -295,9 +295,12 @@ def _stamp(text: object) -> float | str:
         return str(text or "")
 
 
-def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> SeriesConfig:
-    """``base`` with the asked overrides; durations converted at the series' step.
-    Raises BackfillError for an unknown detector, bad parameters or a malformed duration."""
+def config_for(
+    base: SeriesConfig, schedule: Schedule, ts: FloatArray, name: str = ""
+) -> SeriesConfig:
+    """``base`` with the asked overrides; durations converted at the step of series ``name``.
+    Raises BackfillError, naming the series, for an unknown detector, bad parameters or a
+    malformed duration."""
 
     def step() -> float | None:
         return step_seconds(ts)
@@ -313,7 +316,8 @@ def config_for(base: SeriesConfig, schedule: Schedule, ts: FloatArray) -> Series
         validate_config(config)
         return config
     except (Refusal, ValueError) as exc:
-        raise BackfillError(exc.detail if isinstance(exc, Refusal) else str(exc)) from exc
+        why = exc.detail if isinstance(exc, Refusal) else str(exc)
+        raise BackfillError(f"series {name!r}: {why}" if name else why) from exc
 
 
 def train_end_index(text: str | None, ts: FloatArray) -> int | None:
@@ -333,7 +337,7 @@ def train_end_index(text: str | None, ts: FloatArray) -> int | None:
 def score(src: Source, base: SeriesConfig, schedule: Schedule) -> Scored:
     """One series as the service would have scored it. Raises BackfillError."""
     first = train_end_index(schedule.train_end, src.ts)
-    out = replay(config_for(base, schedule, src.ts), src.values, first=first)
+    out = replay(config_for(base, schedule, src.ts, src.name), src.values, first=first)
     if out.error and np.isnan(out.score).all():
         raise BackfillError(f"series {src.name!r}: {out.error}")
     return Scored(src.name, src.ts, src.values, out.raw, out.score)
@@ -344,7 +348,7 @@ def job_key(src: Source, base: SeriesConfig, schedule: Schedule) -> str:
     configuration and first scored row, and its data. Raises BackfillError."""
     config = {
         "anomalyd": importlib.metadata.version("anomalyd"),
-        "series": dataclasses.asdict(config_for(base, schedule, src.ts)),
+        "series": dataclasses.asdict(config_for(base, schedule, src.ts, src.name)),
         "first": train_end_index(schedule.train_end, src.ts),
     }
     return series_key(config, src.ts.tobytes(), src.values.tobytes())
@@ -455,7 +459,10 @@ def _send_into(
         with Service(url) as service:
             for src, key in todo:
                 service.send(
-                    src.name, config_for(job.base, job.schedule, src.ts), src.ts, src.values
+                    src.name,
+                    config_for(job.base, job.schedule, src.ts, src.name),
+                    src.ts,
+                    src.values,
                 )
                 sent = Scored(src.name, src.ts, src.values, _nan(src.ts), _nan(src.ts))
                 table.put(sent, key)
@@ -573,8 +580,12 @@ def _from_prometheus(query: RangeQuery) -> list[Source]:
             f"{query.url} returned no series for the query {query.query!r} between the start "
             "and end given; check the query and the time range in Prometheus' graph page."
         )
-    # NaN and infinities are not data (the live service's remote-write skips them too)
-    kept = [np.isfinite(f.values).all(axis=1) for f in found]
+    # NaN and infinities are not data, and values beyond MAX_ABS_VALUE are not scored: the live
+    # service's remote-write skips the first and refuses the second
+    kept = [
+        np.isfinite(f.values).all(axis=1) & (np.abs(f.values) <= MAX_ABS_VALUE).all(axis=1)
+        for f in found
+    ]
     return [Source(f.name, f.ts[k], f.values[k]) for f, k in zip(found, kept, strict=True)]
 
 

@@ -54,16 +54,17 @@ def setting_points(
 def to_points(name: str, text: str, step: float | None) -> int:
     """The duration ``text`` of setting ``name`` as a number of points at ``step`` seconds
     (rounded). Raises ValueError saying what to send when the step is unknown, the duration
-    is malformed, or shorter than one step but not 0."""
+    is malformed, or rounds to no point but is not 0."""
     seconds = duration_seconds(text)
     if step is None:
         raise ValueError(
             f"`{name}` is the duration {text!r}: the series needs at least two stored points "
             "to know its step. Send points first, or give a number of points."
         )
-    if 0 < seconds < step:
+    points = round(seconds / step)
+    if seconds > 0 and points == 0:
         raise ValueError(
-            f"`{name}` is the duration {text!r}, shorter than the series' step ({step:g} s "
+            f"`{name}` is the duration {text!r}, under half the series' step ({step:g} s "
             "between points): give at least one step, or a number of points."
         )
-    return 0 if seconds == 0 else round(seconds / step)
+    return points

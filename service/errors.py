@@ -123,10 +123,17 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     kind = request.headers.get("content-type", "")
-    if "json" not in kind and any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors):
+    if not _is_json(kind) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
         detail = f"Send the body as JSON with Content-Type: application/json (got {kind!r})."
         return JSONResponse({"detail": detail}, 415)
     return JSONResponse({"detail": describe_validation(errors)}, 422)
+
+
+def _is_json(content_type: str) -> bool:
+    """Whether a Content-Type names JSON, as FastAPI reads it (``application/json`` or a
+    ``+json`` type, any case, parameters ignored)."""
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

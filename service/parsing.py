@@ -27,8 +27,9 @@ def seconds_text(ts: float) -> str:
 def check_series_id(series_id: str) -> str:
     """Refuse ids that are not 1-200 of ``A-Z a-z 0-9 _ . : -`` (starting alphanumeric)."""
     if not SERIES_ID.match(series_id):
-        shown = repr(series_id) if len(series_id) <= 60 else f"{series_id[:40]!r}... "
-        size = "" if len(series_id) <= 60 else f"({len(series_id)} characters) "
+        long = len(series_id) > 200  # too long: cut; else shown whole, the bad character in it
+        shown = f"{series_id[:40]!r}... " if long else repr(series_id)
+        size = f"({len(series_id)} characters) " if long else " "
         raise InvalidInput(
             f"Series id {shown}{size}is not valid: use 1-200 characters from A-Z a-z 0-9 "
             "_ . : - starting with a letter or digit."
@@ -100,15 +101,20 @@ def check_not_future(ts: npt.NDArray[np.float64], limit_s: float, setting: str) 
     if len(late):
         i = int(late[0])
         raise InvalidInput(
-            f"timestamps[{i}] ({seconds_text(ts[i])} = {_utc(ts[i])}) is later than the service's "
-            f"clock allows ({_utc(limit_s)}): a point from the future would make every later "
-            f"point of the series out of order. Send unix seconds in UTC ({setting} sets how "
-            "far ahead a point may be)."
+            f"timestamps[{i}] ({seconds_text(ts[i])} = {utc_text(ts[i])}) is later than the "
+            f"service's clock allows ({utc_text(limit_s)}): a point from the future would make "
+            "every later point of the series out of order. Send unix seconds in UTC "
+            f"({setting} sets how far ahead a point may be)."
         )
 
 
-def _utc(seconds: float) -> str:
-    return datetime.fromtimestamp(float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_text(seconds: float) -> str:
+    """Unix seconds as an RFC 3339 UTC time to the second (``2255-03-14T16:00:00Z``), or
+    ``after year 9999`` beyond what a date can hold."""
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return "after year 9999"
 
 
 def parse_values(
@@ -134,7 +140,7 @@ def parse_values(
 
 def out_of_range(values: npt.NDArray[np.float64]) -> str:
     """Why a point with a value beyond ``MAX_ABS_VALUE`` is refused."""
-    top = float(np.max(np.abs(values)))
+    top = float(values.flat[int(np.argmax(np.abs(values)))])
     return (
         f"{top!r} is beyond the {MAX_ABS_VALUE:g} in magnitude anomalyd scores (detectors square "
         "deviations, which overflow near the float limit); send the metric in larger units."

@@ -20,7 +20,7 @@ from google.protobuf import message
 from anomalyd.service import prompb_scan
 from anomalyd.service.engine import Refused
 from anomalyd.service.faults import MalformedBody, TooLarge
-from anomalyd.service.parsing import MAX_ABS_VALUE, out_of_range
+from anomalyd.service.parsing import MAX_ABS_VALUE, out_of_range, seconds_text, utc_text
 from anomalyd.service.prompb import remote_write_v1_pb2
 from anomalyd.service.telemetry import LABEL_NAME, exported_clash
 
@@ -375,7 +375,8 @@ def refuse_after(decoded: Decoded, limit_s: float) -> None:
     Changes ``decoded``."""
 
     def why(s: DecodedSeries, bad: npt.NDArray[np.bool_]) -> str:
-        return f"timestamp {s.ts[bad][0]:.3f}: later than the receiver's clock allows"
+        first = s.ts[bad][0]
+        return f"timestamp {seconds_text(first)} ({utc_text(first)}): later than the clock allows"
 
     _refuse_where(decoded, lambda s: s.ts > limit_s, "too_far_in_future", why)
 

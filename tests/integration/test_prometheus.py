@@ -415,6 +415,7 @@ def test_backfill_from_prometheus_equals_backfill_from_csv(tmp_path: Path) -> No
     rng = np.random.default_rng(5)
     series = {h: np.round(rng.normal(50, 5, n) + 20 * (np.arange(n) % 997 == 0), 3) for h in "ab"}
     lines = ["# TYPE demo gauge", f'demo{{host="nan"}} NaN {t0}']  # not data: skipped
+    lines += [f'demo{{host="huge"}} 2e301 {t0 + step * i}' for i in range(3)]  # not scored
     for host, values in series.items():
         lines += [f'demo{{host="{host}"}} {v} {t0 + step * i}' for i, v in enumerate(values)]
         rows = "".join(f"{t0 + step * i},{v}\n" for i, v in enumerate(values))
@@ -447,7 +448,7 @@ def test_backfill_from_prometheus_equals_backfill_from_csv(tmp_path: Path) -> No
         prom.stop()
     from_prom = _rows_by_series(out_prom)
     from_csv = _rows_by_series(out_csv)
-    assert set(from_prom) == {'demo{host="a"}', 'demo{host="b"}'}  # the NaN-only one: no rows
+    assert set(from_prom) == {'demo{host="a"}', 'demo{host="b"}'}  # NaN-, 2e301-only: no rows
     for host in "ab":
         got, want = from_prom[f'demo{{host="{host}"}}'], from_csv[f"host_{host}"]
         assert len(got) == len(want) == n

@@ -311,7 +311,7 @@ def test_a_long_table_scores_each_series_as_its_own_file_would(
         ),
         ("series,timestamp,value\nweb,1,1\nweb,1,2\n", "row 2 (1) is not after row 1 (1)"),
         ("series,timestamp,value\nweb,1,x\n", "row 1, column 'value': 'x' is not a number"),
-        ("series,timestamp,value\nweb,1,1\nweb,2,-2e301\n", "row 2: 2e+301 is beyond the 1e+300"),
+        ("series,timestamp,value\nweb,1,1\nweb,2,-2e301\n", "row 2: -2e+301 is beyond the 1e+300"),
     ],
 )
 def test_a_bad_long_table_names_the_series_and_row(tmp_path: Path, text: str, message: str) -> None:

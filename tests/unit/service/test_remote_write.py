@@ -383,4 +383,6 @@ def test_a_sample_far_in_the_future_is_refused_alone(client: TestClient) -> None
     r = write(client, [(LABELS, [(now_ms, 1.0), (future, 2.0)])])
     assert r.status_code == 400 and "too_far_in_future: 1 sample(s)" in r.json()["detail"]
     assert write(client, [(LABELS, [(now_ms + 15_000, 3.0)])]).status_code == 204
+    far = write(client, [(LABELS, [(2**62, 4.0)])])  # past every date: still a clear 400
+    assert far.status_code == 400 and "after year 9999): later than the clock" in far.text
     assert [v for _, v in stored(client, LABELS)] == [1.0, 3.0]
