@@ -78,7 +78,7 @@ def put_series(
     A changed configuration drops the model: the next one is trained on the latest
     `train_points` points and scores from the current end of the series on.
     """
-    body = body or SeriesConfigRequest()
+    body = body or SeriesConfigRequest.model_validate({})
     state, created = engine.configure(
         series_id, _config(engine, series_id, body), _labels(series_id, body.labels)
     )
