@@ -33,6 +33,7 @@ import torch
 
 from anomalyd.detectors._torch import pick_device
 from anomalyd.detectors.base import FloatArray
+from anomalyd.metrics.window import unit_exponent
 
 DEFAULT_MODEL = "amazon/chronos-bolt-tiny"
 MODEL_ENV = "ANOMALYD_CHRONOS_MODEL"
@@ -148,9 +149,7 @@ class ChronosEncoder:
         window's largest, float32 subnormals), so values near 1e300 or 1e-300 fit float32.
         """
         windows = windows - windows.mean(axis=1, keepdims=True)
-        top = np.abs(windows).max(axis=1, initial=0.0)
-        exponent = np.where(top > 0, np.frexp(top)[1], 0)
-        windows = np.ldexp(windows, -exponent[:, None])
+        windows = np.ldexp(windows, -unit_exponent(windows, axis=1)[:, None])
         out = np.empty((len(windows), self.dim))
         for start in range(0, len(windows), batch_size):
             chunk = windows[start : start + batch_size]

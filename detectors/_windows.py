@@ -12,6 +12,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from anomalyd.detectors.base import Detector, FloatArray
 from anomalyd.detectors.params import param
+from anomalyd.metrics.window import unit_exponent
 
 ScoreFn = Callable[[FloatArray], FloatArray]
 
@@ -89,8 +90,7 @@ def exact_nanstd(x: FloatArray) -> FloatArray:
     computed on each channel scaled by a power of two (exact), so values near 1e300 do not
     overflow when squared; the same bits as ``nanstd`` unless that would overflow or
     underflow."""
-    top = np.max(np.where(np.isnan(x), 0.0, np.abs(x)), axis=0, initial=0.0)
-    exponent = np.where(np.isfinite(top) & (top > 0), np.frexp(top)[1], 0)
+    exponent = unit_exponent(x, axis=0)
     out: FloatArray = np.ldexp(np.nanstd(np.ldexp(x, -exponent), axis=0), exponent)
     return out
 

@@ -20,6 +20,8 @@ which reproduces TSB-AD's windows on all 132 labelled univariate series.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -61,7 +63,7 @@ def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
     that one would overflow or underflow.
     """
     n = series.shape[0]
-    scaled = np.ldexp(series, -unit_exponent(series))
+    scaled = np.ldexp(series, -unit_exponent(series, axis=None))
     centred = scaled - scaled.mean()
     spectrum = np.fft.fft(centred, n=next_regular(2 * n + 1))
     autocov = (np.fft.ifft(spectrum * np.conjugate(spectrum))[:n] / np.full(n, float(n))).real
@@ -69,11 +71,14 @@ def autocorrelation(series: FloatArray, max_lag: int) -> FloatArray:
         return autocov[: max_lag + 1] / autocov[0]
 
 
-def unit_exponent(values: FloatArray) -> int:
-    """The power of two ``e`` with the largest ``|values| / 2**e`` in [1/2, 1) (0 for an
-    empty, all-zero or non-finite array)."""
-    top = float(np.max(np.abs(values))) if values.size else 0.0
-    return int(np.frexp(top)[1]) if np.isfinite(top) and top > 0 else 0
+def unit_exponent(values: npt.NDArray[np.float64], axis: int | None) -> Any:
+    """The power of two ``e`` that brings the largest ``|values|`` along ``axis`` (None: all)
+    into [1/2, 1): an int, or an int array of the shape ``values.max(axis)`` has; NaN is
+    ignored, and 0 stands for all-zero, empty or non-finite. Scaling by it is exact, so values
+    near 1e300 or 1e-300 can be squared in their own units."""
+    top = np.max(np.where(np.isnan(values), 0.0, np.abs(values)), axis=axis, initial=0.0)
+    exponent = np.where(np.isfinite(top) & (top > 0), np.frexp(top)[1], 0)
+    return int(exponent) if axis is None else exponent
 
 
 def next_regular(target: int) -> int:
