@@ -30,7 +30,15 @@ member has its context), and joined at the gate. Rows ``[train_end:]`` are measu
 ranked lowest, VUS window from ``anomalyd.metrics.sliding_window``, as ``anomalyd evaluate``
 does (``--check`` compares).
 
+TSB-AD's detectors put a window's score on its centre (or average every window holding a
+point): half a window or more of look-ahead. With ``--peer-scores DIR`` (their scores re-run by
+``benchmarks/tsbad_scores.py``, in TSB-AD's own environment) the peers are also measured as
+re-run (which should reproduce the published figures) and placed causally: each score moved
+later by its placement's look-ahead, so that the score of ``t`` uses no point after ``t``, as
+ours. Their fits still see the whole series (TSB-AD's protocol), ours the training span only.
+
     python benchmarks/selection_cv.py --jobs 2 [--cache DIR] [--match NAB] [--check 4]
+        [--peer-scores DIR]
         [--extra SPECS]   # more candidates than CANDIDATES
         [--start '' --max-size 5]   # no member kept, at most five
 """
@@ -403,19 +411,57 @@ def per_source(table_mean: TableMean, config: Any, source_of: dict[str, str]) ->
 
 
 def print_peers(
-    peers: dict[str, dict[str, float]], source_of: dict[str, str], repeats: int
+    peers: dict[str, dict[str, float]],
+    source_of: dict[str, str],
+    repeats: int,
+    how: str = "each as published",
 ) -> None:
+    """Each peer's mean (no choice made) overall and per source, then the peers' procedure."""
     covered = {n: source_of[n] for n in peers[min(peers)]}
 
     def peer_mean(names: Sequence[str], detector: str) -> float:
         return float(np.mean([peers[detector][n] for n in names]))
 
-    print(f"TSB-AD peers on {len(covered)} of these series (each as published, no choice made):")
+    print(f"TSB-AD peers on {len(covered)} of these series ({how}, no choice made):")
     for d in peers:
         print(f"  {d:<14} {per_source(peer_mean, d, covered)}")
-    report("peers' procedure (the TSB-AD detector best on the choosing series)",
+    report(f"peers' procedure ({how}; the TSB-AD detector best on the choosing series)",
            lambda names: max(peers, key=lambda d: peer_mean(names, d)), peer_mean, covered,
            repeats)  # fmt: skip
+
+
+def placed_peers(
+    folder: Path, tables: dict[str, dict[str, Any]], names: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """VUS-PR of the peers' re-run scores in ``folder`` (``benchmarks/tsbad_scores.py``) over
+    the series of ``names`` every peer has a score of: ``{PLACED: {detector: {series:
+    VUS-PR}}, CAUSAL: ...}``, as TSB-AD places the scores and placed causally."""
+    files = {p.stem: p for p in folder.glob("*__*.npz")}
+    detectors = sorted({stem.split("__")[1] for stem in files})
+    covered = [n for n in names if all(f"{n}__{d}" in files for d in detectors)]
+    out: dict[str, dict[str, dict[str, float]]] = {PLACED: {}, CAUSAL: {}}
+    for d in detectors:
+        for n in covered:
+            found = np.load(files[f"{n}__{d}"])
+            moved = causal_placement(found["score"], int(found["lookahead"]))
+            out[PLACED].setdefault(d, {})[n] = _measured_vus(tables[n], found["score"])
+            out[CAUSAL].setdefault(d, {})[n] = _measured_vus(tables[n], moved)
+    return out
+
+
+def causal_placement(score: np.ndarray, lookahead: int) -> np.ndarray:
+    """``score`` (shape (n_points,)) moved ``lookahead`` points later, its first value
+    repeated in front: the score of ``t`` then uses no point after ``t``."""
+    return np.concatenate([np.full(lookahead, score[0]), score[: len(score) - lookahead]])
+
+
+def _measured_vus(table: dict[str, Any], score: np.ndarray) -> float:
+    """VUS-PR of a whole series' ``score`` on its measured rows (the last ones)."""
+    measured = fill_warmup(score[len(score) - len(table["labels"]) :])
+    return float(metrics.vus_pr(table["labels"], measured, window=table["window"]))
+
+
+PLACED, CAUSAL = "re-run, as TSB-AD places scores", "re-run, placed causally"
 
 
 def check(suite: list[LabelledSeries], scores: Scores, count: int) -> None:
@@ -448,6 +494,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--cache", type=Path, default=CACHE, help="member scores per series")
     parser.add_argument("--check", type=int, default=0, help="compare N series with evaluate")
+    parser.add_argument(
+        "--peer-scores",
+        type=Path,
+        help="the peers' re-run scores (benchmarks/tsbad_scores.py): also measure them as "
+        "re-run and placed causally",
+    )
     parser.add_argument(
         "--combinations",
         default=",".join(COMBINATIONS),
@@ -494,6 +546,9 @@ def main() -> None:
                    covered, args.repeats)  # fmt: skip
     if covered:
         print_peers(peers, scores.source_of, args.repeats)
+    if covered and args.peer_scores:
+        for how, found in placed_peers(args.peer_scores, scores.tables, sorted(covered)).items():
+            print_peers(found, scores.source_of, args.repeats, how)
     if args.check:
         check(suite, scores, args.check)
 

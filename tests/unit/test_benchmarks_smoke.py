@@ -206,3 +206,36 @@ def test_selection_cv_procedure_keeps_its_start_members() -> None:
 
     assert choose(frozenset()) == {"b", "c", "d"}
     assert choose(frozenset({"a"})) == {"a", "b", "c"}  # kept although it lowers the mean
+
+
+@pytest.mark.parametrize("window", [2, 3, 8, 9, 100])
+def test_peer_scores_placed_causally_land_on_each_window_end(window: int) -> None:
+    """TSB-AD puts a window's score on its centre (IForest, Sub-LOF, Sub-PCA: ceil((w-1)/2)
+    copies in front; MatrixProfile: from w//2); moved by the look-ahead kept with it, the score
+    of the window starting at i lands on i + w - 1, its last point."""
+    tsb, bench = load_benchmark("tsbad_scores"), load_benchmark("selection_cv")
+    per_window = np.arange(1.0, 31.0)  # scores of windows starting at 0..29
+    front = {"Sub_PCA": -(-(window - 1) // 2), "MatrixProfile": window // 2}
+    for detector, pad in front.items():
+        placed = np.concatenate([np.full(pad, per_window[0]), per_window, np.zeros(window)])
+        moved = bench.causal_placement(placed, tsb.lookahead(detector, window))
+        np.testing.assert_array_equal(moved[window - 1 : window - 1 + 30], per_window)
+
+
+def test_selection_cv_measures_peers_as_placed_and_causally(tmp_path: Path) -> None:
+    bench = load_benchmark("selection_cv")
+    labels = np.zeros(40, dtype=np.int64)
+    labels[20:25] = 1  # the measured rows of a 100-point series with train_end 60
+    tables = {n: {"labels": labels, "window": 8} for n in ("s1", "s2")}
+    score = np.zeros(100)
+    score[78:87] = 1.0  # centred on the event at rows 80-84
+    for name, detector in (("s1", "A"), ("s1", "B"), ("s2", "A")):  # s2 lacks B
+        np.savez(tmp_path / f"{name}__{detector}.npz", score=score, lookahead=6)
+    found = bench.placed_peers(tmp_path, tables, ["s1", "s2"])
+    assert set(found[bench.PLACED]["A"]) == {"s1"}  # only series every peer scored
+    assert found[bench.PLACED]["A"]["s1"] == pytest.approx(
+        bench.metrics.vus_pr(labels, score[60:], window=8)
+    )
+    moved = bench.metrics.vus_pr(labels, bench.causal_placement(score, 6)[60:], window=8)
+    assert found[bench.CAUSAL]["B"]["s1"] == pytest.approx(moved)
+    assert moved < found[bench.PLACED]["B"]["s1"]
