@@ -34,7 +34,7 @@ TSB-AD's detectors put a window's score on its centre (or average every window h
 point): half a window or more of look-ahead. With ``--peer-scores DIR`` (their scores re-run by
 ``benchmarks/tsbad_scores.py``, in TSB-AD's own environment) the peers are also measured as
 re-run (which should reproduce the published figures) and placed causally: each score moved
-later by its placement's look-ahead, so that the score of ``t`` uses no point after ``t``, as
+later by its placement's look-ahead, so that no window's score lands before the window ends, as
 ours. Their fits still see the whole series (TSB-AD's protocol), ours the training span only.
 
     python benchmarks/selection_cv.py --jobs 2 [--cache DIR] [--match NAB] [--check 4]
@@ -430,15 +430,22 @@ def print_peers(
            repeats)  # fmt: skip
 
 
+#: how ``placed_peers`` labels the peers' re-run figures
+PLACED, CAUSAL = "re-run, as TSB-AD places scores", "re-run, placed causally"
+
+
 def placed_peers(
     folder: Path, tables: dict[str, dict[str, Any]], names: Sequence[str]
 ) -> dict[str, dict[str, dict[str, float]]]:
     """VUS-PR of the peers' re-run scores in ``folder`` (``benchmarks/tsbad_scores.py``) over
     the series of ``names`` every peer has a score of: ``{PLACED: {detector: {series:
-    VUS-PR}}, CAUSAL: ...}``, as TSB-AD places the scores and placed causally."""
+    VUS-PR}}, CAUSAL: ...}``, as TSB-AD places the scores and placed causally. Raises
+    ValueError when no series of ``names`` has a score of every peer found."""
     files = {p.stem: p for p in folder.glob("*__*.npz")}
-    detectors = sorted({stem.split("__")[1] for stem in files})
+    detectors = sorted({stem.rsplit("__", 1)[1] for stem in files})
     covered = [n for n in names if all(f"{n}__{d}" in files for d in detectors)]
+    if not detectors or not covered:
+        raise ValueError(f"No series has a score of every peer in {folder} (tsbad_scores.py).")
     out: dict[str, dict[str, dict[str, float]]] = {PLACED: {}, CAUSAL: {}}
     for d in detectors:
         for n in covered:
@@ -451,7 +458,7 @@ def placed_peers(
 
 def causal_placement(score: np.ndarray, lookahead: int) -> np.ndarray:
     """``score`` (shape (n_points,)) moved ``lookahead`` points later, its first value
-    repeated in front: the score of ``t`` then uses no point after ``t``."""
+    repeated in front: no window's score then lands before the window ends."""
     return np.concatenate([np.full(lookahead, score[0]), score[: len(score) - lookahead]])
 
 
@@ -459,9 +466,6 @@ def _measured_vus(table: dict[str, Any], score: np.ndarray) -> float:
     """VUS-PR of a whole series' ``score`` on its measured rows (the last ones)."""
     measured = fill_warmup(score[len(score) - len(table["labels"]) :])
     return float(metrics.vus_pr(table["labels"], measured, window=table["window"]))
-
-
-PLACED, CAUSAL = "re-run, as TSB-AD places scores", "re-run, placed causally"
 
 
 def check(suite: list[LabelledSeries], scores: Scores, count: int) -> None:
@@ -518,6 +522,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     extra, start = _specs(parser, "--extra", args.extra), _specs(parser, "--start", args.start)
+    if args.peer_scores and not args.peer_scores.is_dir():
+        parser.error(f"--peer-scores: no folder {args.peer_scores} (tsbad_scores.py --out)")
     if len(set(start)) > args.max_size:
         parser.error(
             f"--start names {len(set(start))} members, more than --max-size {args.max_size}"
@@ -547,7 +553,11 @@ def main() -> None:
     if covered:
         print_peers(peers, scores.source_of, args.repeats)
     if covered and args.peer_scores:
-        for how, found in placed_peers(args.peer_scores, scores.tables, sorted(covered)).items():
+        try:
+            placed = placed_peers(args.peer_scores, scores.tables, sorted(covered))
+        except ValueError as exc:
+            parser.error(f"--peer-scores: {exc}")
+        for how, found in placed.items():
             print_peers(found, scores.source_of, args.repeats, how)
     if args.check:
         check(suite, scores, args.check)

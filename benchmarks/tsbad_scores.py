@@ -4,10 +4,11 @@
 TSB-AD's window detectors put a window's score on the window's centre, or average every window
 that holds a point, so the score of point ``t`` uses points after ``t`` (look-ahead) that a
 streaming alert cannot wait for. Every file written here keeps, beside the score, that
-look-ahead: how many points later a causal detector would have the same score
-(``LOOKAHEAD``). Moving the score that many points later removes the placement's look-ahead;
-the fit still sees the whole series, test span included (TSB-AD's protocol), so a peer placed
-causally keeps an advantage over a detector fitted on the training span only.
+look-ahead (``lookahead``): how many points later the window whose score a point gets has
+ended. Moving the score that many points later removes the placement's look-ahead; the fit
+(neighbours, clusters, components, POLY's polynomial) still sees the whole series, test span
+included (TSB-AD's protocol), so a peer placed causally keeps an advantage over a detector
+fitted on the training span only.
 
 TSB-AD pins numpy < 2, so this runs in its own environment, not the project's:
 
@@ -43,15 +44,18 @@ IFOREST_WINDOW = 100
 
 def lookahead(detector: str, window: int) -> int:
     """Points after ``t`` that TSB-AD's score of ``t`` uses through where it places window
-    scores: half a window for scores put on the window's centre (IForest, Sub-LOF, Sub-PCA,
-    MatrixProfile); a whole window less one for the mean over every window holding ``t``
-    (KMeansAD, KShapeAD) and for POLY's block scores (every point of a block gets the score of
-    the block it starts; POLY's fit also uses later points, which no shift removes)."""
+    scores: about half a window for scores put on the window's centre (IForest, Sub-LOF,
+    Sub-PCA, MatrixProfile); a whole window less one for the mean over every window holding
+    ``t`` (KMeansAD, KShapeAD) and for POLY's block scores (every point of a block gets the
+    block's score; POLY's fit also uses later points, which no shift removes). Raises
+    ValueError for another detector."""
     if detector in ("IForest", "Sub_LOF", "Sub_PCA"):
         return (window - 1) // 2
     if detector == "MatrixProfile":
         return window - 1 - window // 2
-    return window - 1
+    if detector in ("KMeansAD_U", "KShapeAD", "POLY"):
+        return window - 1
+    raise ValueError(f"No look-ahead known for {detector!r}; one of {', '.join(DETECTORS)}.")
 
 
 def _suite_module() -> Any:

@@ -211,8 +211,9 @@ def test_selection_cv_procedure_keeps_its_start_members() -> None:
 @pytest.mark.parametrize("window", [2, 3, 8, 9, 100])
 def test_peer_scores_placed_causally_land_on_each_window_end(window: int) -> None:
     """TSB-AD puts a window's score on its centre (IForest, Sub-LOF, Sub-PCA: ceil((w-1)/2)
-    copies in front; MatrixProfile: from w//2); moved by the look-ahead kept with it, the score
-    of the window starting at i lands on i + w - 1, its last point."""
+    copies in front; MatrixProfile: from w//2) or gives each point the mean over the windows
+    holding it (KMeansAD, KShapeAD); moved by the look-ahead kept with it, the score of the
+    window starting at i first shows on i + w - 1, its last point."""
     tsb, bench = load_benchmark("tsbad_scores"), load_benchmark("selection_cv")
     per_window = np.arange(1.0, 31.0)  # scores of windows starting at 0..29
     front = {"Sub_PCA": -(-(window - 1) // 2), "MatrixProfile": window // 2}
@@ -220,6 +221,18 @@ def test_peer_scores_placed_causally_land_on_each_window_end(window: int) -> Non
         placed = np.concatenate([np.full(pad, per_window[0]), per_window, np.zeros(window)])
         moved = bench.causal_placement(placed, tsb.lookahead(detector, window))
         np.testing.assert_array_equal(moved[window - 1 : window - 1 + 30], per_window)
+    one_hot = np.zeros(12 + 2 * window)
+    one_hot[12] = 1.0  # only the window starting at 12 scores
+    holders = np.convolve(one_hot, np.ones(window))[: len(one_hot)]  # a sum: where > 0 is all
+    moved = bench.causal_placement(holders, tsb.lookahead("KMeansAD_U", window))
+    assert np.flatnonzero(moved)[0] == 12 + window - 1
+
+
+def test_peer_lookahead_is_known_for_the_peers_only() -> None:
+    tsb = load_benchmark("tsbad_scores")
+    assert all(tsb.lookahead(d, 8) in (3, 7) for d in tsb.DETECTORS)
+    with pytest.raises(ValueError, match="'LOF'"):
+        tsb.lookahead("LOF", 8)
 
 
 def test_selection_cv_measures_peers_as_placed_and_causally(tmp_path: Path) -> None:
@@ -239,3 +252,5 @@ def test_selection_cv_measures_peers_as_placed_and_causally(tmp_path: Path) -> N
     moved = bench.metrics.vus_pr(labels, bench.causal_placement(score, 6)[60:], window=8)
     assert found[bench.CAUSAL]["B"]["s1"] == pytest.approx(moved)
     assert moved < found[bench.PLACED]["B"]["s1"]
+    with pytest.raises(ValueError, match="No series has a score of every peer"):
+        bench.placed_peers(tmp_path / "empty", tables, ["s1"])
