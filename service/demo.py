@@ -86,7 +86,7 @@ def replay(base: str, console: Console, *, rate: float, chunk: int) -> None:
     episodes = Episodes(console, [lab for _, _, lab in rows], rows)
     with httpx.Client(base_url=base, timeout=60) as client:
         start = len(client.get(f"/v1/series/{SERIES}/scores").json().get("points", []))
-        done = start
+        done = _resume(client, rows, start, episodes, console)
         for i in range(start, len(rows), chunk):
             part = rows[i : i + chunk]
             body = {"timestamps": [t for t, _, _ in part], "values": [v for _, v, _ in part]}
@@ -100,6 +100,22 @@ def replay(base: str, console: Console, *, rate: float, chunk: int) -> None:
             done = _read_final(client, rows, done, episodes)
     episodes.close()
     _summary(console, episodes)
+
+
+def _resume(
+    client: httpx.Client,
+    rows: list[tuple[float, float, int]],
+    start: int,
+    episodes: Episodes,
+    console: Console,
+) -> int:
+    """When the data folder already holds ``start`` points (``make run`` again), hand their
+    final scores to ``episodes`` first, so that the summary covers every point; the points
+    done."""
+    if not start:
+        return 0
+    console.print(f"resuming after the {start} points already stored; their alerts first")
+    return _read_final(client, rows, 0, episodes)
 
 
 def _read_final(
