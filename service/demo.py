@@ -142,7 +142,7 @@ def _summary(console: Console, episodes: Episodes) -> None:
     windows = sum(1 for i in range(len(labels)) if labels[i] and (i == 0 or not labels[i - 1]))
     console.print(
         f"{len(episodes.seen)} alert episodes over {len(labels)} points (14 days at 5 minutes); "
-        f"{sum(episodes.seen)} at NAB's {windows} labelled anomaly window(s)"
+        f"{sum(episodes.seen)} of them at NAB's {windows} labelled anomaly window(s)"
     )
 
 

@@ -39,6 +39,6 @@ def test_a_resumed_demo_summarises_the_alerts_already_stored(
         demo.replay(f"http://127.0.0.1:{port}", again, rate=1e6, chunk=500)
     finally:
         server.should_exit = True
-    assert "1 at NAB's 1 labelled" in _summary(first)  # the spike alerted
+    assert "1 of them at NAB's 1 labelled" in _summary(first)  # the spike alerted
     assert _summary(again) == _summary(first)
     assert "resuming after the 1500 points already stored" in again.export_text(clear=False)
