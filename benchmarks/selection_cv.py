@@ -263,8 +263,7 @@ class Scores:
     @functools.cache  # noqa: B019 (one instance per run)
     def vus(self, name: str, config: Config) -> float:
         t = self.tables[name]
-        score = fill_warmup(joined(t["arrays"], config))
-        return float(metrics.vus_pr(t["labels"], score, window=t["window"]))
+        return _measured_vus(t, joined(t["arrays"], config))
 
     def mean(self, names: Sequence[str], config: Config) -> float:
         return float(np.mean([self.vus(n, config) for n in names]))
