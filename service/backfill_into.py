@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from anomalyd.service.parsing import SERIES_ID
+from anomalyd.service.parsing import REMOTE_WRITE_PREFIX, SERIES_ID
 from anomalyd.service.series import SeriesConfig
 
 FloatArray = npt.NDArray[np.float64]
@@ -34,7 +34,15 @@ class IntoError(ValueError):
 
 
 def check_names(names: list[str]) -> None:
-    """Raise IntoError naming every series whose name is not a valid series id."""
+    """Raise IntoError naming every series whose name is not a valid series id, or is one
+    that only remote-write may write to."""
+    kept = [n for n in names if n.startswith(REMOTE_WRITE_PREFIX)]
+    if kept:
+        raise IntoError(
+            f"series {kept[:5]} start with {REMOTE_WRITE_PREFIX!r}, which anomalyd keeps for "
+            "series that arrive by Prometheus remote-write; rename them (the file, or the "
+            "`series` column)."
+        )
     bad = [n for n in names if not SERIES_ID.match(n)]
     if bad:
         raise IntoError(

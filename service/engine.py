@@ -19,7 +19,7 @@ from anomalyd.detectors.streaming import StreamScorer
 from anomalyd.service.durations import STEP_POINTS, step_seconds
 from anomalyd.service.faults import ConflictingChange, InvalidInput, Overloaded, UnknownSeries
 from anomalyd.service.modelio import load_detector
-from anomalyd.service.parsing import seconds_text
+from anomalyd.service.parsing import check_not_remote_write_id, seconds_text
 from anomalyd.service.scheduler import Scheduler
 from anomalyd.service.series import (
     NEVER,
@@ -35,6 +35,10 @@ from anomalyd.service.telemetry import Telemetry
 from anomalyd.service.training import first_boundary
 
 log = logging.getLogger("anomalyd.engine")
+
+REMOTE_WRITE_SOURCE = "remote_write"
+"""The ``source`` of writes from the remote-write receiver: the only one that may write to
+``rw-`` series ids (``check_not_remote_write_id``)."""
 
 
 @dataclass
@@ -241,6 +245,8 @@ class Engine:
         with self._lock:
             state = self._series.get(series_id)
             created = state is None or state.deleted
+            if created:
+                check_not_remote_write_id(series_id)
             if state is None or state.deleted:
                 state = self._new_state(series_id, config, labels or {"series": series_id}, "rest")
                 self._series[series_id] = state
@@ -331,6 +337,9 @@ class Engine:
         ids = [item.series_id for item in batch]
         if len(set(ids)) != len(ids):
             raise InvalidInput("Each series may appear only once per write.")
+        if source != REMOTE_WRITE_SOURCE:
+            for series_id in ids:
+                check_not_remote_write_id(series_id)
         while True:
             states = self._states_for(batch, source)
             try:

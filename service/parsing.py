@@ -12,6 +12,9 @@ import numpy.typing as npt
 from anomalyd.service.faults import InvalidInput, TooLarge
 
 SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+REMOTE_WRITE_PREFIX = "rw-"
+"""Ids the remote-write receiver gives its series (``rw-`` + a hash of the labels): only
+remote-write creates them or adds points to them."""
 MAX_UNIX_SECONDS = 1e11
 """Later than year 5000: such a timestamp is almost surely in milliseconds."""
 MAX_ABS_VALUE = 1e300
@@ -35,6 +38,18 @@ def check_series_id(series_id: str) -> str:
             "_ . : - starting with a letter or digit."
         )
     return series_id
+
+
+def check_not_remote_write_id(series_id: str) -> None:
+    """Refuse ``series_id`` for a write from anywhere but remote-write when it has the
+    ``REMOTE_WRITE_PREFIX``: its points would interleave with Prometheus' samples, or take
+    the id a labelset hashes to."""
+    if series_id.startswith(REMOTE_WRITE_PREFIX):
+        raise InvalidInput(
+            f"Series id {series_id!r} starts with {REMOTE_WRITE_PREFIX!r}, which is kept for "
+            "series that arrive by Prometheus remote-write (the id is a hash of their labels): "
+            "only remote-write creates them or adds points to them. Use another id."
+        )
 
 
 def parse_time(value: float | str, where: str, *, assume_utc: bool = False) -> float:

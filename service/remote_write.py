@@ -20,7 +20,13 @@ from google.protobuf import message
 from anomalyd.service import prompb_scan
 from anomalyd.service.engine import Refused
 from anomalyd.service.faults import MalformedBody, TooLarge
-from anomalyd.service.parsing import MAX_ABS_VALUE, out_of_range, seconds_text, utc_text
+from anomalyd.service.parsing import (
+    MAX_ABS_VALUE,
+    REMOTE_WRITE_PREFIX,
+    out_of_range,
+    seconds_text,
+    utc_text,
+)
 from anomalyd.service.prompb import remote_write_v1_pb2
 from anomalyd.service.telemetry import LABEL_NAME, exported_clash
 
@@ -67,7 +73,7 @@ class InvalidLabels(ValueError):
 
 def series_id_for(labels: dict[str, str]) -> str:
     """Stable id of a labelset: ``rw-`` + 20 hex digits of the canonical labelset's SHA-256."""
-    return "rw-" + hashlib.sha256(canonical(labels).encode()).hexdigest()[:20]
+    return REMOTE_WRITE_PREFIX + hashlib.sha256(canonical(labels).encode()).hexdigest()[:20]
 
 
 def canonical(labels: dict[str, str]) -> str:

@@ -9,13 +9,13 @@ from starlette.concurrency import run_in_threadpool
 
 from anomalyd.service import remote_write, remote_write_v2
 from anomalyd.service.deps import EngineDep, ReplicasDep, SettingsDep, TelemetryDep, WriteAccess
-from anomalyd.service.engine import Engine, Incoming, Refused
+from anomalyd.service.engine import REMOTE_WRITE_SOURCE, Engine, Incoming, Refused
 from anomalyd.service.errors import BadRequest, UnsupportedMediaType, http_error
 from anomalyd.service.faults import Refusal
 
 router = APIRouter(tags=["remote-write"])
 
-SOURCE = "remote_write"
+SOURCE = REMOTE_WRITE_SOURCE
 
 
 PROTO_V1 = remote_write.PROTO

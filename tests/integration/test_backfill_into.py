@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from anomalyd.service.cli import app as cli_app
@@ -50,14 +51,21 @@ def _scores(url: str, name: str) -> dict[float, dict[str, object]]:
     return {p["timestamp"]: p for p in answer["points"]}
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("cpu load", "['cpu load'] cannot be series ids"),
+        ("rw-0123", "['rw-0123'] start with 'rw-', which anomalyd keeps for series that arrive"),
+    ],
+)
 def test_names_the_service_cannot_take_are_refused_before_anything_is_sent(
-    tmp_path: Path,
+    tmp_path: Path, name: str, message: str
 ) -> None:
-    src = tmp_path / "cpu load.csv"
+    src = tmp_path / f"{name}.csv"
     src.write_text("timestamp,value\n" + "".join(f"{i * 60},{i % 7}\n" for i in range(50)))
     args = ["backfill", str(src), "-o", "http://127.0.0.1:9", "--format", "anomalyd"]
     result = CliRunner().invoke(cli_app, args)
     said = " ".join(result.output.split())
-    assert result.exit_code == 2 and "['cpu load'] cannot be series ids" in said, said
+    assert result.exit_code == 2 and message in said, said
     refused = CliRunner().invoke(cli_app, [*args, "--train-end", "9"])
     assert refused.exit_code == 2 and "--train-end cannot be used" in refused.output

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from anomalyd.detectors import registry
 from anomalyd.service import remote_write
-from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, wait_scored
+from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, post, wait_scored
 
 LABELS = {"__name__": "queue_len", "instance": "h1:9100", "job": "node"}
 STALE = struct.unpack("<d", struct.pack("<Q", remote_write.STALE_NAN_BITS))[0]
@@ -262,6 +262,20 @@ def test_put_cannot_relabel_remote_write_series(client: TestClient) -> None:
     assert r.status_code == 422 and "comes from remote-write" in r.json()["detail"]
     r = client.put(f"/v1/series/{sid}", json={"train_points": 50})
     assert r.status_code == 200 and r.json()["labels"] == LABELS
+
+
+def test_rest_cannot_create_or_feed_remote_write_ids(client: TestClient) -> None:
+    write(client, [(LABELS, [(1000, 1.0)])])
+    sid = remote_write.series_id_for(LABELS)
+    for r in (
+        post(client, sid, [2000], [2.0]),
+        post(client, "rw-0123456789abcdef0123", [1000], [1.0]),
+        client.put("/v1/series/rw-squatted", json={}),
+    ):
+        assert r.status_code == 422 and "kept for series that arrive by" in r.json()["detail"]
+    assert [s["id"] for s in client.get("/v1/series").json()["series"]] == [sid]
+    assert client.get(f"/v1/series/{sid}").json()["points"] == 1
+    assert client.put("/v1/series/not-rw-prefixed", json={}).status_code == 201
 
 
 def test_queue_full_429_with_retry_after(make_client: ClientFactory) -> None:
