@@ -254,3 +254,21 @@ def test_selection_cv_measures_peers_as_placed_and_causally(tmp_path: Path) -> N
     assert moved < found[bench.PLACED]["B"]["s1"]
     with pytest.raises(ValueError, match="No series has a score of every peer"):
         bench.placed_peers(tmp_path / "empty", tables, ["s1"])
+
+
+@pytest.mark.parametrize(
+    ("given", "said"), [(" , ", "--candidates names no member"), ("nosuch:8", "--candidates:")]
+)
+def test_selection_cv_refuses_candidates_it_cannot_choose_among(
+    given: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = load_benchmark("selection_cv")
+    argv = ["selection_cv.py", "--suite", str(tmp_path), "--candidates", given]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exited:
+        bench.main()
+    assert exited.value.code == 2 and said in capsys.readouterr().err
