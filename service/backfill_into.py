@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
-from anomalyd.service.parsing import REMOTE_WRITE_PREFIX, SERIES_ID
+from anomalyd.service.parsing import REMOTE_WRITE_ID, SERIES_ID
 from anomalyd.service.series import SeriesConfig
 
 FloatArray = npt.NDArray[np.float64]
@@ -34,22 +34,23 @@ class IntoError(ValueError):
 
 
 def check_names(names: list[str]) -> None:
-    """Raise IntoError naming every series whose name is not a valid series id, or is one
-    that only remote-write may write to."""
-    kept = [n for n in names if n.startswith(REMOTE_WRITE_PREFIX)]
-    if kept:
-        raise IntoError(
-            f"series {kept[:5]} start with {REMOTE_WRITE_PREFIX!r}, which anomalyd keeps for "
-            "series that arrive by Prometheus remote-write; rename them (the file, or the "
-            "`series` column)."
-        )
+    """Raise IntoError naming every series whose name is not a valid series id, or has the
+    form only remote-write may write to."""
     bad = [n for n in names if not SERIES_ID.match(n)]
+    kept = [n for n in names if REMOTE_WRITE_ID.match(n)]
+    why = []
     if bad:
-        raise IntoError(
+        why.append(
             f"series {bad[:5]} cannot be series ids of anomalyd (a letter or digit, then up to "
-            "199 letters, digits, '_', '.', ':' or '-'); rename them (the file, or the "
-            "`series` column)."
+            "199 letters, digits, '_', '.', ':' or '-')"
         )
+    if kept:
+        why.append(
+            f"series {kept[:5]} have the form of remote-write series ids ('rw-' and 20 hex "
+            "digits), which anomalyd keeps for series that arrive by Prometheus remote-write"
+        )
+    if why:
+        raise IntoError("; ".join(why) + ". Rename them (the file, or the `series` column).")
 
 
 class Service:

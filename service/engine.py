@@ -37,8 +37,8 @@ from anomalyd.service.training import first_boundary
 log = logging.getLogger("anomalyd.engine")
 
 REMOTE_WRITE_SOURCE = "remote_write"
-"""The ``source`` of writes from the remote-write receiver: the only one that may write to
-``rw-`` series ids (``check_not_remote_write_id``)."""
+"""The ``source`` of writes from the remote-write receiver: the only one that may create or
+feed a series whose id has the remote-write form (``check_not_remote_write_id``)."""
 
 
 @dataclass
@@ -245,7 +245,7 @@ class Engine:
         with self._lock:
             state = self._series.get(series_id)
             created = state is None or state.deleted
-            if created:
+            if state is None or state.deleted or not state.persisted:  # nothing stored yet
                 check_not_remote_write_id(series_id)
             if state is None or state.deleted:
                 state = self._new_state(series_id, config, labels or {"series": series_id}, "rest")

@@ -12,9 +12,10 @@ import numpy.typing as npt
 from anomalyd.service.faults import InvalidInput, TooLarge
 
 SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
-REMOTE_WRITE_PREFIX = "rw-"
-"""Ids the remote-write receiver gives its series (``rw-`` + a hash of the labels): only
-remote-write creates them or adds points to them."""
+REMOTE_WRITE_PREFIX, REMOTE_WRITE_DIGITS = "rw-", 20
+REMOTE_WRITE_ID = re.compile(rf"^{REMOTE_WRITE_PREFIX}[0-9a-f]{{{REMOTE_WRITE_DIGITS}}}$")
+"""The ids the remote-write receiver gives its series (``rw-`` + 20 hex digits of a hash of
+the labels): only remote-write creates such a series or adds points to it."""
 MAX_UNIX_SECONDS = 1e11
 """Later than year 5000: such a timestamp is almost surely in milliseconds."""
 MAX_ABS_VALUE = 1e300
@@ -41,14 +42,15 @@ def check_series_id(series_id: str) -> str:
 
 
 def check_not_remote_write_id(series_id: str) -> None:
-    """Refuse ``series_id`` for a write from anywhere but remote-write when it has the
-    ``REMOTE_WRITE_PREFIX``: its points would interleave with Prometheus' samples, or take
-    the id a labelset hashes to."""
-    if series_id.startswith(REMOTE_WRITE_PREFIX):
+    """Refuse ``series_id`` for a series created or fed from anywhere but remote-write when it
+    has the form of ``REMOTE_WRITE_ID``: it would take the id a labelset hashes to, or its
+    points would interleave with Prometheus' samples."""
+    if REMOTE_WRITE_ID.match(series_id):
         raise InvalidInput(
-            f"Series id {series_id!r} starts with {REMOTE_WRITE_PREFIX!r}, which is kept for "
-            "series that arrive by Prometheus remote-write (the id is a hash of their labels): "
-            "only remote-write creates them or adds points to them. Use another id."
+            f"Series id {series_id!r} has the form of a remote-write series id ('rw-' and 20 "
+            "hex digits, a hash of Prometheus labels): only remote-write creates such a series "
+            "or adds points to it. Use another id; an existing one can still be read, "
+            "reconfigured with PUT and deleted."
         )
 
 

@@ -22,6 +22,7 @@ from anomalyd.service.engine import Refused
 from anomalyd.service.faults import MalformedBody, TooLarge
 from anomalyd.service.parsing import (
     MAX_ABS_VALUE,
+    REMOTE_WRITE_DIGITS,
     REMOTE_WRITE_PREFIX,
     out_of_range,
     seconds_text,
@@ -73,7 +74,8 @@ class InvalidLabels(ValueError):
 
 def series_id_for(labels: dict[str, str]) -> str:
     """Stable id of a labelset: ``rw-`` + 20 hex digits of the canonical labelset's SHA-256."""
-    return REMOTE_WRITE_PREFIX + hashlib.sha256(canonical(labels).encode()).hexdigest()[:20]
+    digest = hashlib.sha256(canonical(labels).encode()).hexdigest()
+    return REMOTE_WRITE_PREFIX + digest[:REMOTE_WRITE_DIGITS]
 
 
 def canonical(labels: dict[str, str]) -> str:

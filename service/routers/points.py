@@ -55,7 +55,8 @@ def post_points(
     """Store points (durably, before answering) and return their scores.
 
     A new series is created with the default configuration. Timestamps must increase past the
-    series' last point; resending a stored point with the same value is a no-op.
+    series' last point; resending a stored point with the same value is a no-op. Ids of the
+    form remote-write gives its series (`rw-` and 20 hex digits) are refused (422).
     """
     try:
         ts, values = parse_points(body.timestamps, body.values, settings.max_points_per_request)

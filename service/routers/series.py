@@ -76,7 +76,9 @@ def put_series(
     """Create a series or change how it is scored (no body: the service defaults).
 
     A changed configuration drops the model: the next one is trained on the latest
-    `train_points` points and scores from the current end of the series on.
+    `train_points` points and scores from the current end of the series on. A series with an
+    id of the remote-write form (`rw-` and 20 hex digits) can be reconfigured, not created
+    (422).
     """
     body = body or SeriesConfigRequest.model_validate({})
     state, created = engine.configure(

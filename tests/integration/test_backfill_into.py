@@ -55,7 +55,7 @@ def _scores(url: str, name: str) -> dict[float, dict[str, object]]:
     ("name", "message"),
     [
         ("cpu load", "['cpu load'] cannot be series ids"),
-        ("rw-0123", "['rw-0123'] start with 'rw-', which anomalyd keeps for series that arrive"),
+        ("rw-0123456789abcdef0123", "have the form of remote-write series ids"),
     ],
 )
 def test_names_the_service_cannot_take_are_refused_before_anything_is_sent(

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from anomalyd.detectors import registry
-from anomalyd.service import remote_write
+from anomalyd.service import parsing, remote_write
 from tests.unit.service.conftest import TRAIN, ClientFactory, as_array, post, wait_scored
 
 LABELS = {"__name__": "queue_len", "instance": "h1:9100", "job": "node"}
@@ -49,7 +49,7 @@ def test_labelsets_become_scored_series(client: TestClient, series_values: np.nd
 def test_series_id_is_stable_and_label_order_free() -> None:
     a = remote_write.series_id_for({"b": "2", "a": "1", "__name__": "m"})
     b = remote_write.series_id_for({"__name__": "m", "a": "1", "b": "2"})
-    assert a == b and a.startswith("rw-")
+    assert a == b and parsing.REMOTE_WRITE_ID.match(a)  # the form REST may not write to
     assert remote_write.canonical({"__name__": "m", "a": 'x"y'}) == 'm{a="x\\"y"}'
 
 
@@ -270,12 +270,17 @@ def test_rest_cannot_create_or_feed_remote_write_ids(client: TestClient) -> None
     for r in (
         post(client, sid, [2000], [2.0]),
         post(client, "rw-0123456789abcdef0123", [1000], [1.0]),
-        client.put("/v1/series/rw-squatted", json={}),
+        client.put("/v1/series/rw-0123456789abcdef4567", json={}),
     ):
-        assert r.status_code == 422 and "kept for series that arrive by" in r.json()["detail"]
+        assert r.status_code == 422 and "has the form of a remote-write" in r.json()["detail"]
     assert [s["id"] for s in client.get("/v1/series").json()["series"]] == [sid]
     assert client.get(f"/v1/series/{sid}").json()["points"] == 1
-    assert client.put("/v1/series/not-rw-prefixed", json={}).status_code == 201
+    assert client.put("/v1/series/rw-db01", json={}).status_code == 201  # not the hash form
+    assert post(client, "rw-db01", [1000], [1.0]).status_code == 200
+    assert client.delete(f"/v1/series/{sid}").status_code == 204
+    assert client.put(f"/v1/series/{sid}", json={}).status_code == 422  # deleted: free again
+    write(client, [(LABELS, [(3000, 3.0)])])
+    assert client.put(f"/v1/series/{sid}", json={"train_points": 50}).status_code == 200
 
 
 def test_queue_full_429_with_retry_after(make_client: ClientFactory) -> None:
