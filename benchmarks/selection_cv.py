@@ -384,8 +384,7 @@ def show(config: Any) -> str:
 def _tables(
     args: argparse.Namespace, suite: list[LabelledSeries], candidates: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    specs = tuple(dict.fromkeys((*candidates, DEFAULT_POINT)))
-    fn = functools.partial(series_table, specs=specs, cache=args.cache)
+    fn = functools.partial(series_table, specs=table_specs(candidates), cache=args.cache)
     found = per_series(fn, suite, args.jobs)
     for name, t in found.items():
         if "error" in t:
@@ -477,6 +476,12 @@ def check(suite: list[LabelledSeries], scores: Scores, count: int) -> None:
 
 
 DEFAULT: Config = (frozenset(DEFAULT_MEMBERS.split(",")), DEFAULT_POINT, "mean")
+
+
+def table_specs(candidates: Sequence[str]) -> tuple[str, ...]:
+    """What is scored per series: the candidates, and the current default's members and point
+    member (its line and ``--check`` re-join it whatever the candidates)."""
+    return tuple(dict.fromkeys((*candidates, *sorted(DEFAULT[0]), DEFAULT_POINT)))
 
 
 def _specs(parser: argparse.ArgumentParser, flag: str, text: str) -> list[str]:

@@ -272,3 +272,10 @@ def test_selection_cv_refuses_candidates_it_cannot_choose_among(
     with pytest.raises(SystemExit) as exited:
         bench.main()
     assert exited.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_selection_cv_scores_the_default_whatever_the_candidates() -> None:
+    bench = load_benchmark("selection_cv")
+    specs = bench.table_specs(["lof:16:max_train_windows=3000"])
+    assert specs[0] == "lof:16:max_train_windows=3000"
+    assert {*bench.DEFAULT[0], bench.DEFAULT_POINT} <= set(specs)
