@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import math
 import multiprocessing
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -255,8 +256,18 @@ def _stop_workers(pool: ProcessPoolExecutor | None) -> None:
     children = multiprocessing.active_children()
     for child in children:
         child.terminate()
+    _wait_ended(children, seconds=10.0)
+
+
+def _wait_ended(children: list[multiprocessing.process.BaseProcess], seconds: float) -> None:
+    """Wait, at most ``seconds`` in all, until every child is known to have exited. The pool's
+    own thread may reap a child first, and the child reads as running until that thread has
+    recorded its exit code: ``join`` alone can return before then."""
+    deadline = time.monotonic() + seconds
     for child in children:
-        child.join(timeout=10)
+        child.join(timeout=max(0.0, deadline - time.monotonic()))
+        while child.exitcode is None and time.monotonic() < deadline:
+            time.sleep(0.01)
 
 
 def schedule_doc(schedule: ServiceSchedule | None) -> dict[str, Any]:
