@@ -15,8 +15,6 @@ from anomalyd.service.faults import Refusal
 
 router = APIRouter(tags=["remote-write"])
 
-SOURCE = REMOTE_WRITE_SOURCE
-
 
 PROTO_V1 = remote_write.PROTO
 DECODERS = {PROTO_V1: remote_write.decode, remote_write_v2.PROTO: remote_write_v2.decode_v2}
@@ -64,7 +62,7 @@ def _param(params: str, name: str) -> str | None:
 
 def _ingest(engine: Engine, decoded: remote_write.Decoded) -> list[Refused]:
     items = [Incoming(s.series_id, s.ts, s.values, s.labels) for s in decoded.series]
-    return engine.ingest_each(items, SOURCE) if items else []
+    return engine.ingest_each(items, REMOTE_WRITE_SOURCE) if items else []
 
 
 def _refusal(
@@ -133,7 +131,7 @@ async def write(
             replica_label=settings.remote_write_replica_label,
         )
     except Refusal:
-        telemetry.rejected.labels(SOURCE, "malformed").inc()
+        telemetry.rejected.labels(REMOTE_WRITE_SOURCE, "malformed").inc()
         raise
     remote_write.refuse_after(decoded, time.time() + settings.remote_write_future_s)
     remote_write.refuse_out_of_range(decoded)
@@ -145,9 +143,9 @@ async def write(
         raise http_error(exc, _written(0) if v2 else None) from exc
     for reason, n in decoded.skipped.items():
         if n:
-            telemetry.rejected.labels(SOURCE, reason).inc(n)
+            telemetry.rejected.labels(REMOTE_WRITE_SOURCE, reason).inc(n)
     for r in decoded.refused + refused:
-        telemetry.rejected.labels(SOURCE, r.reason).inc(r.n_points)
+        telemetry.rejected.labels(REMOTE_WRITE_SOURCE, r.reason).inc(r.n_points)
     accepted = decoded.n_samples - sum(r.n_points for r in refused)
     headers = _written(accepted) if v2 else None
     if decoded.refused or refused:
