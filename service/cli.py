@@ -555,7 +555,10 @@ def detectors() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8080,
-    data_dir: Annotated[Path, typer.Option(help="SQLite store directory")] = Path("data"),
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="SQLite store directory  [default: ANOMALYD_DATA_DIR, else data]"),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Run the HTTP service (REST API, remote-write receiver, /metrics)."""
@@ -567,6 +570,7 @@ def serve(
     from anomalyd.service.datalock import DataDirLockedError
     from anomalyd.service.migrations import SchemaError
     from anomalyd.service.server import build_app, run_app
+    from anomalyd.service.settings import load_settings
 
     try:
         app_ = build_app(data_dir, log_level=log_level)
@@ -575,7 +579,7 @@ def serve(
     except DataDirLockedError as exc:
         fail(str(exc))
     except (SchemaError, sqlite3.DatabaseError, OSError) as exc:  # OSError: the folder itself
-        fail(f"{data_dir}: {exc}")
+        fail(f"{data_dir or load_settings().data_dir}: {exc}")
     except ValueError as exc:  # the default series configuration
         fail(str(exc))
     run_app(app_, host, port, log_level)

@@ -42,8 +42,9 @@ def serve(
     run_app(build_app(data_dir, log_level=log_level, **overrides), host, port, log_level)
 
 
-def build_app(data_dir: Path, *, log_level: str = "info", **overrides: Any) -> FastAPI:
-    """The app on the settings (environment, then ``overrides``), its store opened.
+def build_app(data_dir: Path | None, *, log_level: str = "info", **overrides: Any) -> FastAPI:
+    """The app on the settings (environment, then ``overrides``; ``data_dir`` None: the
+    environment's ``ANOMALYD_DATA_DIR``, else ``data``), its store opened.
 
     Raises pydantic's ValidationError for refused settings, ``SchemaError`` or
     sqlite3.DatabaseError for a database it cannot open, ValueError for a default series

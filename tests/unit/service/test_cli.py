@@ -173,6 +173,23 @@ def test_serve_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
     assert f"error: {tmp_path} is in use by another anomalyd" in " ".join(result.output.split())
 
 
+def test_serve_takes_its_data_directory_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    (elsewhere / "data").write_text("not a folder")  # ./data, if it were used, cannot open
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("ANOMALYD_DATA_DIR", str(tmp_path))
+    store = Store(tmp_path)
+    try:
+        result = CliRunner().invoke(app, ["serve", "--port", "1"])
+    finally:
+        store.close()
+    assert result.exit_code == 2, result.output
+    assert f"error: {tmp_path} is in use by another anomalyd" in " ".join(result.output.split())
+
+
 SERVICE_COMMANDS = {
     "serve": ["serve", "--port", "1", "--data-dir"],
     "evaluate": ["evaluate", "--schedule", "service", "--train-fraction", "0.5", "--suite"],
