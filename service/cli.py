@@ -557,7 +557,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8080,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="SQLite store directory  [default: ANOMALYD_DATA_DIR, else data]"),
+        typer.Option(help="SQLite store directory", show_default="ANOMALYD_DATA_DIR, else data"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
