@@ -451,19 +451,18 @@ def _send_into(
     progress: Progress | None,
 ) -> Summary:
     """Send the series the table does not hold to the anomalyd at ``url`` (each kept in the
-    table once acknowledged, without scores), then wait until the service has scored every
+    table once acknowledged, without scores; none sent when one already holds points scored
+    under other settings), then wait until the service has scored every
     series; the summary counts the service's scored points."""
     summary = Summary()
     todo = _report_held(table, series, keys, summary, progress)
+    configs = [config_for(job.base, job.schedule, src.ts, src.name) for src, _ in todo]
     try:
         with Service(url) as service:
-            for src, key in todo:
-                service.send(
-                    src.name,
-                    config_for(job.base, job.schedule, src.ts, src.name),
-                    src.ts,
-                    src.values,
-                )
+            for (src, _), config in zip(todo, configs, strict=True):
+                service.check_settings(src.name, config)
+            for (src, key), config in zip(todo, configs, strict=True):
+                service.send(src.name, config, src.ts, src.values)
                 sent = Scored(src.name, src.ts, src.values, _nan(src.ts), _nan(src.ts))
                 table.put(sent, key)
                 _report(summary, sent, False, progress)

@@ -6,9 +6,10 @@ points are written over the REST API (``POST /v1/series/{id}/points``, 10,000 a 
 the service scores them itself, as it would have live: the same scores as a file backfill
 (streaming == batch), and the series then lives on in the service and its dashboard. Writing
 the same points again is harmless (the service keeps a point once), which ``--resume``
-relies on. A 429 or 503 is retried after the service's ``Retry-After``; any other refusal
-stops the run with the service's message. A write token is read from ``ANOMALYD_API_TOKEN``,
-the variable the service itself reads.
+relies on. A series that already holds points scored under other settings is refused before
+anything is sent: reconfiguring it would keep those scores. A 429 or 503 is retried after the
+service's ``Retry-After``; any other refusal stops the run with the service's message. A write
+token is read from ``ANOMALYD_API_TOKEN``, the variable the service itself reads.
 """
 
 from __future__ import annotations
@@ -68,17 +69,24 @@ class Service:
     def __exit__(self, *exc: object) -> None:
         self._client.close()
 
+    def check_settings(self, name: str, config: SeriesConfig) -> None:
+        """Raise IntoError when series ``name`` already holds points scored under other
+        settings than ``config``: a PUT would keep its stored scores, not re-score them."""
+        answer = self._call("GET", f"/v1/series/{name}", None, missing_ok=True)
+        if not answer or not answer["points"]:
+            return
+        other = {k: answer[k] for k, v in _settings(config).items() if answer[k] != v}
+        if other:
+            raise IntoError(
+                f"series {name!r} already holds {answer['points']} points in anomalyd, scored "
+                f"with other settings ({other}); they would keep those scores. Delete it first "
+                f"(DELETE /v1/series/{name}), rename the series, or backfill with its settings."
+            )
+
     def send(self, name: str, config: SeriesConfig, ts: FloatArray, values: FloatArray) -> None:
         """Configure series ``name`` and write its points (``ts`` (n,) in seconds, ``values``
         (n, n_channels)). Raises IntoError."""
-        body = {
-            "detector": config.detector,
-            "params": config.params,
-            "train_points": config.train_points,
-            "refit_every": config.refit_every,
-            "quantile": config.quantile,
-        }
-        self._call("PUT", f"/v1/series/{name}", body)
+        self._call("PUT", f"/v1/series/{name}", _settings(config))
         cells = values[:, 0].tolist() if values.shape[1] == 1 else values.tolist()
         for start in range(0, len(ts), CHUNK):
             part = {"timestamps": ts[start : start + CHUNK].tolist()}
@@ -99,7 +107,10 @@ class Service:
             scored, pending = self.progress(name)
         return scored
 
-    def _call(self, method: str, path: str, body: object) -> dict[str, object]:
+    def _call(
+        self, method: str, path: str, body: object, *, missing_ok: bool = False
+    ) -> dict[str, object]:
+        """The service's JSON answer (``{}`` for a 404 when ``missing_ok``). Raises IntoError."""
         for _ in range(30):
             try:
                 answer = self._client.request(method, path, json=body)
@@ -108,6 +119,8 @@ class Service:
             if answer.status_code not in RETRIED:
                 break
             self._sleep(float(answer.headers.get("Retry-After", 1)))
+        if missing_ok and answer.status_code == 404:
+            return {}
         if not answer.is_success:
             raise IntoError(
                 f"anomalyd at {self._client.base_url} refused {method} {path}: "
@@ -115,3 +128,14 @@ class Service:
             )
         result: dict[str, object] = answer.json() if answer.content else {}
         return result
+
+
+def _settings(config: SeriesConfig) -> dict[str, object]:
+    """The body of ``PUT /v1/series/{id}`` for ``config``."""
+    return {
+        "detector": config.detector,
+        "params": config.params,
+        "train_points": config.train_points,
+        "refit_every": config.refit_every,
+        "quantile": config.quantile,
+    }

@@ -46,6 +46,24 @@ def test_history_sent_into_the_service_scores_as_the_file_backfill(tmp_path: Pat
     assert sum(len(v) for v in got.values()) == len(want)
 
 
+def test_a_series_scored_under_other_settings_is_refused_and_kept(tmp_path: Path) -> None:
+    src = tmp_path / "web-1.csv"
+    src.write_text("timestamp,value\n" + "".join(f"{i * 60},{i % 7}\n" for i in range(400)))
+    server = Server(tmp_path / "data").start()
+    try:
+        args = ["backfill", str(src), "-o", server.url, "--format", "anomalyd", *COMMON]
+        assert CliRunner().invoke(cli_app, args).exit_code == 0
+        before = _scores(server.url, "web-1")
+        other = CliRunner().invoke(cli_app, [*args, "--param", "window=16"])
+        series = httpx.get(f"{server.url}/v1/series/web-1").json()
+        assert _scores(server.url, "web-1") == before
+    finally:
+        server.stop()
+    said = " ".join(other.output.split())
+    assert other.exit_code == 2 and "'web-1' already holds 400 points" in said, said
+    assert "{'params': {'window': 8}}" in said and series["params"] == {"window": 8}
+
+
 def _scores(url: str, name: str) -> dict[float, dict[str, object]]:
     answer = httpx.get(f"{url}/v1/series/{name}/scores", params={"limit": 5000}).json()
     return {p["timestamp"]: p for p in answer["points"]}
