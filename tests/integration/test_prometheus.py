@@ -207,6 +207,7 @@ alerting:
 scrape_configs:
   - job_name: anomalyd
     honor_labels: true
+    relabel_configs: [{{source_labels: [__address__], target_label: anomalyd_instance}}]
     scrape_interval: 250ms
     scrape_timeout: 200ms
     static_configs: [{{targets: ["127.0.0.1:{service_port}"]}}]
@@ -281,6 +282,8 @@ def test_alert_reaches_alertmanager_and_remote_write_is_scored(stack: dict[str, 
         assert alert["labels"]["detector"] == "mad"
         assert alert["labels"]["severity"] == "warning"
         assert alert["annotations"]["summary"].startswith("Anomaly in series spiky")
+        runbook = f"{service.url}/dashboard/runbook.html#AnomalyWarning"
+        assert alert["annotations"]["runbook_url"] == runbook
 
         def rejected_alert() -> bool:
             names = {a["labels"].get("alertname") for a in alerts(am.url)}

@@ -10,6 +10,10 @@ from fastapi.testclient import TestClient
 
 RULES = Path(__file__).resolve().parents[3] / "deploy" / "prometheus" / "anomalyd-rules.yml"
 NOT_FROM_ANOMALYD = {"AnomalydBackfillStalled"}  # node_exporter's metrics: no runbook to link
+# anomaly_score keeps the input's own instance: the scrape job names the scoring anomalyd
+SCORING_HOST = (
+    "{{ with $labels.anomalyd_instance }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }}"
+)
 
 
 def test_every_alert_links_to_a_section_the_service_serves(client: TestClient) -> None:
@@ -23,6 +27,5 @@ def test_every_alert_links_to_a_section_the_service_serves(client: TestClient) -
         if rule["alert"] in NOT_FROM_ANOMALYD:
             assert url is None
             continue
-        assert url == ("http://{{ $labels.instance }}/dashboard/runbook.html#" + rule["alert"]), (
-            rule["alert"]
-        )
+        host = SCORING_HOST if "anomaly_score" in rule["expr"] else "{{ $labels.instance }}"
+        assert url == f"http://{host}/dashboard/runbook.html#{rule['alert']}", rule["alert"]
