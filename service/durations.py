@@ -64,7 +64,7 @@ def to_points(name: str, text: str, step: float | None) -> int:
     points = round(seconds / step)
     if seconds > 0 and points == 0:
         raise ValueError(
-            f"`{name}` is the duration {text!r}, under half the series' step ({step:g} s "
+            f"`{name}` is the duration {text!r}, at most half the series' step ({step:g} s "
             "between points): give at least one step, or a number of points."
         )
     return points
