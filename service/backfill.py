@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from anomalyd.detectors import registry
 from anomalyd.service.atomicfile import partial_path
 from anomalyd.service.backfill_engines import Engine, EngineError, scored
 from anomalyd.service.backfill_into import IntoError, Service, check_names
@@ -317,6 +318,7 @@ def config_for(
         return config
     except (Refusal, ValueError) as exc:
         why = exc.detail if isinstance(exc, Refusal) else str(exc)
+        why = why.replace("train_points", "--fit-window").replace("refit_every", "--fit-every")
         raise BackfillError(f"series {name!r}: {why}" if name else why) from exc
 
 
@@ -337,10 +339,24 @@ def train_end_index(text: str | None, ts: FloatArray) -> int | None:
 def score(src: Source, base: SeriesConfig, schedule: Schedule) -> Scored:
     """One series as the service would have scored it. Raises BackfillError."""
     first = train_end_index(schedule.train_end, src.ts)
-    out = replay(config_for(base, schedule, src.ts, src.name), src.values, first=first)
+    config = config_for(base, schedule, src.ts, src.name)
+    _check_first_span(config, first, src.name)
+    out = replay(config, src.values, first=first)
     if out.error and np.isnan(out.score).all():
         raise BackfillError(f"series {src.name!r}: {out.error}")
     return Scored(src.name, src.ts, src.values, out.raw, out.score)
+
+
+def _check_first_span(config: SeriesConfig, first: int | None, name: str) -> None:
+    """Raise BackfillError when ``--train-end`` (row ``first``) leaves the first model fewer
+    rows than its detector needs."""
+    det = registry.create(config.detector, config.params)
+    if first is not None and first < det.min_train_points():
+        raise BackfillError(
+            f"series {name!r}: --train-end leaves {first} rows to train the first model on; "
+            f"{config.detector} with {det.get_params()} needs at least "
+            f"{det.min_train_points()}: give a later --train-end or lower the window."
+        )
 
 
 def job_key(src: Source, base: SeriesConfig, schedule: Schedule) -> str:

@@ -103,7 +103,7 @@ def test_a_series_that_cannot_be_scored_is_named_by_every_engine(
         write_series(tmp_path / f"{name}.csv", series_values)
     base = Settings(data_dir=tmp_path / "d").series_config()
     too_early = Schedule("mad", {"window": 8}, "40", "50", train_end="2")
-    with pytest.raises(BackfillError, match=r"^series 'a': fit failed: `train` needs at least"):
+    with pytest.raises(BackfillError, match=r"^series 'a': --train-end leaves 2 rows to train"):
         run([tmp_path], tmp_path / "o.csv", base, too_early, engine=engine)
 
 
@@ -377,6 +377,16 @@ def test_a_bad_train_end_says_what_it_takes(tmp_path: Path) -> None:
     base = Settings(data_dir=tmp_path / "d").series_config()
     with pytest.raises(BackfillError, match="row count or a time"):
         run([src], tmp_path / "out.csv", base, Schedule("mad", PARAMS, train_end="soon"))
+    none = "--train-end leaves 0 rows to train the first model on; mad with .* at least 16"
+    with pytest.raises(BackfillError, match=none):
+        run([src], tmp_path / "out.csv", base, Schedule("mad", PARAMS, train_end="0"))
+
+
+def test_a_short_fit_window_is_named_by_its_option(tmp_path: Path) -> None:
+    src = write_series(tmp_path / "s.csv", np.zeros(50))
+    base = Settings(data_dir=tmp_path / "d").series_config()
+    with pytest.raises(BackfillError, match="--fit-window must be at least 16 .* Got 4: raise"):
+        run([src], tmp_path / "out.csv", base, Schedule("mad", PARAMS, fit_window="4"))
 
 
 @pytest.mark.parametrize(
