@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
+from anomalyd.service.body_encoding import BodyEncodingMiddleware
 from anomalyd.service.engine import Engine
 from anomalyd.service.errors import install_handlers
 from anomalyd.service.limits import BodyLimitMiddleware
@@ -68,5 +69,6 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
     for module in (*routers, metrics, health):
         app.include_router(module.router)
     dashboard.mount(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyEncodingMiddleware, max_bytes=settings.max_decompressed_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # the outer one
     return app

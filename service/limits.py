@@ -13,7 +13,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+async def reply(send: Send, status: int, detail: str) -> None:
+    """Answer ``status`` with the JSON ``{"detail": detail}``, as the app's errors read."""
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -47,35 +48,38 @@ class BodyLimitMiddleware:
         try:
             declared = _declared_length(scope)
         except ValueError:
-            await _reply(send, 400, "The Content-Length header is not an integer.")
+            await reply(send, 400, "The Content-Length header is not an integer.")
             return
         if declared is not None and declared > self.max_bytes:
-            await _reply(send, 413, self._too_large())
+            await reply(send, 413, self._too_large())
             return
-        body = await self._read(receive)
+        body = await read_body(receive, self.max_bytes)
         if body is None:
-            await _reply(send, 413, self._too_large())
+            await reply(send, 413, self._too_large())
             return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read(self, receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        await self.app(scope, replay(body, receive), send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+async def read_body(receive: Receive, max_bytes: int | None) -> bytes | None:
+    """The whole request body; None once it is over ``max_bytes`` (None: no limit)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if max_bytes is not None and size > max_bytes:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` whole first, then defers to ``receive``."""
     sent = False
 
     async def replay() -> Message:
