@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
         finally:
             await run_in_threadpool(engine.stop)
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their files from the package, not a CDN
         title="anomalyd",
         version="0.1.0",
         description=DESCRIPTION,

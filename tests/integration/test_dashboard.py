@@ -252,6 +252,17 @@ def test_make_run_address_serves_the_page(service: str) -> None:
     assert Path(ROOT / "service" / "dashboard" / "vendor" / "uplot" / "LICENSE").exists()
 
 
+def test_the_api_page_works_without_the_internet(page: Page, service: str) -> None:
+    page.page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    page.page.goto(f"{service}/docs")
+    page.page.wait_for_selector(".swagger-ui .opblock")
+    paths = page.page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert "/v1/series/{series_id}/points" in [p.replace("\u200b", "") for p in paths]
+    assert page.page.locator(".swagger-ui .info .title").inner_text().startswith("anomalyd")
+    assert page.errors == [] and all(u.startswith(service) for u in page.requests)
+    page.shot("api-docs")
+
+
 def test_leaderboard_holds_the_rows_of_a_stored_run(page: Page, service: str) -> None:
     runs = httpx.get(f"{service}/v1/evaluations").json()["evaluations"]
     board = httpx.get(f"{service}/v1/evaluations/{runs[0]['id']}").json()
