@@ -70,6 +70,6 @@ def create_app(settings: Settings, registry: CollectorRegistry) -> FastAPI:
     for module in (*routers, metrics, health):
         app.include_router(module.router)
     dashboard.mount(app)
-    app.add_middleware(BodyEncodingMiddleware, max_bytes=settings.max_decompressed_bytes)
+    app.add_middleware(BodyEncodingMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # the outer one
     return app

@@ -82,11 +82,11 @@ def replay(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that gives ``body`` whole first, then defers to ``receive``."""
     sent = False
 
-    async def replay() -> Message:
+    async def replayed() -> Message:
         nonlocal sent
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
 
-    return replay
+    return replayed

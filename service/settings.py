@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     max_decompressed_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
-        description="A remote-write body after snappy, a REST body after gzip.",
+        description="A remote-write body after snappy.",
     )
     max_points_per_request: int = Field(100_000, ge=1)
     max_scores_per_query: int = Field(100_000, ge=1)

@@ -239,7 +239,7 @@ def feed_spike(url: str) -> None:
     values = rng.normal(size=40)
     values[-1] = 25.0  # the last point, so the gauge stays above the line
     body = {"timestamps": list(range(40)), "values": values.tolist()}
-    put = {"params": {"window": 4}, "train_points": 30}
+    put = {"params": {"window": 4}, "train_points": 30, "labels": {"instance": "elsewhere:1"}}
     assert httpx.put(f"{url}/v1/series/spiky", json=put, headers=AUTH).status_code == 201
     r = httpx.post(f"{url}/v1/series/spiky/points", json=body, headers=AUTH, timeout=30)
     assert r.status_code == 200 and r.json()["scores"][-1]["anomalous"] is True, r.text
@@ -282,7 +282,7 @@ def test_alert_reaches_alertmanager_and_remote_write_is_scored(stack: dict[str, 
         assert alert["labels"]["detector"] == "mad"
         assert alert["labels"]["severity"] == "warning"
         assert alert["annotations"]["summary"].startswith("Anomaly in series spiky")
-        runbook = f"{service.url}/dashboard/runbook.html#AnomalyWarning"
+        runbook = f"{service.url}/dashboard/runbook.html#AnomalyWarning"  # not elsewhere:1
         assert alert["annotations"]["runbook_url"] == runbook
 
         def rejected_alert() -> bool:
