@@ -310,8 +310,8 @@ def config_for(
         config = SeriesConfig(
             schedule.detector or base.detector,
             dict(schedule.params if schedule.params is not None else base.params),
-            setting_points("fit-window", schedule.fit_window, base.train_points, step),
-            setting_points("fit-every", schedule.fit_every, base.refit_every, step),
+            setting_points("--fit-window", schedule.fit_window, base.train_points, step),
+            setting_points("--fit-every", schedule.fit_every, base.refit_every, step),
             base.quantile,
         )
         validate_config(config)
@@ -340,23 +340,23 @@ def score(src: Source, base: SeriesConfig, schedule: Schedule) -> Scored:
     """One series as the service would have scored it. Raises BackfillError."""
     first = train_end_index(schedule.train_end, src.ts)
     config = config_for(base, schedule, src.ts, src.name)
-    _check_first_span(config, first, src.name)
     out = replay(config, src.values, first=first)
     if out.error and np.isnan(out.score).all():
-        raise BackfillError(f"series {src.name!r}: {out.error}")
+        raise BackfillError(f"series {src.name!r}: {_unscored(config, first, out.error)}")
     return Scored(src.name, src.ts, src.values, out.raw, out.score)
 
 
-def _check_first_span(config: SeriesConfig, first: int | None, name: str) -> None:
-    """Raise BackfillError when ``--train-end`` (row ``first``) leaves the first model fewer
-    rows than its detector needs."""
+def _unscored(config: SeriesConfig, first: int | None, error: str) -> str:
+    """Why a series has no score: ``error``, or, when ``--train-end`` (row ``first``) left
+    the first model fewer rows than its detector needs, that."""
     det = registry.create(config.detector, config.params)
-    if first is not None and first < det.min_train_points():
-        raise BackfillError(
-            f"series {name!r}: --train-end leaves {first} rows to train the first model on; "
-            f"{config.detector} with {det.get_params()} needs at least "
-            f"{det.min_train_points()}: give a later --train-end or lower the window."
-        )
+    if first is None or first >= det.min_train_points():
+        return error
+    return (
+        f"--train-end leaves {first} rows to train the first model on; {config.detector} "
+        f"with {det.get_params()} needs at least {det.min_train_points()}: give a later "
+        "--train-end or lower the window."
+    )
 
 
 def job_key(src: Source, base: SeriesConfig, schedule: Schedule) -> str:

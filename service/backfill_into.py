@@ -70,17 +70,22 @@ class Service:
         self._client.close()
 
     def check_settings(self, name: str, config: SeriesConfig) -> None:
-        """Raise IntoError when series ``name`` already holds points scored under other
-        settings than ``config``: a PUT would keep its stored scores, not re-score them."""
+        """Raise IntoError when series ``name`` already holds points and is configured with
+        other settings than ``config``: a PUT would keep its stored scores, not re-score them."""
         answer = self._call("GET", f"/v1/series/{name}", None, missing_ok=True)
         if not answer or not answer["points"]:
             return
-        other = {k: answer[k] for k, v in _settings(config).items() if answer[k] != v}
+        other = [
+            f"{k} {answer[k]!r} there, {v!r} here"
+            for k, v in _settings(config).items()
+            if answer[k] != v
+        ]
         if other:
             raise IntoError(
-                f"series {name!r} already holds {answer['points']} points in anomalyd, scored "
-                f"with other settings ({other}); they would keep those scores. Delete it first "
-                f"(DELETE /v1/series/{name}), rename the series, or backfill with its settings."
+                f"series {name!r} already holds {answer['points']} points in anomalyd, under "
+                f"other settings ({'; '.join(other)}); they would keep their scores. Delete it "
+                f"first (DELETE /v1/series/{name}), rename the series, or backfill with its "
+                "settings."
             )
 
     def send(self, name: str, config: SeriesConfig, ts: FloatArray, values: FloatArray) -> None:

@@ -55,7 +55,10 @@ def to_points(name: str, text: str, step: float | None) -> int:
     """The duration ``text`` of setting ``name`` as a number of points at ``step`` seconds
     (rounded). Raises ValueError saying what to send when the step is unknown, the duration
     is malformed, or rounds to no point but is not 0."""
-    seconds = duration_seconds(text)
+    try:
+        seconds = duration_seconds(text)
+    except ValueError as exc:
+        raise ValueError(f"`{name}`: {exc}") from exc
     if step is None:
         raise ValueError(
             f"`{name}` is the duration {text!r}: the series needs at least two stored points "

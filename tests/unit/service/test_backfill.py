@@ -151,7 +151,7 @@ def test_bad_options_stop_with_a_message(series_values: np.ndarray, tmp_path: Pa
     for schedule, message in (
         (Schedule("nope"), "nope"),
         (Schedule("mad", {"window": 1}), "window"),
-        (Schedule("mad", PARAMS, "7 days"), "A duration is a number and a unit"),
+        (Schedule("mad", PARAMS, "7 days"), "`--fit-window`: A duration is a number and a"),
     ):
         with pytest.raises(BackfillError, match=message):
             run([src], tmp_path / "o.csv", base, schedule)
