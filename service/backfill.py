@@ -467,9 +467,9 @@ def _send_into(
     progress: Progress | None,
 ) -> Summary:
     """Send the series the table does not hold to the anomalyd at ``url`` (each kept in the
-    table once acknowledged, without scores; none sent when one already holds points scored
-    under other settings), then wait until the service has scored every
-    series; the summary counts the service's scored points."""
+    table once acknowledged, without scores; none sent when the service holds one of them
+    with points and other settings), then wait until the service has scored every series;
+    the summary counts the service's scored points."""
     summary = Summary()
     todo = _report_held(table, series, keys, summary, progress)
     configs = [config_for(job.base, job.schedule, src.ts, src.name) for src, _ in todo]
