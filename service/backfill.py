@@ -475,10 +475,10 @@ def _send_into(
     configs = [config_for(job.base, job.schedule, src.ts, src.name) for src, _ in todo]
     try:
         with Service(url) as service:
-            for (src, _), config in zip(todo, configs, strict=True):
-                service.check_settings(src.name, config)
-            for (src, key), config in zip(todo, configs, strict=True):
-                service.send(src.name, config, src.ts, src.values)
+            pairs = zip(todo, configs, strict=True)
+            held = [service.check_settings(src.name, config) for (src, _), config in pairs]
+            for (src, key), config, same in zip(todo, configs, held, strict=True):
+                service.send(src.name, None if same else config, src.ts, src.values)
                 sent = Scored(src.name, src.ts, src.values, _nan(src.ts), _nan(src.ts))
                 table.put(sent, key)
                 _report(summary, sent, False, progress)

@@ -14,6 +14,7 @@ token is read from ``ANOMALYD_API_TOKEN``, the variable the service itself reads
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from anomalyd.detectors import registry
 from anomalyd.service.parsing import REMOTE_WRITE_ID, SERIES_ID
 from anomalyd.service.series import SeriesConfig
 
@@ -69,29 +71,32 @@ class Service:
     def __exit__(self, *exc: object) -> None:
         self._client.close()
 
-    def check_settings(self, name: str, config: SeriesConfig) -> None:
-        """Raise IntoError when series ``name`` already holds points and is configured with
-        other settings than ``config``: a PUT would keep its stored scores, not re-score them."""
+    def check_settings(self, name: str, config: SeriesConfig) -> bool:
+        """Whether series ``name`` already holds points under ``config``'s settings (then it
+        needs no PUT, which could drop its model). Raises IntoError when it holds points under
+        other settings: a PUT would keep its stored scores, not re-score them."""
         answer = self._call("GET", f"/v1/series/{name}", None, missing_ok=True)
         if not answer or not answer["points"]:
-            return
-        other = [
-            f"{k} {answer[k]!r} there, {v!r} here"
-            for k, v in _settings(config).items()
-            if answer[k] != v
-        ]
+            return False
+        there, here = _comparable(answer), _comparable(_settings(config))
+        other = [f"{k} {there[k]!r} there, {v!r} here" for k, v in here.items() if there[k] != v]
         if other:
             raise IntoError(
                 f"series {name!r} already holds {answer['points']} points in anomalyd, under "
                 f"other settings ({'; '.join(other)}); they would keep their scores. Delete it "
                 f"first (DELETE /v1/series/{name}), rename the series, or backfill with its "
-                "settings."
+                "settings (--detector, --param, --fit-window, --fit-every; the quantile is "
+                "ANOMALYD_DEFAULT_QUANTILE's)."
             )
+        return True
 
-    def send(self, name: str, config: SeriesConfig, ts: FloatArray, values: FloatArray) -> None:
-        """Configure series ``name`` and write its points (``ts`` (n,) in seconds, ``values``
-        (n, n_channels)). Raises IntoError."""
-        self._call("PUT", f"/v1/series/{name}", _settings(config))
+    def send(
+        self, name: str, config: SeriesConfig | None, ts: FloatArray, values: FloatArray
+    ) -> None:
+        """Configure series ``name`` (unless ``config`` is None) and write its points (``ts``
+        (n,) in seconds, ``values`` (n, n_channels)). Raises IntoError."""
+        if config is not None:
+            self._call("PUT", f"/v1/series/{name}", _settings(config))
         cells = values[:, 0].tolist() if values.shape[1] == 1 else values.tolist()
         for start in range(0, len(ts), CHUNK):
             part = {"timestamps": ts[start : start + CHUNK].tolist()}
@@ -144,3 +149,15 @@ def _settings(config: SeriesConfig) -> dict[str, object]:
         "refit_every": config.refit_every,
         "quantile": config.quantile,
     }
+
+
+def _comparable(settings: dict[str, object]) -> dict[str, object]:
+    """The PUT settings in ``settings``, parameters with the detector's defaults filled in
+    (``{}`` and ``{"window": 64}`` are the same settings of ``mad``)."""
+    out = {k: settings[k] for k in ("detector", "params", "train_points", "refit_every")}
+    out["quantile"] = settings["quantile"]
+    params = settings["params"]
+    with contextlib.suppress(KeyError, TypeError, ValueError):  # else compared as they are
+        if isinstance(params, dict):
+            out["params"] = registry.create(str(settings["detector"]), params).get_params()
+    return out

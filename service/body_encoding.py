@@ -25,8 +25,8 @@ class TooLarge(ValueError):
 
 def gunzip(data: bytes, max_bytes: int) -> bytes:
     """The inflated ``data``: one gzip member, optionally followed by zero bytes (padding).
-    Raises TooLarge past ``max_bytes``, zlib.error for data that is not one gzip member or
-    is cut short."""
+    Raises TooLarge past ``max_bytes``, zlib.error for data that is not one gzip member (or
+    has anything after it) or is cut short."""
     member = zlib.decompressobj(GZIP_WBITS)
     out = member.decompress(data, max_bytes + 1)
     if len(out) > max_bytes:
@@ -34,7 +34,7 @@ def gunzip(data: bytes, max_bytes: int) -> bytes:
     if not member.eof:
         raise zlib.error("the gzip data ends before its end marker")
     if member.unused_data.strip(b"\0"):
-        raise zlib.error("more than one gzip member; send the body compressed once")
+        raise zlib.error("data follows the gzip stream's end; send one gzip stream")
     return out
 
 

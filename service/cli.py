@@ -470,11 +470,13 @@ def backfill(
     if summary.resumed:
         were = "was" if summary.resumed == 1 else "were"
         console.print(f"{summary.resumed} series {were} scored by the interrupted run and kept")
+    why = (
+        "it ends before its --train-end (give an earlier --train-end, or more history)"
+        if train_end is not None
+        else "it is shorter than its first training span (lower --fit-window, or give more history)"
+    )
     for name in summary.unscored:
-        console.print(
-            f"[yellow]warning:[/yellow] series {escape(name)} got no score: it is shorter than "
-            "its first training span (lower --fit-window, or give more history)"
-        )
+        console.print(f"[yellow]warning:[/yellow] series {escape(name)} got no score: {why}")
     verb = "sent" if output.lower().startswith(("http://", "https://")) else "written"
     console.print(f"{summary.points} points ({summary.scored} scored) {verb} to {output}")
 

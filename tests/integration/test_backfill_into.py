@@ -54,6 +54,8 @@ def test_a_series_scored_under_other_settings_is_refused_and_kept(tmp_path: Path
         args = ["backfill", str(src), "-o", server.url, "--format", "anomalyd", *COMMON]
         assert CliRunner().invoke(cli_app, args).exit_code == 0
         before = _scores(server.url, "web-1")
+        defaults_named = CliRunner().invoke(cli_app, [*args, "--param", "min_scale=0.05"])
+        assert defaults_named.exit_code == 0, defaults_named.output  # the same settings
         other = CliRunner().invoke(cli_app, [*args, "--param", "window=16"])
         series = httpx.get(f"{server.url}/v1/series/web-1").json()
         assert _scores(server.url, "web-1") == before
@@ -61,8 +63,12 @@ def test_a_series_scored_under_other_settings_is_refused_and_kept(tmp_path: Path
         server.stop()
     said = " ".join(other.output.split())
     assert other.exit_code == 2 and "'web-1' already holds 400 points" in said, said
-    assert "params {'window': 8} there, {'window': 16} here" in said
-    assert series["params"] == {"window": 8}
+    assert (
+        "params {'window': 8, 'min_scale': 0.05} there, {'window': 16, 'min_scale': 0.05} here"
+        in said
+    )
+    assert "the quantile is ANOMALYD_DEFAULT_QUANTILE's" in said
+    assert series["params"] == {"window": 8}  # the same settings: no PUT
 
 
 def _scores(url: str, name: str) -> dict[float, dict[str, object]]:

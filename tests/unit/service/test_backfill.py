@@ -247,6 +247,8 @@ def test_a_series_shorter_than_its_first_span_is_named(
     assert result.exit_code == 0, result.output
     assert "got no score: it is shorter than its first training span" in result.output
     assert all(r["anomaly_score"] == "" for r in read_output(out))
+    late = CliRunner().invoke(app, [*args, "--train-end", "999"])
+    assert "got no score: it ends before its --train-end (give an earlier" in late.output
 
 
 def test_sources_that_would_lose_or_mix_data_are_refused(
