@@ -30,6 +30,8 @@ from anomalyd.service.series import SeriesConfig
 FloatArray = npt.NDArray[np.float64]
 CHUNK = 10_000
 RETRIED = frozenset({429, 503})
+SETTINGS = ("detector", "params", "train_points", "refit_every", "quantile")
+"""The series settings a backfill sets (the fields of ``PUT /v1/series/{id}`` it sends)."""
 
 
 class IntoError(ValueError):
@@ -142,20 +144,13 @@ class Service:
 
 def _settings(config: SeriesConfig) -> dict[str, object]:
     """The body of ``PUT /v1/series/{id}`` for ``config``."""
-    return {
-        "detector": config.detector,
-        "params": config.params,
-        "train_points": config.train_points,
-        "refit_every": config.refit_every,
-        "quantile": config.quantile,
-    }
+    return {k: getattr(config, k) for k in SETTINGS}
 
 
 def _comparable(settings: dict[str, object]) -> dict[str, object]:
     """The PUT settings in ``settings``, parameters with the detector's defaults filled in
     (``{}`` and ``{"window": 64}`` are the same settings of ``mad``)."""
-    out = {k: settings[k] for k in ("detector", "params", "train_points", "refit_every")}
-    out["quantile"] = settings["quantile"]
+    out = {k: settings[k] for k in SETTINGS}
     params = settings["params"]
     with contextlib.suppress(KeyError, TypeError, ValueError):  # else compared as they are
         if isinstance(params, dict):

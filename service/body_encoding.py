@@ -12,8 +12,8 @@ import zlib
 from anyio import to_thread
 
 from anomalyd.service.limits import ASGIApp, Receive, Scope, Send, read_body, replay, reply
+from anomalyd.service.routers.remote_write import PATH as REMOTE_WRITE_PATH
 
-REMOTE_WRITE_PATH = "/api/v1/write"
 GZIP_WBITS = 16 + zlib.MAX_WBITS  # a gzip header and trailer around deflate data
 GZIP_NAMES = {"gzip", "x-gzip"}  # RFC 9110 8.4.1.3: x-gzip is gzip
 BODY_HEADERS = (b"content-encoding", b"content-length", b"transfer-encoding")

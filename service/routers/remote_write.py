@@ -14,6 +14,7 @@ from anomalyd.service.errors import BadRequest, UnsupportedMediaType, http_error
 from anomalyd.service.faults import Refusal
 
 router = APIRouter(tags=["remote-write"])
+PATH = "/api/v1/write"
 
 
 PROTO_V1 = remote_write.PROTO
@@ -89,7 +90,7 @@ def _refusal(
 
 
 @router.post(
-    "/api/v1/write",
+    PATH,
     status_code=status.HTTP_204_NO_CONTENT,
     dependencies=[WriteAccess],
     responses={
